@@ -1,0 +1,1 @@
+"""Channel adapters: each knows one protocol and nothing about tickets."""

@@ -1,0 +1,72 @@
+"""The adapter contract: what a channel hands to intake, and what it is asked to send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message as any channel delivers it, in the one shape intake understands."""
+
+    channel: str
+    external_id: str
+    sender: str
+    text: str
+    sender_name: str = ""
+    html: str | None = None
+    subject: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    sent_at: datetime | None = None
+    # Chat channels are one running conversation; email threads by hints instead.
+    continues_latest: bool = True
+    # A ticket the channel believes this continues; honoured only if it is the sender's own.
+    ticket_hint: int | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    message_id: int
+    ticket_id: int
+    channel: str
+    recipient: str
+    text: str
+    author_name: str
+    sent_at: datetime
+    html: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What the channel did with a message: `delivered` if the customer surely has it."""
+
+    delivered: bool
+    external_id: str | None = None
+    detail: str = ""
+
+
+class DeliveryError(Exception):
+    """A send failed. `permanent` failures (blocked, unknown recipient) are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class ChannelAdapter(Protocol):
+    name: str
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt: ...

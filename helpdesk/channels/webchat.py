@@ -1,0 +1,400 @@
+"""Web chat: the customer's side of a websocket conversation, and the adapter that pushes replies.
+
+Frames are JSON objects with a `type`. The customer first sends `hello` with its token, then
+`message` (with its own `client_id`,
+acknowledged only after the commit, so the widget knows what to resend), `typing`, `received`
+(ids it has shown) and `ping`. The server sends `ready` (with history), `ack`, `message`,
+`typing`, `delivery` and `error`. The web layer only moves text frames in and out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.bus import EventBus
+from helpdesk.channels.base import DeliveryReceipt, InboundMessage, OutboundMessage
+from helpdesk.config import WebchatSettings
+from helpdesk.db import Database
+from helpdesk.events import AgentTyping
+from helpdesk.intake import IntakeError, Receipt
+from helpdesk.models import (
+    Agent,
+    DeliveryState,
+    Direction,
+    Identity,
+    Message,
+    Ticket,
+)
+from helpdesk.sanitize import clean_text
+from helpdesk.security import Signer, TokenError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Close codes in the private range 4000-4999 that the widget understands.
+CLOSE_BAD_TOKEN = 4401
+CLOSE_FLOODING = 1008
+# How many refused frames in a row, beyond the rate, before the socket is closed.
+FLOOD_STRIKES = 20
+HELLO_TIMEOUT_SECONDS = 10.0
+
+
+class Socket(Protocol):
+    async def send_text(self, data: str) -> None: ...
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class TokenBucket:
+    """`capacity` messages at once, refilled evenly over `window` seconds."""
+
+    def __init__(self, capacity: int, window: float, clock: Callable[[], float] = time.monotonic):
+        self._capacity = capacity
+        self._rate = capacity / window
+        self._tokens = float(capacity)
+        self._clock = clock
+        self._last = clock()
+
+    def take(self) -> float:
+        """0 if allowed, else the seconds to wait before the next message is."""
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._rate
+
+
+class ChatTokens:
+    """A token names one visitor; whoever holds it may read and write that visitor's chat only."""
+
+    def __init__(self, secret_key: str, settings: WebchatSettings) -> None:
+        self._signer = Signer(secret_key, "webchat", settings.token_max_age_days * 86400)
+
+    def issue(self, visitor: str | None = None) -> tuple[str, str]:
+        visitor = visitor or secrets.token_urlsafe(16)
+        return visitor, self._signer.sign({"v": visitor})
+
+    def visitor(self, token: str) -> str:
+        visitor = self._signer.load(token).get("v")
+        if not isinstance(visitor, str) or not visitor:
+            raise TokenError("token invalid")
+        return visitor
+
+
+class ChatHub:
+    """The open sockets of each visitor in this process (one visitor may have several tabs)."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[_Connection]] = defaultdict(set)
+
+    def add(self, visitor: str, connection: _Connection) -> None:
+        self._sockets[visitor].add(connection)
+
+    def remove(self, visitor: str, connection: _Connection) -> None:
+        sockets = self._sockets.get(visitor)
+        if sockets is not None:
+            sockets.discard(connection)
+            if not sockets:
+                del self._sockets[visitor]
+
+    def connected(self, visitor: str) -> bool:
+        return bool(self._sockets.get(visitor))
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(s) for s in self._sockets.values())
+
+    async def push(self, visitor: str, frame: dict[str, Any]) -> int:
+        """Send a frame to every socket of the visitor; returns how many got it."""
+        sent = 0
+        for connection in list(self._sockets.get(visitor, ())):
+            if await connection.send(frame):
+                sent += 1
+        return sent
+
+
+class WebchatAdapter:
+    """Delivers agent replies to the visitor's open sockets. A visitor who is away finds the reply
+    in the history on return, so no socket is no failure: the message stays `sent` until the
+    widget confirms it showed it (`received`), which makes it `delivered`."""
+
+    name = CHANNEL
+
+    def __init__(self, hub: ChatHub) -> None:
+        self._hub = hub
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        frame = {
+            "type": "message",
+            "id": message.message_id,
+            "author": "agent",
+            "name": message.author_name,
+            "text": message.text,
+            "at": message.sent_at.isoformat(),
+        }
+        count = await self._hub.push(message.recipient, frame)
+        return DeliveryReceipt(delivered=False, detail=f"pushed to {count} open chat(s)")
+
+
+class _Connection:
+    """One socket; sends are serialised because replies and acks come from different tasks."""
+
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, frame: dict[str, Any]) -> bool:
+        if self.closed:
+            return False
+        try:
+            async with self._lock:
+                await self.socket.send_text(json.dumps(frame, ensure_ascii=False))
+            return True
+        except Exception:
+            self.closed = True
+            return False
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await self.socket.close(code, reason)
+
+
+class FrameError(Exception):
+    """A frame the customer sent cannot be used; answered with an `error` frame."""
+
+    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.client_id = client_id
+
+
+Receive = Callable[[InboundMessage], Awaitable[Receipt]]
+
+
+class WebchatService:
+    """Everything a chat socket does between the web layer and the core."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        receive: Receive,
+        tokens: ChatTokens,
+        settings: WebchatSettings,
+    ) -> None:
+        self.hub = ChatHub()
+        self.adapter = WebchatAdapter(self.hub)
+        self.tokens = tokens
+        self._db = db
+        self._receive = receive
+        self._settings = settings
+        bus.subscribe(AgentTyping, self._on_agent_typing)
+
+    async def serve(self, socket: Socket, frames: AsyncIterator[str]) -> None:
+        """Run one chat connection until the customer leaves. The first frame must be
+        `{"type": "hello", "token": ...}`; tokens never travel in URLs, so never in logs."""
+        connection = _Connection(socket)
+        frames = aiter(frames)
+        try:
+            first = await asyncio.wait_for(anext(frames), HELLO_TIMEOUT_SECONDS)
+            hello = self._parse(first)
+            if hello["type"] != "hello" or not isinstance(hello.get("token"), str):
+                raise TokenError("the first frame must be a hello with a token")
+            visitor = self.tokens.visitor(hello["token"])
+        except (TokenError, FrameError, TimeoutError, StopAsyncIteration) as exc:
+            reason = exc.reason if isinstance(exc, TokenError) else "hello with a token expected"
+            await connection.send({"type": "error", "code": "bad_token", "message": reason})
+            await connection.close(CLOSE_BAD_TOKEN, reason)
+            return
+        self.hub.add(visitor, connection)
+        try:
+            await connection.send({"type": "ready", **await self.history(visitor)})
+            await self._read_frames(visitor, connection, frames)
+        finally:
+            self.hub.remove(visitor, connection)
+
+    async def _read_frames(
+        self, visitor: str, connection: _Connection, frames: AsyncIterator[str]
+    ) -> None:
+        bucket = TokenBucket(self._settings.rate_messages, self._settings.rate_window_seconds)
+        strikes = 0
+        async for raw in frames:
+            try:
+                frame = self._parse(raw)
+                kind = frame["type"]
+                if kind in ("message", "typing"):
+                    wait = bucket.take()
+                    if wait:
+                        strikes += 1
+                        if strikes >= FLOOD_STRIKES:
+                            await connection.close(CLOSE_FLOODING, "too many messages")
+                            return
+                        raise FrameError(
+                            "rate_limited",
+                            f"too many messages; wait {wait:.1f} s",
+                            frame.get("client_id")
+                            if isinstance(frame.get("client_id"), str)
+                            else None,
+                        )
+                    strikes = 0
+                if kind == "message":
+                    await connection.send(await self._on_message(visitor, frame))
+                elif kind == "typing":
+                    pass  # Agents' live view arrives with the workspace; nothing to store.
+                elif kind == "received":
+                    await self._on_received(visitor, frame)
+                elif kind == "ping":
+                    await connection.send({"type": "pong"})
+                else:
+                    raise FrameError("unknown_type", f"unknown frame type {kind!r}")
+            except FrameError as error:
+                reply = {"type": "error", "code": error.code, "message": error.message}
+                if error.client_id:
+                    reply["client_id"] = error.client_id
+                await connection.send(reply)
+
+    def _parse(self, raw: str) -> dict[str, Any]:
+        try:
+            frame = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise FrameError("bad_json", "frames must be JSON objects") from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise FrameError("bad_frame", "a frame is a JSON object with a string 'type'")
+        return frame
+
+    async def _on_message(self, visitor: str, frame: dict[str, Any]) -> dict[str, Any]:
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise FrameError("bad_frame", "'client_id' must be 1-64 letters, digits or _.:-")
+        text = frame.get("text")
+        text = clean_text(text) if isinstance(text, str) else None
+        if not text or not text.strip():
+            raise FrameError("bad_frame", "'text' must be a non-empty string", client_id)
+        size = len(text.encode("utf-8"))
+        if size > self._settings.max_text_bytes:
+            raise FrameError(
+                "too_large",
+                f"message is {size} bytes; the limit is {self._settings.max_text_bytes}",
+                client_id,
+            )
+        name = frame.get("name") if isinstance(frame.get("name"), str) else ""
+        inbound = InboundMessage(
+            channel=CHANNEL,
+            external_id=f"{visitor}:{client_id}",
+            sender=visitor,
+            sender_name=name[:200],
+            text=text,
+        )
+        try:
+            receipt = await self._receive(inbound)
+        except IntakeError:
+            raise FrameError(
+                "unavailable", "the message was not stored; send it again", client_id
+            ) from None
+        return {
+            "type": "ack",
+            "client_id": client_id,
+            "message_id": receipt.message_id,
+            "ticket": receipt.ticket_id,
+            "duplicate": receipt.duplicate,
+        }
+
+    async def _on_received(self, visitor: str, frame: dict[str, Any]) -> None:
+        ids = frame.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or len(ids) > 500:
+            raise FrameError("bad_frame", "'ids' must be a list of at most 500 message ids")
+        if not ids:
+            return
+        async with self._db.transaction() as session:
+            customer_id = await _customer_of(session, visitor)
+            if customer_id is None:
+                return
+            # Only this visitor's own outbound messages can be confirmed.
+            own_tickets = select(Ticket.id).where(Ticket.customer_id == customer_id)
+            await session.execute(
+                update(Message)
+                .where(
+                    Message.id.in_(ids),
+                    Message.direction == Direction.OUT,
+                    Message.ticket_id.in_(own_tickets),
+                    Message.delivery_state.in_([DeliveryState.PENDING, DeliveryState.SENT]),
+                )
+                .values(delivery_state=DeliveryState.DELIVERED)
+            )
+
+    async def history(self, visitor: str) -> dict[str, Any]:
+        """The visitor's conversation: its messages and the replies, never internal notes."""
+        async with self._db.read() as session:
+            customer_id = await _customer_of(session, visitor)
+            if customer_id is None:
+                return {"history": [], "ticket": None}
+            rows = (
+                await session.execute(
+                    select(Message, Agent.name)
+                    .join(Ticket, Ticket.id == Message.ticket_id)
+                    .outerjoin(Agent, Agent.id == Message.agent_id)
+                    .where(
+                        Ticket.customer_id == customer_id,
+                        Ticket.channel == CHANNEL,
+                        Message.direction.in_([Direction.IN, Direction.OUT]),
+                    )
+                    .order_by(Message.id.desc())
+                    .limit(self._settings.history_limit)
+                )
+            ).all()
+            ticket = await session.scalar(
+                select(Ticket.id)
+                .where(Ticket.customer_id == customer_id, Ticket.channel == CHANNEL)
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
+        prefix = f"{visitor}:"
+        history = []
+        for message, agent_name in reversed(rows):
+            entry: dict[str, Any] = {
+                "id": message.id,
+                "author": message.author_type.value,
+                "name": agent_name or "",
+                "text": message.text,
+                "at": message.created_at.isoformat(),
+            }
+            if message.external_id and message.external_id.startswith(prefix):
+                entry["client_id"] = message.external_id[len(prefix) :]
+            history.append(entry)
+        return {"history": history, "ticket": ticket}
+
+    async def _on_agent_typing(self, event: AgentTyping) -> None:
+        async with self._db.read() as session:
+            visitors = (
+                await session.scalars(
+                    select(Identity.address)
+                    .join(Ticket, Ticket.customer_id == Identity.customer_id)
+                    .where(Ticket.id == event.ticket_id, Identity.channel == CHANNEL)
+                )
+            ).all()
+        for visitor in visitors:
+            await self.hub.push(visitor, {"type": "typing", "name": event.agent_name})
+
+
+async def _customer_of(session: AsyncSession, visitor: str) -> int | None:
+    return await session.scalar(
+        select(Identity.customer_id).where(Identity.channel == CHANNEL, Identity.address == visitor)
+    )

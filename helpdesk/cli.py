@@ -1,0 +1,199 @@
+"""Commands: serve, demo, migrate, agent add."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from helpdesk.config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(factory())
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach storage: {exc}") from None
+
+
+@click.group()
+@click.version_option(package_name="helpdesk")
+def main() -> None:
+    """helpdesk: the self-hosted omnichannel helpdesk."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [HELPDESK_HOST]")
+@click.option("--port", type=int, help="Port to listen on [HELPDESK_PORT]")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the web server and every background worker in one process."""
+    settings = _settings(host=host, port=port)
+    _serve(settings)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [HELPDESK_HOST]")
+@click.option("--port", type=int, help="Port to listen on [HELPDESK_PORT]")
+def demo(host: str | None, port: int | None) -> None:
+    """Serve with demo data: two teams, a supervisor, three agents, customers and tickets."""
+    from helpdesk.demo import DEMO_PASSWORD, DEMO_PEOPLE, seed_demo
+    from helpdesk.runtime import Runtime
+
+    settings = _settings(host=host, port=port)
+
+    async def seed() -> bool:
+        runtime = Runtime(settings)
+        await runtime.db.migrate()
+        try:
+            return await seed_demo(runtime)
+        finally:
+            await runtime.db.dispose()
+
+    seeded = _run(seed)
+    url = settings.public_url
+    click.echo(f"\nhelpdesk demo {'seeded' if seeded else '(data already there)'}\n")
+    click.echo(f"  customer web chat   {url}/chat")
+    click.echo(f"  agent API and docs  {url}/docs")
+    click.echo(f"  health              {url}/api/health\n")
+    click.echo(f"  logins (password: {DEMO_PASSWORD})")
+    for email, name, role, teams in DEMO_PEOPLE:
+        click.echo(f"    {email:24} {role.value:10} {', '.join(teams)}  ({name})")
+    click.echo("")
+    _serve(settings)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to this version."""
+    from helpdesk.db import Database
+
+    settings = _settings()
+
+    async def upgrade() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.dispose()
+
+    _run(upgrade)
+    click.echo("database is up to date")
+
+
+@main.group()
+def agent() -> None:
+    """Manage agents."""
+
+
+@agent.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name")
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "supervisor", "admin"]),
+    default="agent",
+    show_default=True,
+)
+@click.option("--team", "teams", multiple=True, help="Team name (created if new); repeatable")
+@click.option(
+    "--password",
+    envvar="HELPDESK_AGENT_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given [HELPDESK_AGENT_PASSWORD]",
+)
+def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
+    """Add an agent who can log in to the API and workspace."""
+    from helpdesk.accounts import AccountError, add_agent
+    from helpdesk.clock import SystemClock
+    from helpdesk.db import Database
+    from helpdesk.models import Role
+
+    settings = _settings()
+
+    async def add() -> int:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+            async with db.transaction() as session:
+                created = await add_agent(
+                    session,
+                    email=email,
+                    name=name,
+                    password=password,
+                    now=SystemClock().now(),
+                    role=Role(role),
+                    teams=teams,
+                )
+                return created.id
+        finally:
+            await db.dispose()
+
+    try:
+        agent_id = _run(add)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"agent {email} added (id {agent_id})")
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from helpdesk.runtime import Runtime
+    from helpdesk.web.app import create_app
+
+    _logging(settings)
+    _check_port_free(settings)
+    runtime = Runtime(settings)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=settings.webchat.max_frame_bytes,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+def _check_port_free(settings: Settings) -> None:
+    probe = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    try:
+        if os.name != "nt":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((settings.host, settings.port))
+    except OSError as exc:
+        raise click.ClickException(
+            f"HELPDESK_PORT / HELPDESK_HOST: cannot listen on {settings.host}:{settings.port}: "
+            f"{exc.strerror}"
+        ) from None
+    finally:
+        probe.close()

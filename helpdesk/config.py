@@ -1,0 +1,171 @@
+"""One Settings object: defaults, then `helpdesk.toml`, then `HELPDESK_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it and says what is wrong."""
+
+
+class WebchatSettings(BaseModel):
+    max_text_bytes: int = Field(16 * 1024, ge=1, description="Largest chat message, in bytes")
+    max_frame_bytes: int = Field(64 * 1024, ge=1024, description="Largest websocket frame")
+    rate_messages: int = Field(10, ge=1, description="Messages allowed per rate window")
+    rate_window_seconds: float = Field(10.0, gt=0)
+    token_max_age_days: int = Field(30, ge=1)
+    history_limit: int = Field(200, ge=1, le=5000)
+
+
+class OutboxSettings(BaseModel):
+    max_attempts: int = Field(10, ge=1)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(600.0, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    batch_size: int = Field(50, ge=1)
+
+
+class IntakeSettings(BaseModel):
+    reopen_window_hours: float = Field(
+        72.0, ge=0, description="A resolved ticket reopens on a new message within this window"
+    )
+    batch_size: int = Field(
+        200, ge=1, description="Messages committed together under load (each stays atomic)"
+    )
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("HELPDESK_DATA_DIR", "helpdesk-data"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str = ""
+    secret_key: str = ""
+    log_level: str = "info"
+    session_max_age_hours: float = Field(12.0, gt=0)
+    webchat: WebchatSettings = Field(default_factory=WebchatSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("HELPDESK_CONFIG", "helpdesk.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("must be one of critical, error, warning, info, debug")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        # Accept the URLs people copy from elsewhere and map them to the async drivers we ship.
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                value = driver + value[len(plain) :]
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or scheme not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}; use sqlite:///path/to/file.db "
+                "or postgresql://user:password@host:port/dbname"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 characters (or leave it unset)")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_secret_key(self) -> str:
+        """Use the configured key, or one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            self.secret_key = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.secret_key = secrets.token_urlsafe(48)
+            path.write_text(self.secret_key)
+            path.chmod(0o600)
+        return self.secret_key
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = "__".join(str(part) for part in error["loc"]) or "settings"
+    name = f"HELPDESK_{location.upper()}" if location != "settings" else location
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    return f"{name}: {message}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise ConfigError naming every wrong setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except (OSError, ValueError) as exc:
+        # A broken helpdesk.toml surfaces here (tomllib raises a ValueError subclass).
+        raise ConfigError(f"cannot read configuration: {exc}") from None

@@ -1,0 +1,96 @@
+"""Demo data: two teams, a supervisor, three agents, a few customers with tickets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from helpdesk import tickets
+from helpdesk.accounts import add_agent
+from helpdesk.channels.base import InboundMessage
+from helpdesk.intake import receive_batch
+from helpdesk.models import Agent, Priority, Role, Ticket, TicketKind, TicketStatus
+from helpdesk.runtime import Runtime
+
+DEMO_PASSWORD = "demo-password"
+DEMO_PEOPLE = (
+    ("supervisor@demo.test", "Sam Supervisor", Role.SUPERVISOR, ("Support", "Billing")),
+    ("alice@demo.test", "Alice Agent", Role.AGENT, ("Support",)),
+    ("bob@demo.test", "Bob Agent", Role.AGENT, ("Support",)),
+    ("carol@demo.test", "Carol Agent", Role.AGENT, ("Billing",)),
+)
+DEMO_MESSAGES = (
+    ("demo-visitor-1", "Maria Rossi", "Hello, my card payment was declined twice today. Why?"),
+    ("demo-visitor-2", "Kenji Sato", "How do I change the email address on my account?"),
+    ("demo-visitor-3", "Lena Fischer", "I was charged twice for the same order. I want a refund."),
+    ("demo-visitor-4", "Omar Haddad", "Is there a fee for international transfers?"),
+)
+
+
+async def seed_demo(runtime: Runtime) -> bool:
+    """Add the demo data unless the database already has agents. Returns whether it seeded."""
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        if await session.scalar(select(func.count()).select_from(Agent)):
+            return False
+        people = {}
+        for email, name, role, teams in DEMO_PEOPLE:
+            people[email] = await add_agent(
+                session,
+                email=email,
+                name=name,
+                password=DEMO_PASSWORD,
+                now=now,
+                role=role,
+                teams=teams,
+            )
+        inbound = [
+            InboundMessage(
+                channel="webchat",
+                external_id=f"{visitor}:seed",
+                sender=visitor,
+                sender_name=name,
+                text=text,
+            )
+            for visitor, name, text in DEMO_MESSAGES
+        ]
+        receipts, _events = await receive_batch(
+            session, inbound, now=now - timedelta(minutes=30), reopen_window=timedelta(hours=72)
+        )
+        alice, carol = people["alice@demo.test"], people["carol@demo.test"]
+        support, billing = alice.teams[0], carol.teams[0]
+        first = await session.get(Ticket, receipts[0].ticket_id)
+        third = await session.get(Ticket, receipts[2].ticket_id)
+        assert first is not None and third is not None
+        await tickets.change(
+            session,
+            alice,
+            first,
+            tickets.TicketChanges(assignee_id=alice.id, team_id=support.id),
+            now=now,
+        )
+        await tickets.reply(
+            session,
+            alice,
+            first,
+            "Hello Maria, I am looking into it now. Could you tell me the last four digits of the "
+            "card?",
+            now=now,
+        )
+        await tickets.change(
+            session,
+            carol,
+            third,
+            tickets.TicketChanges(
+                team_id=billing.id,
+                kind=TicketKind.COMPLAINT,
+                priority=Priority.HIGH,
+                status=TicketStatus.OPEN,
+            ),
+            now=now,
+        )
+        await tickets.add_note(
+            session, carol, third, "Duplicate charge confirmed in the ledger.", now=now
+        )
+    return True

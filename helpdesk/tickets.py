@@ -1,0 +1,238 @@
+"""What people do to a ticket: see it, reply, add a note, change status, priority, assignee.
+
+Every function runs inside the caller's transaction, writes the audit trail, and returns the
+events to publish after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import audit
+from helpdesk.events import Event, NoteAdded, ReplyQueued, TicketChanged
+from helpdesk.models import (
+    Agent,
+    AuthorType,
+    DeliveryState,
+    Direction,
+    Message,
+    OutboxItem,
+    Priority,
+    Role,
+    Team,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+)
+from helpdesk.sanitize import clean_text
+
+
+class TicketNotFound(Exception):
+    """No such ticket, or not one this agent may see (the two are not told apart)."""
+
+
+class TicketRuleError(Exception):
+    """The change is not allowed; the message says why in words an agent understands."""
+
+
+def sees_all(agent: Agent) -> bool:
+    return agent.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def visible_to(agent: Agent) -> ColumnElement[bool]:
+    """Agents see their own tickets, their teams' tickets, and tickets not yet routed anywhere."""
+    if sees_all(agent):
+        return true()
+    team_ids = [team.id for team in agent.teams]
+    return or_(
+        Ticket.assignee_id == agent.id,
+        Ticket.team_id.in_(team_ids) if team_ids else false(),
+        and_(Ticket.team_id.is_(None), Ticket.assignee_id.is_(None)),
+    )
+
+
+async def visible_ticket(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    ticket = await session.scalar(select(Ticket).where(Ticket.id == number, visible_to(agent)))
+    if ticket is None:
+        raise TicketNotFound(number)
+    return ticket
+
+
+@dataclass(slots=True)
+class Outcome:
+    message: Message | None = None
+    events: list[Event] = field(default_factory=list)
+    duplicate: bool = False
+
+
+async def reply(
+    session: AsyncSession,
+    agent: Agent,
+    ticket: Ticket,
+    text: str,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """Commit the reply together with its delivery job; the outbox worker sends it."""
+    text = clean_text(text).strip()
+    if not text:
+        raise TicketRuleError("a reply needs text")
+    external_id = f"reply:{agent.id}:{idempotency_key}" if idempotency_key else None
+    if external_id is not None:
+        earlier = await session.scalar(
+            select(Message).where(
+                Message.channel == ticket.channel, Message.external_id == external_id
+            )
+        )
+        if earlier is not None:
+            return Outcome(message=earlier, duplicate=True)
+    message = Message(
+        ticket_id=ticket.id,
+        direction=Direction.OUT,
+        author_type=AuthorType.AGENT,
+        agent_id=agent.id,
+        customer_id=ticket.customer_id,
+        channel=ticket.channel,
+        external_id=external_id,
+        text=text,
+        created_at=now,
+        delivery_state=DeliveryState.PENDING,
+    )
+    session.add(message)
+    await session.flush()
+    item = OutboxItem(
+        message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
+    )
+    session.add(item)
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+    if ticket.status == TicketStatus.NEW:
+        ticket.status = TicketStatus.OPEN
+    ticket.updated_at = now
+    await session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.replied",
+        message_id=message.id,
+    )
+    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+
+
+async def add_note(
+    session: AsyncSession, agent: Agent, ticket: Ticket, text: str, *, now: datetime
+) -> Outcome:
+    """An internal note: visible to agents only, never sent to the customer."""
+    text = clean_text(text).strip()
+    if not text:
+        raise TicketRuleError("a note needs text")
+    message = Message(
+        ticket_id=ticket.id,
+        direction=Direction.NOTE,
+        author_type=AuthorType.AGENT,
+        agent_id=agent.id,
+        channel="internal",
+        text=text,
+        created_at=now,
+    )
+    session.add(message)
+    ticket.updated_at = now
+    await session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.noted",
+        message_id=message.id,
+    )
+    return Outcome(message, [NoteAdded(ticket.id, message.id)])
+
+
+@dataclass(frozen=True, slots=True)
+class TicketChanges:
+    """The fields an agent may change; None means unchanged. `clear_*` empties a field."""
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    kind: TicketKind | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+    clear_assignee: bool = False
+    clear_team: bool = False
+
+
+async def change(
+    session: AsyncSession, agent: Agent, ticket: Ticket, changes: TicketChanges, *, now: datetime
+) -> Outcome:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+
+    def set_field(name: str, value: Any) -> None:
+        old = getattr(ticket, name)
+        if old != value:
+            before[name], after[name] = _plain(old), _plain(value)
+            setattr(ticket, name, value)
+
+    if changes.status is not None:
+        _apply_status(ticket, changes.status, now)
+        set_field("status", changes.status)
+    if changes.priority is not None:
+        set_field("priority", changes.priority)
+    if changes.kind is not None:
+        set_field("kind", changes.kind)
+    if changes.clear_assignee:
+        set_field("assignee_id", None)
+    elif changes.assignee_id is not None:
+        assignee = await session.get(Agent, changes.assignee_id)
+        if assignee is None or not assignee.active:
+            raise TicketRuleError(f"there is no active agent with id {changes.assignee_id}")
+        set_field("assignee_id", assignee.id)
+    if changes.clear_team:
+        set_field("team_id", None)
+    elif changes.team_id is not None:
+        if await session.get(Team, changes.team_id) is None:
+            raise TicketRuleError(f"there is no team with id {changes.team_id}")
+        set_field("team_id", changes.team_id)
+    if not after:
+        return Outcome()
+    ticket.updated_at = now
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.changed",
+        before=before,
+        after=after,
+    )
+    return Outcome(events=[TicketChanged(ticket.id, after)])
+
+
+def _apply_status(ticket: Ticket, status: TicketStatus, now: datetime) -> None:
+    if ticket.status == TicketStatus.CLOSED and status != TicketStatus.CLOSED:
+        raise TicketRuleError(
+            "a closed ticket cannot be reopened; the customer's next message opens a new one"
+        )
+    if status == TicketStatus.RESOLVED and ticket.status != TicketStatus.RESOLVED:
+        ticket.resolved_at = now
+    elif status == TicketStatus.CLOSED:
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    elif status in (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING):
+        ticket.resolved_at = None
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value

@@ -1,0 +1,344 @@
+"""The agents' JSON API: log in, the queue, a ticket, reply, note, change."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from helpdesk import tickets
+from helpdesk.accounts import authenticate
+from helpdesk.events import AgentTyping, Event
+from helpdesk.models import (
+    Agent,
+    AuditEntry,
+    Customer,
+    Identity,
+    Message,
+    Team,
+    Ticket,
+    TicketStatus,
+)
+from helpdesk.runtime import Runtime
+from helpdesk.web.auth import SESSION_COOKIE, csrf_token, current_agent, session_token
+from helpdesk.web.schemas import (
+    MAX_ID,
+    AgentOut,
+    AttachmentOut,
+    AuditOut,
+    CustomerOut,
+    LoginIn,
+    LoginOut,
+    MessageCreated,
+    MessageOut,
+    NoteIn,
+    ReplyIn,
+    TeamOut,
+    TicketDetail,
+    TicketPage,
+    TicketPatch,
+    TicketSummary,
+)
+
+T = TypeVar("T")
+router = APIRouter(prefix="/api")
+CurrentAgent = Annotated[Agent, Depends(current_agent)]
+TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+@router.post("/auth/login", response_model=LoginOut, tags=["auth"])
+async def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        agent = await authenticate(session, body.email, body.password)
+    if agent is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
+    token = session_token(runtime, agent)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(runtime.settings.session_max_age_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=runtime.settings.public_url.startswith("https://"),
+    )
+    return LoginOut(
+        token=token, csrf_token=csrf_token(runtime, token), agent=AgentOut.model_validate(agent)
+    )
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", response_model=AgentOut, tags=["auth"])
+async def me(agent: CurrentAgent) -> AgentOut:
+    return AgentOut.model_validate(agent)
+
+
+@router.get("/agents", response_model=list[AgentOut], tags=["people"])
+async def list_agents(agent: CurrentAgent, request: Request) -> list[AgentOut]:
+    async with runtime_of(request).db.read() as session:
+        agents = await session.scalars(select(Agent).where(Agent.active).order_by(Agent.name))
+        return [AgentOut.model_validate(a) for a in agents]
+
+
+@router.get("/teams", response_model=list[TeamOut], tags=["people"])
+async def list_teams(agent: CurrentAgent, request: Request) -> list[TeamOut]:
+    async with runtime_of(request).db.read() as session:
+        return [TeamOut.model_validate(t) for t in await session.scalars(select(Team))]
+
+
+View = Literal["all", "mine", "team", "unassigned"]
+
+
+@router.get("/tickets", response_model=TicketPage, tags=["tickets"])
+async def list_tickets(
+    agent: CurrentAgent,
+    request: Request,
+    view: View = "all",
+    status_: Annotated[list[TicketStatus] | None, Query(alias="status")] = None,
+    team_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TicketPage:
+    """The queue, newest activity first. `view`: all that you may see, yours, your teams',
+    or unassigned. `status` may repeat."""
+    conditions = [tickets.visible_to(agent)]
+    if view == "mine":
+        conditions.append(Ticket.assignee_id == agent.id)
+    elif view == "team":
+        conditions.append(Ticket.team_id.in_([t.id for t in agent.teams]))
+    elif view == "unassigned":
+        conditions.append(Ticket.assignee_id.is_(None))
+    if status_:
+        conditions.append(Ticket.status.in_(status_))
+    if team_id is not None:
+        conditions.append(Ticket.team_id == team_id)
+    if customer_id is not None:
+        conditions.append(Ticket.customer_id == customer_id)
+    async with runtime_of(request).db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(Ticket).where(*conditions))
+        rows = await session.execute(
+            select(Ticket, Customer.name)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(*conditions)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        summaries = [_summary(ticket, name) for ticket, name in rows]
+    return TicketPage(tickets=summaries, total=total or 0, limit=limit, offset=offset)
+
+
+@router.get("/tickets/{number}", response_model=TicketDetail, tags=["tickets"])
+async def read_ticket(number: TicketNumber, agent: CurrentAgent, request: Request) -> TicketDetail:
+    async with runtime_of(request).db.read() as session:
+        ticket = await _visible(session, agent, number)
+        customer = await session.scalar(
+            select(Customer)
+            .where(Customer.id == ticket.customer_id)
+            .options(selectinload(Customer.identities))
+        )
+        assert customer is not None
+        rows = await session.execute(
+            select(Message, Agent.name)
+            .outerjoin(Agent, Agent.id == Message.agent_id)
+            .where(Message.ticket_id == ticket.id)
+            .options(selectinload(Message.attachments))
+            .order_by(Message.id)
+        )
+        messages = [_message_out(m, agent_name, customer.name) for m, agent_name in rows]
+    return TicketDetail(
+        **_summary(ticket, customer.name).model_dump(),
+        customer=_customer_out(customer),
+        messages=messages,
+    )
+
+
+@router.post("/tickets/{number}/reply", response_model=MessageCreated, tags=["tickets"])
+async def reply(
+    number: TicketNumber, body: ReplyIn, agent: CurrentAgent, request: Request
+) -> MessageCreated:
+    """Store the reply and queue its delivery on the ticket's channel, in one transaction."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        ticket = await _visible(session, agent, number)
+        outcome = await _rule_checked(
+            tickets.reply(
+                session,
+                agent,
+                ticket,
+                body.text,
+                now=runtime.clock.now(),
+                idempotency_key=body.idempotency_key,
+            )
+        )
+    runtime.bus.publish(outcome.events)
+    assert outcome.message is not None
+    return MessageCreated(
+        message=_message_out(outcome.message, agent.name, ""), duplicate=outcome.duplicate
+    )
+
+
+@router.post("/tickets/{number}/notes", response_model=MessageCreated, tags=["tickets"])
+async def add_note(
+    number: TicketNumber, body: NoteIn, agent: CurrentAgent, request: Request
+) -> MessageCreated:
+    """An internal note: seen by agents, never sent to the customer."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        ticket = await _visible(session, agent, number)
+        outcome = await _rule_checked(
+            tickets.add_note(session, agent, ticket, body.text, now=runtime.clock.now())
+        )
+    runtime.bus.publish(outcome.events)
+    assert outcome.message is not None
+    return MessageCreated(message=_message_out(outcome.message, agent.name, ""))
+
+
+@router.patch("/tickets/{number}", response_model=TicketSummary, tags=["tickets"])
+async def change_ticket(
+    number: TicketNumber, body: TicketPatch, agent: CurrentAgent, request: Request
+) -> TicketSummary:
+    """Change status, priority, kind, assignee or team. Send null to clear assignee or team."""
+    runtime = runtime_of(request)
+    given = body.model_fields_set
+    changes = tickets.TicketChanges(
+        status=body.status,
+        priority=body.priority,
+        kind=body.kind,
+        assignee_id=body.assignee_id,
+        team_id=body.team_id,
+        clear_assignee="assignee_id" in given and body.assignee_id is None,
+        clear_team="team_id" in given and body.team_id is None,
+    )
+    async with runtime.db.transaction() as session:
+        ticket = await _visible(session, agent, number)
+        outcome = await _rule_checked(
+            tickets.change(session, agent, ticket, changes, now=runtime.clock.now())
+        )
+        name = await session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
+        summary = _summary(ticket, name or "")
+    runtime.bus.publish(outcome.events)
+    return summary
+
+
+@router.post("/tickets/{number}/typing", status_code=204, tags=["tickets"])
+async def typing(number: TicketNumber, agent: CurrentAgent, request: Request) -> None:
+    """Tell the customer's open chat that an agent is writing."""
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        await _visible(session, agent, number)
+    events: list[Event] = [AgentTyping(number, agent.name)]
+    runtime.bus.publish(events)
+
+
+@router.get("/tickets/{number}/audit", response_model=list[AuditOut], tags=["tickets"])
+async def ticket_audit(
+    number: TicketNumber, agent: CurrentAgent, request: Request
+) -> list[AuditOut]:
+    async with runtime_of(request).db.read() as session:
+        await _visible(session, agent, number)
+        entries = await session.scalars(
+            select(AuditEntry).where(AuditEntry.ticket_id == number).order_by(AuditEntry.id)
+        )
+        return [
+            AuditOut(
+                at=e.at,
+                actor_type=e.actor_type.value,
+                actor_id=e.actor_id,
+                action=e.action,
+                detail=e.detail,
+            )
+            for e in entries
+        ]
+
+
+async def _visible(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    try:
+        return await tickets.visible_ticket(session, agent, number)
+    except tickets.TicketNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
+
+
+async def _rule_checked(operation: Awaitable[T]) -> T:
+    try:
+        return await operation
+    except tickets.TicketRuleError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
+    return TicketSummary(
+        number=ticket.id,
+        subject=ticket.subject,
+        status=ticket.status,
+        priority=ticket.priority,
+        kind=ticket.kind,
+        channel=ticket.channel,
+        customer_id=ticket.customer_id,
+        customer_name=customer_name,
+        assignee_id=ticket.assignee_id,
+        team_id=ticket.team_id,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        last_customer_message_at=ticket.last_customer_message_at,
+    )
+
+
+def _message_out(message: Message, agent_name: str | None, customer_name: str) -> MessageOut:
+    loaded = "attachments" in message.__dict__
+    return MessageOut(
+        id=message.id,
+        direction=message.direction.value,
+        author_type=message.author_type.value,
+        author_name=agent_name or customer_name,
+        channel=message.channel,
+        text=message.text,
+        html=message.html,
+        created_at=message.created_at,
+        delivery_state=message.delivery_state.value,
+        delivery_error=message.delivery_error,
+        attachments=[
+            AttachmentOut(
+                id=a.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+            )
+            for a in (message.attachments if loaded else [])
+        ],
+    )
+
+
+def _customer_out(customer: Customer) -> CustomerOut:
+    return CustomerOut(
+        id=customer.id,
+        name=customer.name,
+        email=customer.email,
+        tier=customer.tier.value,
+        identities=[_identity_out(i) for i in customer.identities],
+    )
+
+
+def _identity_out(identity: Identity) -> dict[str, str | bool]:
+    return {
+        "channel": identity.channel,
+        "address": identity.address,
+        "display_name": identity.display_name,
+        "unreachable": identity.unreachable,
+    }

@@ -1,0 +1,59 @@
+"""Who is calling the agent API: a bearer token or the signed session cookie (with CSRF)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import HTTPException, Request, status
+from sqlalchemy import select
+
+from helpdesk.models import Agent
+from helpdesk.runtime import Runtime
+from helpdesk.security import TokenError
+
+SESSION_COOKIE = "helpdesk_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def session_token(runtime: Runtime, agent: Agent) -> str:
+    # Part of the password hash rides along, so changing a password ends old sessions.
+    return runtime.agent_sessions.sign({"a": agent.id, "p": agent.password_hash[-16:]})
+
+
+def csrf_token(runtime: Runtime, session: str) -> str:
+    key = runtime.secret_key.encode()
+    return hmac.new(key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _unauthorised(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_agent(request: Request) -> Agent:
+    runtime: Runtime = request.app.state.runtime
+    header = request.headers.get("authorization", "")
+    from_cookie = False
+    if header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    else:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        from_cookie = True
+    if not token:
+        raise _unauthorised("log in first: POST /api/auth/login")
+    try:
+        payload = runtime.agent_sessions.load(token)
+    except TokenError as exc:
+        raise _unauthorised(f"session {exc.reason.removeprefix('token ')}; log in again") from None
+    if from_cookie and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, csrf_token(runtime, token)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
+    async with runtime.db.read() as session:
+        agent = await session.scalar(select(Agent).where(Agent.id == payload.get("a")))
+    if agent is None or not agent.active or agent.password_hash[-16:] != payload.get("p"):
+        raise _unauthorised("session no longer valid; log in again")
+    return agent

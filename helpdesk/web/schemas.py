@@ -1,0 +1,147 @@
+"""What the JSON API accepts and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from helpdesk.models import Priority, Role, TicketKind, TicketStatus
+
+# Ids beyond this overflow PostgreSQL's bigint; refuse them as bad input, not a server error.
+MAX_ID = 2**62
+Id = Field(ge=1, le=MAX_ID)
+
+
+class LoginIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TeamOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+
+
+class AgentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    name: str
+    role: Role
+    teams: list[TeamOut]
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="Send as 'Authorization: Bearer <token>'")
+    csrf_token: str = Field(description="Send as X-CSRF-Token when using the session cookie")
+    agent: AgentOut
+
+
+class CustomerOut(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    tier: str
+    identities: list[dict[str, str | bool]] = []
+
+
+class TicketSummary(BaseModel):
+    number: int
+    subject: str
+    status: TicketStatus
+    priority: Priority
+    kind: TicketKind
+    channel: str
+    customer_id: int
+    customer_name: str
+    assignee_id: int | None
+    team_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    last_customer_message_at: datetime | None
+
+
+class TicketPage(BaseModel):
+    tickets: list[TicketSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: Literal["in", "out", "note"]
+    author_type: str
+    author_name: str
+    channel: str
+    text: str
+    html: str | None
+    created_at: datetime
+    delivery_state: str
+    delivery_error: str | None
+    attachments: list[AttachmentOut]
+
+
+class TicketDetail(TicketSummary):
+    customer: CustomerOut
+    messages: list[MessageOut]
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=65536)
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Repeat a request with the same key and the reply is stored and sent once",
+    )
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=65536)
+
+
+class TicketPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    kind: TicketKind | None = None
+    assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="null unassigns")
+    team_id: int | None = Field(None, ge=1, le=MAX_ID, description="null removes the team")
+
+
+class MessageCreated(BaseModel):
+    message: MessageOut
+    duplicate: bool = False
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor_type: str
+    actor_id: int | None
+    action: str
+    detail: dict[str, object]
+
+
+class ChatSessionIn(BaseModel):
+    token: str | None = Field(None, max_length=1024, description="An earlier token to renew")
+
+
+class ChatSessionOut(BaseModel):
+    token: str
+    visitor: str
+    websocket_path: str = "/api/chat/ws"

@@ -1,0 +1,207 @@
+/* helpdesk web chat widget: <script src="https://helpdesk.example.com/widget.js" async></script>
+ *
+ * Keeps the chat token and every unacknowledged message in localStorage, so a reload or a lost
+ * connection never loses what the customer wrote: on reconnect it resends each message with the
+ * same client id and the server stores it once. Everything the server sends is shown as text,
+ * never as HTML.
+ */
+(function () {
+  "use strict";
+  if (window.__helpdeskWidget) return;
+  window.__helpdeskWidget = true;
+
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  var base = new URL(script.src, location.href).origin;
+  var KEY = "helpdesk:" + base + ":";
+  var store = {
+    get: function (k, d) { try { var v = localStorage.getItem(KEY + k); return v === null ? d : JSON.parse(v); } catch (e) { return d; } },
+    set: function (k, v) { try { localStorage.setItem(KEY + k, JSON.stringify(v)); } catch (e) { /* private mode */ } }
+  };
+
+  var socket = null, retryDelay = 1000, shownIds = {}, typingTimer = null;
+
+  // ---- the panel, in a shadow root so the host page's styles cannot reach it ----
+  var host = document.createElement("div");
+  host.setAttribute("data-helpdesk-widget", "");
+  document.body.appendChild(host);
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  root.innerHTML =
+    '<style>' +
+    ':host{all:initial}' +
+    '.btn{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:#2456d3;color:#fff;font:600 22px system-ui;cursor:pointer;box-shadow:0 2px 8px #0004;z-index:2147483000}' +
+    '.panel{position:fixed;right:20px;bottom:88px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:10px;box-shadow:0 4px 24px #0005;font:14px/1.4 system-ui,sans-serif;color:#222;z-index:2147483000;overflow:hidden}' +
+    '.panel.open{display:flex}' +
+    '.head{background:#2456d3;color:#fff;padding:10px 14px;display:flex;justify-content:space-between;align-items:center}' +
+    '.state{font-size:12px;opacity:.85}' +
+    '.log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}' +
+    '.msg{max-width:80%;padding:7px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}' +
+    '.msg.customer{align-self:flex-end;background:#e5edff}' +
+    '.msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#f1f1f1}' +
+    '.who{display:block;font-size:11px;color:#666}' +
+    '.msg.pending{opacity:.6}.msg.failed{outline:1px solid #c33}' +
+    '.typing{font-size:12px;color:#666;padding:0 12px;min-height:16px}' +
+    'form{display:flex;border-top:1px solid #ddd}' +
+    'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
+    'button.send{border:0;background:none;color:#2456d3;font-weight:600;padding:0 14px;cursor:pointer}' +
+    '</style>' +
+    '<button class="btn" data-testid="chat-open" aria-label="Chat with us">?</button>' +
+    '<div class="panel" role="dialog" aria-label="Chat">' +
+    '<div class="head"><span>Chat with us</span><span class="state" data-testid="chat-state">connecting…</span></div>' +
+    '<div class="log" data-testid="chat-log" aria-live="polite"></div>' +
+    '<div class="typing" data-testid="chat-typing"></div>' +
+    '<form><textarea data-testid="chat-input" placeholder="Write a message… (a person will answer)" maxlength="16000"></textarea>' +
+    '<button class="send" data-testid="chat-send" type="submit">Send</button></form>' +
+    '</div>';
+
+  var panel = root.querySelector(".panel"), log = root.querySelector(".log");
+  var stateLabel = root.querySelector(".state"), typingLabel = root.querySelector(".typing");
+  var input = root.querySelector("textarea"), form = root.querySelector("form");
+
+  root.querySelector(".btn").addEventListener("click", function () {
+    panel.classList.toggle("open");
+    if (panel.classList.contains("open")) input.focus();
+  });
+  form.addEventListener("submit", function (e) { e.preventDefault(); send(input.value); input.value = ""; });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(input.value); input.value = ""; }
+    else notifyTyping();
+  });
+
+  function setState(text) { stateLabel.textContent = text; }
+
+  function render(entry) {
+    var key = entry.id ? "m" + entry.id : "c" + entry.client_id;
+    var node = root.querySelector('[data-key="' + key + '"]') ||
+      (entry.client_id && root.querySelector('[data-key="c' + entry.client_id + '"]'));
+    if (!node) {
+      node = document.createElement("div");
+      var who = document.createElement("span");
+      who.className = "who";
+      node.appendChild(who);
+      node.appendChild(document.createTextNode(""));
+      log.appendChild(node);
+    }
+    node.setAttribute("data-key", key);
+    node.className = "msg " + entry.author + (entry.pending ? " pending" : "") + (entry.failed ? " failed" : "");
+    node.setAttribute("data-testid", "chat-message");
+    node.firstChild.textContent = entry.author === "customer" ? "" : (entry.name || "Support");
+    node.lastChild.textContent = entry.text + (entry.failed ? "  (not sent: " + entry.failed + ")" : "");
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function send(text) {
+    text = (text || "").trim();
+    if (!text) return;
+    var item = { client_id: newClientId(), text: text };
+    var pending = store.get("pending", []);
+    pending.push(item);
+    store.set("pending", pending);
+    render({ client_id: item.client_id, author: "customer", text: text, pending: true });
+    transmit(item);
+  }
+
+  function transmit(item) {
+    if (socket && socket.readyState === 1 && socket.ready) {
+      socket.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text, name: store.get("name", "") }));
+    }
+  }
+
+  function forget(clientId) {
+    store.set("pending", store.get("pending", []).filter(function (p) { return p.client_id !== clientId; }));
+  }
+
+  var lastTyping = 0;
+  function notifyTyping() {
+    var now = Date.now();
+    if (socket && socket.ready && now - lastTyping > 3000) {
+      lastTyping = now;
+      socket.send(JSON.stringify({ type: "typing" }));
+    }
+  }
+
+  function confirmShown(ids) {
+    if (ids.length && socket && socket.ready) socket.send(JSON.stringify({ type: "received", ids: ids }));
+  }
+
+  function token() {
+    return fetch(base + "/api/chat/sessions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: store.get("token", null) })
+    }).then(function (r) {
+      if (r.status === 401) { store.set("token", null); return token(); }
+      if (!r.ok) throw new Error("chat session refused: " + r.status);
+      return r.json();
+    }).then(function (s) { store.set("token", s.token); return s.token; });
+  }
+
+  function connect() {
+    setState("connecting…");
+    token().then(function (t) {
+      socket = new WebSocket(base.replace(/^http/, "ws") + "/api/chat/ws");
+      socket.onopen = function () { socket.send(JSON.stringify({ type: "hello", token: t })); };
+      socket.onmessage = function (e) { onFrame(JSON.parse(e.data)); };
+      socket.onclose = function (e) {
+        socket = null;
+        if (e.code === 4401) store.set("token", null);
+        setState("offline, reconnecting…");
+        setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+      };
+    }).catch(function () {
+      setState("offline, reconnecting…");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 30000);
+    });
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "ready") {
+      socket.ready = true;
+      retryDelay = 1000;
+      setState("online");
+      var seen = {}, shown = [];
+      frame.history.forEach(function (m) {
+        render(m);
+        if (m.client_id) seen[m.client_id] = true;
+        if (m.author !== "customer" && !shownIds[m.id]) { shownIds[m.id] = true; shown.push(m.id); }
+      });
+      confirmShown(shown);
+      // Whatever the server has not stored yet is sent again; it stores each client id once.
+      store.get("pending", []).forEach(function (p) {
+        if (seen[p.client_id]) { forget(p.client_id); return; }
+        render({ client_id: p.client_id, author: "customer", text: p.text, pending: true });
+        transmit(p);
+      });
+    } else if (frame.type === "ack") {
+      var item = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
+      forget(frame.client_id);
+      if (item) render({ id: frame.message_id, client_id: frame.client_id, author: "customer", text: item.text });
+    } else if (frame.type === "message") {
+      typingLabel.textContent = "";
+      render(frame);
+      if (!shownIds[frame.id]) { shownIds[frame.id] = true; confirmShown([frame.id]); }
+      if (!panel.classList.contains("open")) panel.classList.add("open");
+    } else if (frame.type === "typing") {
+      typingLabel.textContent = (frame.name || "Support") + " is typing…";
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { typingLabel.textContent = ""; }, 4000);
+    } else if (frame.type === "error") {
+      if (frame.client_id && (frame.code === "too_large" || frame.code === "bad_frame")) {
+        var bad = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
+        forget(frame.client_id);
+        if (bad) render({ client_id: frame.client_id, author: "customer", text: bad.text, failed: frame.message });
+      } else if (frame.client_id && frame.code === "rate_limited") {
+        var again = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
+        if (again) setTimeout(function () { transmit(again); }, 2000);
+      }
+    }
+  }
+
+  connect();
+})();
