@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -111,7 +112,7 @@ class PostgresServer:
         return f"postgresql+asyncpg://{ROLE}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._as_postgres(
                 str(self.bin / "pg_ctl"),
                 "-D",
@@ -121,6 +122,4 @@ class PostgresServer:
                 "-w",
                 "stop",
             )
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
