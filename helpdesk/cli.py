@@ -167,6 +167,7 @@ def _serve(settings: Settings) -> None:
 
     _logging(settings)
     _check_port_free(settings)
+    _run(lambda: _check_database(settings))
     runtime = Runtime(settings)
     config = uvicorn.Config(
         create_app(runtime),
@@ -182,6 +183,32 @@ def _serve(settings: Settings) -> None:
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+async def _check_database(settings: Settings) -> None:
+    """Reach the database and bring its schema up to date, or say plainly why not."""
+    from sqlalchemy.engine import make_url
+
+    from helpdesk.db import Database
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    db: Database | None = None
+    try:
+        db = Database(settings.database_url)
+        await db.migrate()
+    except Exception as exc:
+        raise click.ClickException(
+            f"HELPDESK_DATABASE_URL: cannot use {where}: {_root_cause(exc)}"
+        ) from None
+    finally:
+        if db is not None:
+            await db.dispose()
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or getattr(exc, "orig", None) is not None:
+        exc = getattr(exc, "orig", None) or exc.__cause__  # type: ignore[assignment]
+    return f"{type(exc).__name__}: {exc}".strip()
 
 
 def _check_port_free(settings: Settings) -> None:

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,8 @@ class ConfigError(Exception):
 
 
 class WebchatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_text_bytes: int = Field(16 * 1024, ge=1, description="Largest chat message, in bytes")
     max_frame_bytes: int = Field(64 * 1024, ge=1024, description="Largest websocket frame")
     rate_messages: int = Field(10, ge=1, description="Messages allowed per rate window")
@@ -32,6 +34,8 @@ class WebchatSettings(BaseModel):
 
 
 class OutboxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_attempts: int = Field(10, ge=1)
     backoff_base_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(600.0, gt=0)
@@ -41,6 +45,8 @@ class OutboxSettings(BaseModel):
 
 
 class IntakeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reopen_window_hours: float = Field(
         72.0, ge=0, description="A resolved ticket reopens on a new message within this window"
     )
@@ -125,9 +131,14 @@ class Settings(BaseSettings):
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
-        if self.secret_key and len(self.secret_key) < 32:
-            raise ValueError("secret_key must be at least 32 characters (or leave it unset)")
         return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (or unset: one is generated)")
+        return value
 
     @property
     def is_sqlite(self) -> bool:
@@ -148,19 +159,53 @@ class Settings(BaseSettings):
         return self.secret_key
 
 
+_SECRET_SETTINGS = {"secret_key", "database_url"}
+
+
 def _describe(error: dict[str, Any]) -> str:
-    location = "__".join(str(part) for part in error["loc"]) or "settings"
-    name = f"HELPDESK_{location.upper()}" if location != "settings" else location
+    parts = [str(part) for part in error["loc"]]
+    if not parts:
+        return error["msg"].removeprefix("Value error, ")
+    name = "HELPDESK_" + "__".join(parts).upper() + f" ({'.'.join(parts)} in helpdesk.toml)"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    # Never echo secrets (the database URL may hold a password) into logs or terminals.
+    hidden = isinstance(given, dict) or given is None or parts[0] in _SECRET_SETTINGS
+    shown = "" if hidden else f" (got {given!r})"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown setting"
     return f"{name}: {message}{shown}"
 
 
+# Read by the CLI, not by Settings.
+_OTHER_VARIABLES = {"HELPDESK_CONFIG", "HELPDESK_AGENT_PASSWORD"}
+
+
+def _known_variables() -> set[str]:
+    names = set(_OTHER_VARIABLES)
+    for name, field in Settings.model_fields.items():
+        names.add(f"HELPDESK_{name.upper()}")
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names.update(f"HELPDESK_{name.upper()}__{sub.upper()}" for sub in nested.model_fields)
+    return names
+
+
+def _unknown_variables() -> list[str]:
+    """A mistyped variable would otherwise be ignored without a word."""
+    known = _known_variables()
+    return sorted(
+        f"{name}: unknown setting"
+        for name in os.environ
+        if name.upper().startswith("HELPDESK_") and name.upper() not in known
+    )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings or raise ConfigError naming every wrong setting."""
+    unknown = _unknown_variables()
+    if unknown:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -168,4 +213,5 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     except (OSError, ValueError) as exc:
         # A broken helpdesk.toml surfaces here (tomllib raises a ValueError subclass).
-        raise ConfigError(f"cannot read configuration: {exc}") from None
+        path = os.environ.get("HELPDESK_CONFIG", "helpdesk.toml")
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None

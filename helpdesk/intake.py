@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, tuple_
@@ -98,6 +98,7 @@ async def receive_batch(
     attachment_hashes: Sequence[Sequence[str]] | None = None,
 ) -> tuple[list[Receipt], list[Event]]:
     """Store each message once; must run inside a transaction the caller commits."""
+    messages = [_cleaned(m) for m in messages]
     batch = _Batch(now=now, reopen_window=reopen_window)
     stored = await _already_stored(session, messages)
     batch.identities = await _known_identities(session, messages)
@@ -120,6 +121,19 @@ async def receive_batch(
             outcomes.append(pending)
     await session.flush()
     return _receipts_and_events(session, batch, outcomes)
+
+
+def _cleaned(message: InboundMessage) -> InboundMessage:
+    """Every text field without control characters; channels need not remember to do it."""
+    return replace(
+        message,
+        external_id=clean_text(message.external_id),
+        sender=clean_text(message.sender),
+        sender_name=clean_text(message.sender_name),
+        text=clean_text(message.text),
+        html=clean_text(message.html) if message.html else None,
+        subject=clean_text(message.subject) if message.subject else None,
+    )
 
 
 async def _already_stored(
@@ -164,7 +178,7 @@ async def _store_one(
         identity=identity,
         channel=inbound.channel,
         external_id=inbound.external_id,
-        text=clean_text(inbound.text),
+        text=inbound.text,
         html=clean_html(inbound.html),
         created_at=batch.now,
         sent_at=inbound.sent_at,

@@ -50,6 +50,7 @@ CLOSE_FLOODING = 1008
 # How many refused frames in a row, beyond the rate, before the socket is closed.
 FLOOD_STRIKES = 20
 HELLO_TIMEOUT_SECONDS = 10.0
+HELLO_EXPECTED = "the first frame must be a hello with a token"
 
 
 class Socket(Protocol):
@@ -217,10 +218,10 @@ class WebchatService:
             first = await asyncio.wait_for(anext(frames), HELLO_TIMEOUT_SECONDS)
             hello = self._parse(first)
             if hello["type"] != "hello" or not isinstance(hello.get("token"), str):
-                raise TokenError("the first frame must be a hello with a token")
+                raise TokenError(HELLO_EXPECTED)
             visitor = self.tokens.visitor(hello["token"])
         except (TokenError, FrameError, TimeoutError, StopAsyncIteration) as exc:
-            reason = exc.reason if isinstance(exc, TokenError) else "hello with a token expected"
+            reason = exc.reason if isinstance(exc, TokenError) else HELLO_EXPECTED
             await connection.send({"type": "error", "code": "bad_token", "message": reason})
             await connection.close(CLOSE_BAD_TOKEN, reason)
             return

@@ -15,10 +15,14 @@ from tests.support.postgres import free_port
 
 
 class HelpdeskServer:
-    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str, *, port: int | None = None, **env: str
+    ) -> None:
+        """`port` defaults to a free one; pass an earlier server's port to restart "the same"
+        server (the same data dir and database too), as clients reconnecting would see it."""
         self.data_dir = data_dir
         self.database_url = database_url
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.env = {
             **os.environ,
             "HELPDESK_DATA_DIR": str(data_dir),

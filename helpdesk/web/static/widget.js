@@ -23,7 +23,9 @@
   // ---- the panel, in a shadow root so the host page's styles cannot reach it ----
   var host = document.createElement("div");
   host.setAttribute("data-helpdesk-widget", "");
-  document.body.appendChild(host);
+  // A snippet in <head> runs before <body> exists: attach the panel once it does.
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   root.innerHTML =
     '<style>' +
@@ -196,9 +198,10 @@
         var bad = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
         forget(frame.client_id);
         if (bad) render({ client_id: frame.client_id, author: "customer", text: bad.text, failed: frame.message });
-      } else if (frame.client_id && frame.code === "rate_limited") {
+      } else if (frame.client_id && (frame.code === "rate_limited" || frame.code === "unavailable")) {
+        // Not stored (too fast, or the server could not store it just now): send it again later.
         var again = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
-        if (again) setTimeout(function () { transmit(again); }, 2000);
+        if (again) setTimeout(function () { transmit(again); }, frame.code === "unavailable" ? 5000 : 2000);
       }
     }
   }

@@ -1,0 +1,338 @@
+"""Intake throughput and latency, in-process, on SQLite and PostgreSQL.
+
+What is measured: the real intake path (`Runtime.intake.receive`, which returns only after the
+message is committed) driven by many concurrent producer tasks in this process. Each producer
+sends one message at a time (closed loop) from a random customer out of a fixed pool, so the first
+message of a customer opens a ticket and later ones continue it.
+
+How to read it:
+  * `msg/s`       messages acknowledged per second during the measured window (after warm-up).
+  * `p50/p99/max` time from the call to `receive()` until it returned (i.e. committed), in ms.
+  * `new tickets` how many acknowledged messages in the window opened a ticket.
+  * `peak RSS`    the largest resident memory of this whole process seen while that database ran
+                  (producers, runtime and drivers together; PostgreSQL itself is not included).
+  * The check line compares rows in `messages` with acknowledged `receive()` calls (must match).
+
+Since producers run on the same event loop and cores as intake, the figures are a lower bound for
+what intake alone can do. PostgreSQL runs with fsync and synchronous_commit on.
+
+    python bench/intake.py                      # both databases, 10 s each
+    python bench/intake.py --db sqlite --seconds 20 --producers 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from helpdesk.channels.base import InboundMessage  # noqa: E402
+from helpdesk.config import load_settings  # noqa: E402
+from helpdesk.intake import IntakeError  # noqa: E402
+from helpdesk.models import Customer, Message, Ticket  # noqa: E402
+from helpdesk.runtime import Runtime  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+CHANNEL = "webchat"
+TARGET_RATE = 1500.0
+TARGET_P99_MS = 50.0
+WORDS = ["my", "order", "card", "parcel", "refund", "late", "broken", "help", "invoice", "why"]
+
+
+@dataclass
+class Options:
+    databases: list[str]
+    seconds: float
+    warmup: float
+    producers: int
+    customers: int
+    seed: int
+
+
+@dataclass
+class Tally:
+    """What the producers saw; `window_*` only counts calls that returned inside the window."""
+
+    measuring: bool = False
+    stopping: bool = False
+    acked: int = 0
+    errors: int = 0
+    window_acked: int = 0
+    window_new_tickets: int = 0
+    window_errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    peak_rss: int = 0
+
+
+class CpuMeter:
+    """CPU busy on the whole machine versus this benchmark's own process trees, over a window.
+
+    Other processes competing for the cores make every figure worse; the report shows how much.
+    """
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.ours = 0.0
+        self.busy = 0.0
+        self.wall = 0.0
+        self._start: tuple[float, float, dict[int, float]] | None = None
+
+    def _tree(self) -> dict[int, float]:
+        seconds: dict[int, float] = {}
+        for root in self.roots:
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(root)
+                for process in [parent, *parent.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = process.cpu_times()
+                        seconds[process.pid] = times.user + times.system
+        return seconds
+
+    @staticmethod
+    def _machine_busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def start(self) -> None:
+        self._start = (time.monotonic(), self._machine_busy(), self._tree())
+
+    def stop(self) -> None:
+        if self._start is None:
+            return
+        started, busy, before = self._start
+        self.wall = time.monotonic() - started
+        self.busy = self._machine_busy() - busy
+        self.ours = sum(s - before.get(pid, 0.0) for pid, s in self._tree().items())
+
+    def describe(self) -> str:
+        if not self.wall:
+            return "not measured"
+        others = max(0.0, self.busy - self.ours) / self.wall
+        verdict = "quiet" if others < 0.15 else "CONTENDED: figures are pessimistic"
+        return (
+            f"{self.busy / self.wall:.2f} of {psutil.cpu_count()} cores busy; this benchmark "
+            f"{self.ours / self.wall:.2f}, other processes {others:.2f} ({verdict})"
+        )
+
+
+@dataclass
+class Result:
+    database: str
+    seconds: float
+    tally: Tally
+    stored_messages: int
+    tickets: int
+    customers: int
+    cpu: CpuMeter
+
+    @property
+    def rate(self) -> float:
+        return self.tally.window_acked / self.seconds
+
+    def percentile_ms(self, fraction: float) -> float:
+        ordered = sorted(self.tally.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+    @property
+    def met(self) -> bool:
+        return self.rate >= TARGET_RATE and self.percentile_ms(0.99) < TARGET_P99_MS
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up (default 2)")
+    parser.add_argument("--producers", type=int, default=64, help="concurrent producer tasks")
+    parser.add_argument("--customers", type=int, default=2000, help="distinct senders")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for senders and texts")
+    args = parser.parse_args(argv)
+    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    return Options(databases, args.seconds, args.warmup, args.producers, args.customers, args.seed)
+
+
+def message_for(rng: random.Random, producer: int, sequence: int, customers: int) -> InboundMessage:
+    customer = rng.randrange(customers)
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=f"bench-{producer}-{sequence}",
+        sender=f"visitor-{customer:05d}",
+        sender_name=f"Customer {customer}",
+        text=" ".join(rng.choices(WORDS, k=rng.randint(4, 30))),
+    )
+
+
+async def produce(runtime: Runtime, tally: Tally, producer: int, options: Options) -> None:
+    rng = random.Random(options.seed * 100_003 + producer)
+    sequence = 0
+    while not tally.stopping:
+        sequence += 1
+        inbound = message_for(rng, producer, sequence, options.customers)
+        started = time.perf_counter()
+        try:
+            receipt = await runtime.intake.receive(inbound)
+        except IntakeError:
+            tally.errors += 1
+            tally.window_errors += tally.measuring
+            continue
+        elapsed = time.perf_counter() - started
+        tally.acked += 1
+        if tally.measuring:
+            tally.window_acked += 1
+            tally.window_new_tickets += receipt.new_ticket
+            tally.latencies.append(elapsed)
+
+
+async def sample_rss(tally: Tally, interval: float = 0.2) -> None:
+    process = psutil.Process()
+    while True:
+        tally.peak_rss = max(tally.peak_rss, process.memory_info().rss)
+        await asyncio.sleep(interval)
+
+
+async def drive(runtime: Runtime, options: Options, cpu: CpuMeter) -> tuple[Tally, float]:
+    """Run the producers through warm-up and the window; returns the tally and window length."""
+    tally = Tally()
+    sampler = asyncio.create_task(sample_rss(tally))
+    producers = [
+        asyncio.create_task(produce(runtime, tally, n, options)) for n in range(options.producers)
+    ]
+    try:
+        await asyncio.sleep(options.warmup)
+        tally.measuring = True
+        cpu.start()
+        started = time.perf_counter()
+        await asyncio.sleep(options.seconds)
+        tally.measuring = False
+        window = time.perf_counter() - started
+        cpu.stop()
+        tally.stopping = True
+        # Every producer finishes its call in flight, so each acknowledgement is counted.
+        async with asyncio.timeout(60):
+            await asyncio.gather(*producers)
+    finally:
+        for task in [*producers, sampler]:
+            task.cancel()
+        await asyncio.gather(*producers, sampler, return_exceptions=True)
+    return tally, window
+
+
+async def count_rows(runtime: Runtime) -> tuple[int, int, int]:
+    async with runtime.db.read() as session:
+        messages = await session.scalar(select(func.count()).select_from(Message))
+        tickets = await session.scalar(select(func.count()).select_from(Ticket))
+        customers = await session.scalar(select(func.count()).select_from(Customer))
+    return messages or 0, tickets or 0, customers or 0
+
+
+async def run_once(
+    database: str, url: str, data_dir: Path, options: Options, cpu: CpuMeter
+) -> Result:
+    settings = load_settings(data_dir=data_dir, database_url=url, secret_key=SECRET)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        tally, window = await drive(runtime, options, cpu)
+        messages, tickets, customers = await count_rows(runtime)
+    finally:
+        await runtime.stop()
+    return Result(database, window, tally, messages, tickets, customers, cpu)
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    """The PostgreSQL server daemonises; its pid is the first line of postmaster.pid."""
+    return int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+
+
+@contextlib.contextmanager
+def database_url(database: str, data_dir: Path) -> Iterator[tuple[str, list[int]]]:
+    """A fresh, empty database and the pids of its processes (none for SQLite); a PostgreSQL
+    server (fsync on) lives only inside the block."""
+    if database == "sqlite":
+        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}", []
+        return
+    server = PostgresServer(fsync=True)
+    try:
+        server.start()
+        yield server.create_database("bench"), [postmaster_pid(server)]
+    finally:
+        server.stop()
+
+
+def bench_database(database: str, options: Options) -> Result:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"helpdesk-bench-{database}-"))
+    try:
+        with database_url(database, data_dir) as (url, pids):
+            cpu = CpuMeter([os.getpid(), *pids])
+            return asyncio.run(run_once(database, url, data_dir, options, cpu))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def print_results(results: list[Result], options: Options) -> None:
+    print(
+        f"\nintake: {options.producers} producers, {options.customers} customers, "
+        f"{options.warmup:g} s warm-up, {options.seconds:g} s measured\n"
+    )
+    header = (
+        f"{'database':<11}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'acked':>9}{'new tkt':>9}{'errors':>8}{'peak RSS':>11}  target"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.database:<11}{r.rate:>9.0f}{r.percentile_ms(0.5):>9.1f}"
+            f"{r.percentile_ms(0.99):>9.1f}{r.percentile_ms(1.0):>9.1f}"
+            f"{r.tally.window_acked:>9}{r.tally.window_new_tickets:>9}{r.tally.window_errors:>8}"
+            f"{r.tally.peak_rss / 2**20:>8.0f} MB  {'met' if r.met else 'MISSED'}"
+        )
+    print(f"\ntargets: >= {TARGET_RATE:.0f} msg/s with p99 < {TARGET_P99_MS:.0f} ms per database")
+    for r in results:
+        same = r.stored_messages == r.tally.acked
+        print(
+            f"check {r.database}: {r.stored_messages} messages stored, {r.tally.acked} receive() "
+            f"acknowledged, {r.tally.errors} failed -> {'OK' if same else 'MISMATCH'} "
+            f"({r.tickets} tickets, {r.customers} customers)"
+        )
+    for r in results:
+        print(f"cpu {r.database}: {r.cpu.describe()}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak RSS (getrusage, whole run): {peak:.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    results = []
+    for database in options.databases:
+        print(f"running {database} ...", flush=True)
+        results.append(bench_database(database, options))
+    print_results(results, options)
+    ok = all(r.stored_messages == r.tally.acked for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""intake.receive(): customer by identity, duplicates dropped, the right ticket, one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from helpdesk.channels.base import InboundAttachment, InboundMessage
+from helpdesk.clock import FixedClock
+from helpdesk.events import MessageReceived, TicketCreated, TicketReopened
+from helpdesk.models import Attachment, AuditEntry, Customer, Identity, Message, Ticket, TicketStatus
+from helpdesk.runtime import Runtime
+
+
+def chat(visitor: str, client_id: str, text: str, **extra) -> InboundMessage:
+    return InboundMessage(
+        channel="webchat", external_id=f"{visitor}:{client_id}", sender=visitor, text=text, **extra
+    )
+
+
+async def count(runtime: Runtime, model) -> int:
+    async with runtime.db.read() as session:
+        return await session.scalar(select(func.count()).select_from(model))
+
+
+async def set_status(runtime: Runtime, ticket_id: int, status: TicketStatus) -> None:
+    async with runtime.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        ticket.status = status
+        if status == TicketStatus.RESOLVED:
+            ticket.resolved_at = runtime.clock.now()
+
+
+async def test_first_message_creates_customer_identity_and_ticket(runtime: Runtime):
+    receipt = await runtime.intake.receive(chat("v1", "1", "Hello\nI need a new card", sender_name="Ana"))
+    assert receipt.new_ticket and not receipt.duplicate
+    async with runtime.db.read() as session:
+        ticket = await session.get(Ticket, receipt.ticket_id)
+        customer = await session.get(Customer, receipt.customer_id)
+        identity = await session.scalar(select(Identity))
+    assert ticket.subject == "Hello" and ticket.status == TicketStatus.NEW
+    assert ticket.channel == "webchat" and ticket.created_at == runtime.clock.now()
+    assert customer.name == "Ana"
+    assert (identity.channel, identity.address, identity.customer_id) == ("webchat", "v1", customer.id)
+
+
+async def test_the_conversation_continues_and_duplicates_are_dropped(runtime: Runtime):
+    first = await runtime.intake.receive(chat("v1", "1", "one"))
+    second = await runtime.intake.receive(chat("v1", "2", "two"))
+    again = await runtime.intake.receive(chat("v1", "1", "one"))
+    assert second.ticket_id == first.ticket_id and not second.new_ticket
+    assert again.duplicate and again.message_id == first.message_id
+    assert await count(runtime, Message) == 2
+    assert await count(runtime, Customer) == 1
+
+
+async def test_pending_ticket_reopens_to_open_when_the_customer_writes(runtime: Runtime):
+    first = await runtime.intake.receive(chat("v1", "1", "one"))
+    await set_status(runtime, first.ticket_id, TicketStatus.PENDING)
+    await runtime.intake.receive(chat("v1", "2", "here is the info you asked for"))
+    async with runtime.db.read() as session:
+        assert (await session.get(Ticket, first.ticket_id)).status == TicketStatus.OPEN
+
+
+async def test_resolved_ticket_reopens_within_the_window_only(runtime: Runtime, clock: FixedClock):
+    first = await runtime.intake.receive(chat("v1", "1", "one"))
+    await set_status(runtime, first.ticket_id, TicketStatus.RESOLVED)
+    clock.advance(timedelta(hours=71))
+    reopened = await runtime.intake.receive(chat("v1", "2", "it broke again"))
+    assert reopened.ticket_id == first.ticket_id and reopened.reopened
+
+    await set_status(runtime, first.ticket_id, TicketStatus.RESOLVED)
+    clock.advance(timedelta(hours=73))
+    fresh = await runtime.intake.receive(chat("v1", "3", "a new question"))
+    assert fresh.new_ticket and fresh.ticket_id != first.ticket_id
+    async with runtime.db.read() as session:
+        actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+        reason = await session.scalar(
+            select(AuditEntry.detail).where(AuditEntry.action == "ticket.reopened")
+        )
+    assert actions == ["ticket.created", "ticket.reopened", "ticket.created"]
+    assert reason == {"reason": "the customer wrote again within 72 h of resolution"}
+
+
+async def test_a_closed_ticket_is_never_reopened(runtime: Runtime):
+    first = await runtime.intake.receive(chat("v1", "1", "one"))
+    await set_status(runtime, first.ticket_id, TicketStatus.CLOSED)
+    later = await runtime.intake.receive(chat("v1", "2", "two"))
+    assert later.new_ticket and later.ticket_id != first.ticket_id
+
+
+async def test_a_ticket_hint_for_someone_elses_ticket_is_ignored(runtime: Runtime):
+    victim = await runtime.intake.receive(chat("victim", "1", "my private matter"))
+    stranger = await runtime.intake.receive(
+        InboundMessage(
+            channel="email",
+            external_id="<x@evil.test>",
+            sender="Stranger@Evil.test",
+            text="let me in",
+            ticket_hint=victim.ticket_id,
+            continues_latest=False,
+        )
+    )
+    assert stranger.new_ticket and stranger.ticket_id != victim.ticket_id
+    async with runtime.db.read() as session:
+        identity = await session.scalar(select(Identity).where(Identity.channel == "email"))
+    assert identity.address == "stranger@evil.test"
+
+
+async def test_concurrent_arrivals_are_each_stored_once(runtime: Runtime):
+    """Many customers at once, each message sent twice at the same moment (a resend race)."""
+    messages = [chat(f"v{n % 40}", f"m{n}", f"message {n}") for n in range(400)]
+    receipts = await asyncio.gather(*(runtime.intake.receive(m) for m in messages + messages))
+    originals, resends = receipts[:400], receipts[400:]
+    assert [r.message_id for r in originals] == [r.message_id for r in resends]
+    assert sum(r.duplicate for r in receipts) == 400
+    assert await count(runtime, Message) == 400
+    assert await count(runtime, Customer) == 40
+    assert await count(runtime, Ticket) == 40
+    assert sum(r.new_ticket for r in receipts) == 40
+
+
+async def test_events_are_published_after_commit(runtime: Runtime):
+    seen: list[object] = []
+
+    async def record(event: object) -> None:
+        # The event arrives after the commit, so a fresh session can read what it names.
+        async with runtime.db.read() as session:
+            assert await session.get(Ticket, event.ticket_id) is not None
+        seen.append(event)
+
+    for kind in (TicketCreated, MessageReceived, TicketReopened):
+        runtime.bus.subscribe(kind, record)
+    receipt = await runtime.intake.receive(chat("v1", "1", "hello"))
+    await runtime.bus.drain()
+    assert {type(e) for e in seen} == {TicketCreated, MessageReceived}
+    assert all(e.ticket_id == receipt.ticket_id for e in seen)
+
+
+async def test_a_failing_reaction_is_retried_and_never_loses_the_message(runtime: Runtime):
+    calls: list[int] = []
+
+    async def flaky(event: MessageReceived) -> None:
+        calls.append(event.message_id)
+        if len(calls) < 3:
+            raise RuntimeError("notification service down")
+
+    runtime.bus.subscribe(MessageReceived, flaky)
+    receipt = await runtime.intake.receive(chat("v1", "1", "hello"))
+    await runtime.bus.drain()
+    assert calls == [receipt.message_id] * 3
+    assert await count(runtime, Message) == 1
+
+
+async def test_html_is_sanitised_text_cleaned_and_attachments_stored_once(runtime: Runtime):
+    photo = InboundAttachment("photo.png", "image/png", b"\x89PNG fake image bytes")
+    receipt = await runtime.intake.receive(
+        chat(
+            "v1",
+            "1",
+            "nul\x00 byte",
+            html='<p onclick="steal()">hi <script>alert(1)</script><a href="javascript:x">l</a></p>',
+            attachments=(photo, photo),
+        )
+    )
+    async with runtime.db.read() as session:
+        message = await session.get(Message, receipt.message_id)
+        stored = (await session.scalars(select(Attachment))).all()
+    assert message.text == "nul byte"
+    assert "script" not in message.html and "onclick" not in message.html
+    assert "javascript" not in message.html and "hi" in message.html
+    assert len(stored) == 2 and stored[0].sha256 == stored[1].sha256
+    assert await runtime.attachments.get(stored[0].sha256) == photo.data
+    files = [p for p in runtime.attachments.root.rglob("*") if p.is_file()]
+    assert len(files) == 1
