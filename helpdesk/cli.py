@@ -134,7 +134,7 @@ def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password
 
     settings = _settings()
 
-    async def add() -> int:
+    async def add() -> tuple[int, str]:
         db = Database(settings.database_url)
         try:
             await db.migrate()
@@ -148,15 +148,15 @@ def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password
                     role=Role(role),
                     teams=teams,
                 )
-                return created.id
+                return created.id, created.email
         finally:
             await db.dispose()
 
     try:
-        agent_id = _run(add)
+        agent_id, stored_email = _run(add)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"agent {email} added (id {agent_id})")
+    click.echo(f"agent {stored_email} added (id {agent_id})")
 
 
 def _serve(settings: Settings) -> None:

@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 from helpdesk.channels.base import InboundAttachment, InboundMessage
 from helpdesk.clock import FixedClock
 from helpdesk.events import MessageReceived, TicketCreated, TicketReopened
-from helpdesk.models import Attachment, AuditEntry, Customer, Identity, Message, Ticket, TicketStatus
+from helpdesk.models import (
+    Attachment,
+    AuditEntry,
+    Customer,
+    Identity,
+    Message,
+    Ticket,
+    TicketStatus,
+)
 from helpdesk.runtime import Runtime
 
 
@@ -34,7 +42,9 @@ async def set_status(runtime: Runtime, ticket_id: int, status: TicketStatus) -> 
 
 
 async def test_first_message_creates_customer_identity_and_ticket(runtime: Runtime):
-    receipt = await runtime.intake.receive(chat("v1", "1", "Hello\nI need a new card", sender_name="Ana"))
+    receipt = await runtime.intake.receive(
+        chat("v1", "1", "Hello\nI need a new card", sender_name="Ana")
+    )
     assert receipt.new_ticket and not receipt.duplicate
     async with runtime.db.read() as session:
         ticket = await session.get(Ticket, receipt.ticket_id)
@@ -43,7 +53,11 @@ async def test_first_message_creates_customer_identity_and_ticket(runtime: Runti
     assert ticket.subject == "Hello" and ticket.status == TicketStatus.NEW
     assert ticket.channel == "webchat" and ticket.created_at == runtime.clock.now()
     assert customer.name == "Ana"
-    assert (identity.channel, identity.address, identity.customer_id) == ("webchat", "v1", customer.id)
+    assert (identity.channel, identity.address, identity.customer_id) == (
+        "webchat",
+        "v1",
+        customer.id,
+    )
 
 
 async def test_the_conversation_continues_and_duplicates_are_dropped(runtime: Runtime):

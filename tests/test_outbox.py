@@ -49,7 +49,11 @@ async def queue_replies(runtime: Runtime, count: int = 1) -> list[int]:
     ids = []
     async with runtime.db.transaction() as session:
         agent = await add_agent(
-            session, email="a@example.test", name="Ann", password="password1", now=runtime.clock.now()
+            session,
+            email="a@example.test",
+            name="Ann",
+            password="password1",
+            now=runtime.clock.now(),
         )
         for receipt in receipts:
             ticket = await session.get(Ticket, receipt.ticket_id)
@@ -58,7 +62,9 @@ async def queue_replies(runtime: Runtime, count: int = 1) -> list[int]:
     return ids
 
 
-async def state_of(runtime: Runtime, message_id: int) -> tuple[DeliveryState, str | None, OutboxItem]:
+async def state_of(
+    runtime: Runtime, message_id: int
+) -> tuple[DeliveryState, str | None, OutboxItem]:
     async with runtime.db.read() as session:
         message = await session.get(Message, message_id)
         item = await session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
@@ -110,7 +116,10 @@ async def test_an_outage_delays_the_reply_with_growing_backoff_then_sends_it_onc
     assert await worker.deliver_due() == 1
     state, error, item = await state_of(runtime, message_id)
     assert (state, error, item.status, item.attempts) == (
-        DeliveryState.DELIVERED, None, OutboxStatus.DONE, 4
+        DeliveryState.DELIVERED,
+        None,
+        OutboxStatus.DONE,
+        4,
     )
     assert len(channel.sent) == 1
 
@@ -123,7 +132,9 @@ async def test_a_permanent_failure_is_shown_on_the_message_and_not_retried(runti
     await worker.deliver_due()
     state, error, item = await state_of(runtime, message_id)
     assert (state, error, item.status) == (
-        DeliveryState.FAILED, "bot was blocked by the user", OutboxStatus.FAILED
+        DeliveryState.FAILED,
+        "bot was blocked by the user",
+        OutboxStatus.FAILED,
     )
     runtime.clock.advance(timedelta(days=1))
     assert await worker.deliver_due() == 0 and channel.sent == []
