@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import Agent, Role, Team
+from helpdesk.sanitize import clean_text
 from helpdesk.security import hash_password, verify_password
 
 
@@ -16,7 +17,7 @@ class AccountError(Exception):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    return clean_text(email).strip().lower()
 
 
 async def team_named(session: AsyncSession, name: str) -> Team:

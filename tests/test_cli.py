@@ -1,4 +1,4 @@
-"""The operator's view: commands, and a clear error naming the setting for every misconfiguration."""
+"""The operator's view: commands, and an error naming the setting for every misconfiguration."""
 
 from __future__ import annotations
 

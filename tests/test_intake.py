@@ -21,6 +21,8 @@ from helpdesk.models import (
 )
 from helpdesk.runtime import Runtime
 
+HOSTILE_HTML = '<p onclick="x()">hi <script>alert(1)</script><a href="javascript:x">l</a></p>'
+
 
 def chat(visitor: str, client_id: str, text: str, **extra) -> InboundMessage:
     return InboundMessage(
@@ -175,7 +177,7 @@ async def test_html_is_sanitised_text_cleaned_and_attachments_stored_once(runtim
             "v1",
             "1",
             "nul\x00 byte",
-            html='<p onclick="steal()">hi <script>alert(1)</script><a href="javascript:x">l</a></p>',
+            html=HOSTILE_HTML,
             attachments=(photo, photo),
         )
     )

@@ -46,6 +46,8 @@ CHANNEL = "webchat"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # Close codes in the private range 4000-4999 that the widget understands.
 CLOSE_BAD_TOKEN = 4401
+# The client spoke out of turn; its token may be fine, so it must not throw it away.
+CLOSE_BAD_HELLO = 4400
 CLOSE_FLOODING = 1008
 # How many refused frames in a row, beyond the rate, before the socket is closed.
 FLOOD_STRIKES = 20
@@ -218,12 +220,17 @@ class WebchatService:
             first = await asyncio.wait_for(anext(frames), HELLO_TIMEOUT_SECONDS)
             hello = self._parse(first)
             if hello["type"] != "hello" or not isinstance(hello.get("token"), str):
-                raise TokenError(HELLO_EXPECTED)
+                raise FrameError("hello_expected", HELLO_EXPECTED)
             visitor = self.tokens.visitor(hello["token"])
-        except (TokenError, FrameError, TimeoutError, StopAsyncIteration) as exc:
-            reason = exc.reason if isinstance(exc, TokenError) else HELLO_EXPECTED
-            await connection.send({"type": "error", "code": "bad_token", "message": reason})
-            await connection.close(CLOSE_BAD_TOKEN, reason)
+        except TokenError as exc:
+            await connection.send({"type": "error", "code": "bad_token", "message": exc.reason})
+            await connection.close(CLOSE_BAD_TOKEN, exc.reason)
+            return
+        except (FrameError, TimeoutError, StopAsyncIteration):
+            await connection.send(
+                {"type": "error", "code": "hello_expected", "message": HELLO_EXPECTED}
+            )
+            await connection.close(CLOSE_BAD_HELLO, HELLO_EXPECTED)
             return
         self.hub.add(visitor, connection)
         try:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpdesk.models import Priority, Role, TicketKind, TicketStatus
+from helpdesk.sanitize import clean_text
+
+# Every free-text field arrives without control characters (NUL breaks PostgreSQL text).
+CleanStr = Annotated[str, AfterValidator(clean_text)]
 
 # Ids beyond this overflow PostgreSQL's bigint; refuse them as bad input, not a server error.
 MAX_ID = 2**62
@@ -15,7 +19,7 @@ Id = Field(ge=1, le=MAX_ID)
 
 
 class LoginIn(BaseModel):
-    email: str = Field(min_length=3, max_length=254)
+    email: CleanStr = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -101,7 +105,7 @@ class TicketDetail(TicketSummary):
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=65536)
+    text: CleanStr = Field(min_length=1, max_length=65536)
     idempotency_key: str | None = Field(
         None,
         min_length=1,
@@ -112,7 +116,7 @@ class ReplyIn(BaseModel):
 
 
 class NoteIn(BaseModel):
-    text: str = Field(min_length=1, max_length=65536)
+    text: CleanStr = Field(min_length=1, max_length=65536)
 
 
 class TicketPatch(BaseModel):

@@ -165,6 +165,8 @@
   function onFrame(frame) {
     if (frame.type === "ready") {
       socket.ready = true;
+      // Redraw from the server's order, so replies that came while offline sit where they belong.
+      log.textContent = "";
       retryDelay = 1000;
       setState("online");
       var seen = {}, shown = [];
