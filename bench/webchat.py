@@ -11,10 +11,14 @@ How to read it:
   * `latency`   time from handing a `message` frame to the socket until its `ack` arrived. The
                 server acks only after the commit, so this is customer-to-stored; it also includes
                 the client process's own scheduling delay, shown as `client loop lag`.
+  * `p99 by fifth of phase`  p99 of the messages sent in each fifth of the message phase: a
+                steady row means the server keeps up; a rising row means its queue keeps growing.
   * `errors`    error frames, messages never acked, chats dropped, chats that failed to open.
   * `server`    resident memory of the server process (peak of samples every 0.25 s over the
                 whole run), its peak open file descriptors, and its CPU during the message phase
                 (100% = one of the machine's cores).
+  * `machine`   CPU used by other processes during the phase; "CONTENDED" means the figures
+                are worse than this machine can do when it runs only the benchmark.
   * `stored`    rows in `messages` after the server stopped, compared with the acks received.
 
     python bench/webchat.py                          # 1,000 chats on SQLite, 30 s of messages
@@ -94,6 +98,7 @@ class WorkerReport:
     unacked: int = 0
     dropped: int = 0
     latencies: list[float] = field(default_factory=list)
+    sent_offsets: list[float] = field(default_factory=list)
     loop_lag: list[float] = field(default_factory=list)
 
 
@@ -122,8 +127,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--drain", type=float, default=15.0, help="max wait for last acks")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if not 0 < args.min_interval <= args.max_interval:
-        parser.error("need 0 < --min-interval <= --max-interval")
+    if not 1.0 <= args.min_interval <= args.max_interval:
+        parser.error(
+            "need 1 <= --min-interval <= --max-interval: the server allows each chat "
+            "10 messages per 10 s"
+        )
     return Options(
         args.db,
         args.clients,
@@ -181,7 +189,8 @@ class BenchClient:
         self.report = report
         self.outstanding = outstanding
         self.socket: ClientConnection | None = None
-        self.pending: dict[str, float] = {}
+        # client_id -> (perf_counter at send, seconds since the message phase began)
+        self.pending: dict[str, tuple[float, float]] = {}
         self.reader: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -216,13 +225,14 @@ class BenchClient:
                 self.outstanding.settle()
                 self.report.acked += 1
                 self.report.duplicates += bool(frame.get("duplicate"))
-                self.report.latencies.append(now - sent)
+                self.report.latencies.append(now - sent[0])
+                self.report.sent_offsets.append(sent[1])
         elif frame.get("type") == "error":
             self.report.error_frames[str(frame.get("code"))] += 1
             if self.pending.pop(frame.get("client_id", ""), None) is not None:
                 self.outstanding.settle()
 
-    async def talk(self, until: float, rng: random.Random, options: Options) -> None:
+    async def talk(self, origin: float, until: float, rng: random.Random, options: Options) -> None:
         assert self.socket is not None
         await asyncio.sleep(rng.uniform(0, options.max_interval))
         number = 0
@@ -232,7 +242,8 @@ class BenchClient:
             text = " ".join(rng.choices(WORDS, k=rng.randint(3, 25)))
             frame = json.dumps({"type": "message", "client_id": client_id, "text": text})
             self.outstanding.add()
-            self.pending[client_id] = time.perf_counter()
+            now = time.perf_counter()
+            self.pending[client_id] = (now, now - origin)
             try:
                 await self.socket.send(frame)
             except websockets.ConnectionClosed:
@@ -310,10 +321,11 @@ async def worker_main(
     if not await asyncio.to_thread(go.wait, CONNECT_TIMEOUT * 2):
         raise RuntimeError("the parent never gave the start signal")
     rng = random.Random(options.seed * 1009 + worker)
+    origin = time.perf_counter()
     until = time.monotonic() + options.seconds
     lag = asyncio.create_task(watch_loop_lag(report))
     try:
-        await asyncio.gather(*(c.talk(until, rng, options) for c in clients))
+        await asyncio.gather(*(c.talk(origin, until, rng, options) for c in clients))
         await drain(outstanding, options.drain)
     finally:
         lag.cancel()
@@ -363,8 +375,10 @@ class CpuMeter:
 
     @staticmethod
     def _machine_busy() -> float:
-        times = psutil.cpu_times()
-        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        times = psutil.cpu_times()._asdict()
+        # guest time is already inside user/nice on Linux; steal counts as taken from us.
+        idle = ("idle", "iowait", "guest", "guest_nice")
+        return sum(v for k, v in times.items() if k not in idle)
 
     def start(self) -> None:
         self._start = (time.monotonic(), self._machine_busy(), self._tree())
@@ -384,7 +398,7 @@ class CpuMeter:
         verdict = "quiet" if others < 0.15 else "CONTENDED: figures are pessimistic"
         return (
             f"{self.busy / self.wall:.2f} of {psutil.cpu_count()} cores busy; this benchmark "
-            f"{self.ours / self.wall:.2f}, other processes {others:.2f} ({verdict})"
+            f"{self.ours / self.wall:.2f}, others (processes, steal) {others:.2f} ({verdict})"
         )
 
 
@@ -536,6 +550,15 @@ def merge(reports: list[dict]) -> dict[str, Any]:
     return merged
 
 
+def p99_by_slice(latencies: list[float], offsets: list[float], seconds: float) -> str:
+    """p99 of the messages sent in each fifth of the phase: rising figures mean a growing queue."""
+    width = seconds / 5
+    slices: list[list[float]] = [[] for _ in range(5)]
+    for latency, offset in zip(latencies, offsets, strict=True):
+        slices[min(4, int(offset / width))].append(latency * 1000)
+    return " | ".join(f"{percentile(values, 0.99):.0f}" for values in slices) + " ms"
+
+
 def server_log_findings(server: HelpdeskServer) -> str:
     log = server.log()
     too_many = log.lower().count("too many open files")
@@ -585,6 +608,7 @@ def print_report(
             f"p50 {percentile(ms, 0.5):.1f}  p95 {percentile(ms, 0.95):.1f}  "
             f"p99 {p99:.1f}  max {percentile(ms, 1.0):.1f} ms",
         ),
+        ("p99 by fifth of phase", p99_by_slice(m["latencies"], m["sent_offsets"], options.seconds)),
         (
             "client loop lag",
             f"p99 {percentile(lag, 0.99):.1f} ms, max {percentile(lag, 1.0):.1f} ms",

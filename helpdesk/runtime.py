@@ -55,6 +55,7 @@ class Runtime:
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await self.db.migrate()
+        await self.webchat.fanout.start()
         self.intake.start()
         self.outbox.start()
         self.started = True
@@ -64,6 +65,7 @@ class Runtime:
         # Stop taking work first, let reactions that are running finish, then close storage.
         await self.outbox.stop()
         await self.intake.stop()
+        await self.webchat.fanout.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.drain(), SHUTDOWN_GRACE_SECONDS)
         await self.bus.close()

@@ -18,6 +18,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.bus import EventBus
 from helpdesk.channels.base import DeliveryReceipt, InboundMessage, OutboundMessage
+from helpdesk.channels.chat_fanout import ChatFanout, LocalFanout, PostgresFanout
 from helpdesk.config import WebchatSettings
 from helpdesk.db import Database
 from helpdesk.events import AgentTyping
@@ -130,6 +132,17 @@ class ChatHub:
         return sent
 
 
+def reply_frame(message_id: int, author: str, name: str, text: str, at: datetime) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": message_id,
+        "author": author,
+        "name": name,
+        "text": text,
+        "at": at.isoformat(),
+    }
+
+
 class WebchatAdapter:
     """Delivers agent replies to the visitor's open sockets. A visitor who is away finds the reply
     in the history on return, so no socket is no failure: the message stays `sent` until the
@@ -137,20 +150,15 @@ class WebchatAdapter:
 
     name = CHANNEL
 
-    def __init__(self, hub: ChatHub) -> None:
-        self._hub = hub
+    def __init__(self, fanout: ChatFanout) -> None:
+        self._fanout = fanout
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        frame = {
-            "type": "message",
-            "id": message.message_id,
-            "author": "agent",
-            "name": message.author_name,
-            "text": message.text,
-            "at": message.sent_at.isoformat(),
-        }
-        count = await self._hub.push(message.recipient, frame)
-        return DeliveryReceipt(delivered=False, detail=f"pushed to {count} open chat(s)")
+        frame = reply_frame(
+            message.message_id, "agent", message.author_name, message.text, message.sent_at
+        )
+        await self._fanout.publish(message.recipient, frame)
+        return DeliveryReceipt(delivered=False, detail="pushed to the visitor's open chats")
 
 
 class _Connection:
@@ -204,7 +212,12 @@ class WebchatService:
         settings: WebchatSettings,
     ) -> None:
         self.hub = ChatHub()
-        self.adapter = WebchatAdapter(self.hub)
+        self.fanout: ChatFanout = (
+            LocalFanout(self.hub)
+            if db.is_sqlite
+            else PostgresFanout(self.hub, db, self._reply_frame_of)
+        )
+        self.adapter = WebchatAdapter(self.fanout)
         self.tokens = tokens
         self._db = db
         self._receive = receive
@@ -399,7 +412,27 @@ class WebchatService:
                 )
             ).all()
         for visitor in visitors:
-            await self.hub.push(visitor, {"type": "typing", "name": event.agent_name})
+            await self.fanout.publish(visitor, {"type": "typing", "name": event.agent_name})
+
+    async def _reply_frame_of(self, message_id: int) -> dict[str, Any] | None:
+        async with self._db.read() as session:
+            row = (
+                await session.execute(
+                    select(Message, Agent.name)
+                    .outerjoin(Agent, Agent.id == Message.agent_id)
+                    .where(Message.id == message_id, Message.direction == Direction.OUT)
+                )
+            ).first()
+        if row is None:
+            return None
+        message, agent_name = row
+        return reply_frame(
+            message.id,
+            message.author_type.value,
+            agent_name or "",
+            message.text,
+            message.created_at,
+        )
 
 
 async def _customer_of(session: AsyncSession, visitor: str) -> int | None:
