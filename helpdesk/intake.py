@@ -8,7 +8,6 @@ of hundreds, and falls back to one transaction per message if a batch fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from helpdesk import audit
 from helpdesk.attachments import AttachmentStore
+from helpdesk.background import BackgroundTask
 from helpdesk.bus import EventBus
 from helpdesk.channels.base import InboundMessage
 from helpdesk.clock import Clock
@@ -366,17 +366,13 @@ class IntakeService:
         self._batch_size = batch_size
         self._queue: list[_Job] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = BackgroundTask("intake", self._run)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake")
+        self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
         for job in self._queue:
             if not job.future.done():
                 job.future.set_exception(IntakeError("helpdesk is shutting down"))
@@ -384,7 +380,7 @@ class IntakeService:
 
     async def receive(self, message: InboundMessage) -> Receipt:
         """Store the message (or find it already stored) and return after the commit."""
-        if self._task is None:
+        if not self._worker.running:
             raise IntakeError("intake is not running")
         hashes = tuple([await self._attachments.put(a.data) for a in message.attachments])
         job = _Job(message, asyncio.get_running_loop().create_future(), hashes)

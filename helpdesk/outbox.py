@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from helpdesk.background import BackgroundTask
 from helpdesk.bus import EventBus
 from helpdesk.channels.base import ChannelAdapter, DeliveryError, OutboundMessage
 from helpdesk.clock import Clock
@@ -53,21 +54,17 @@ class OutboxWorker:
         self._adapters = adapters
         self._settings = settings
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = BackgroundTask("outbox", self._run)
         bus.subscribe(ReplyQueued, self._on_reply_queued)
 
     async def _on_reply_queued(self, _event: ReplyQueued) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox")
+        self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
 
     async def _run(self) -> None:
         while True:

@@ -116,15 +116,7 @@ async def reply(
         ticket.status = TicketStatus.OPEN
     ticket.updated_at = now
     await session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor_type=AuthorType.AGENT,
-        actor_id=agent.id,
-        ticket_id=ticket.id,
-        action="ticket.replied",
-        message_id=message.id,
-    )
+    _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
     return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
 
 
@@ -147,15 +139,7 @@ async def add_note(
     session.add(message)
     ticket.updated_at = now
     await session.flush()
-    audit.record(
-        session,
-        at=now,
-        actor_type=AuthorType.AGENT,
-        actor_id=agent.id,
-        ticket_id=ticket.id,
-        action="ticket.noted",
-        message_id=message.id,
-    )
+    _audit(session, agent, ticket, now, "ticket.noted", message_id=message.id)
     return Outcome(message, [NoteAdded(ticket.id, message.id)])
 
 
@@ -207,17 +191,22 @@ async def change(
     if not after:
         return Outcome()
     ticket.updated_at = now
+    _audit(session, agent, ticket, now, "ticket.changed", before=before, after=after)
+    return Outcome(events=[TicketChanged(ticket.id, after)])
+
+
+def _audit(
+    session: AsyncSession, agent: Agent, ticket: Ticket, now: datetime, action: str, **detail: Any
+) -> None:
     audit.record(
         session,
         at=now,
         actor_type=AuthorType.AGENT,
         actor_id=agent.id,
         ticket_id=ticket.id,
-        action="ticket.changed",
-        before=before,
-        after=after,
+        action=action,
+        **detail,
     )
-    return Outcome(events=[TicketChanged(ticket.id, after)])
 
 
 def _apply_status(ticket: Ticket, status: TicketStatus, now: datetime) -> None:

@@ -18,6 +18,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from helpdesk.background import BackgroundTask
 from helpdesk.db import Database
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class PostgresFanout:
         self._load_frame = load_frame
         url = make_url(db.url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
-        self._task: asyncio.Task[None] | None = None
+        self._listener = BackgroundTask("chat-fanout", self._listen)
         self._listening = asyncio.Event()
         self._pushes: set[asyncio.Task[None]] = set()
 
@@ -77,16 +78,13 @@ class PostgresFanout:
             )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="chat-fanout")
+        self._listener.start()
         # Pushes published before the listener is up would be missed; wait briefly for it.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._listener.stop()
         for task in list(self._pushes):
             task.cancel()
 
