@@ -31,6 +31,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -275,12 +276,21 @@ async def run_once(
 ) -> Result:
     settings = load_settings(data_dir=data_dir, database_url=url, secret_key=SECRET)
     runtime = Runtime(settings)
-    await runtime.start()
+    loop = asyncio.get_running_loop()
+    # SIGTERM cancels the run, so the runtime still stops cleanly before the loop closes.
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        tally, window = await drive(runtime, options, cpu)
-        messages, tickets, customers = await count_rows(runtime)
+        await runtime.start()
+        try:
+            tally, window = await drive(runtime, options, cpu)
+            messages, tickets, customers = await count_rows(runtime)
+        finally:
+            await runtime.stop()
     finally:
-        await runtime.stop()
+        loop.remove_signal_handler(signal.SIGTERM)
+        exit_on_sigterm()
     return Result(database, window, tally, messages, tickets, customers, cpu)
 
 
@@ -347,12 +357,22 @@ def print_results(results: list[Result], options: Options) -> None:
     print(f"process peak RSS (getrusage, whole run): {peak:.0f} MB")
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so the cleanup in `finally` blocks runs as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    exit_on_sigterm()
     results = []
     for database in options.databases:
         print(f"running {database} ...", flush=True)
-        results.append(bench_database(database, options))
+        try:
+            results.append(bench_database(database, options))
+        except asyncio.CancelledError:
+            print("stopped by SIGTERM; cleaned up", file=sys.stderr)
+            return 143
     print_results(results, options)
     ok = all(r.stored_messages == r.tally.acked for r in results)
     return 0 if ok else 1

@@ -37,6 +37,7 @@ import queue
 import random
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -44,7 +45,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,12 @@ async def worker_main(
     return report
 
 
+def plain(report: WorkerReport) -> dict[str, Any]:
+    """The report as plain values for the parent (not `asdict`: it would garble a Counter)."""
+    values = {f.name: getattr(report, f.name) for f in fields(report)}
+    return {k: dict(v) if isinstance(v, Counter) else v for k, v in values.items()}
+
+
 def worker_entry(
     worker: int, count: int, urls: tuple[str, str], options: Options, out: Any, go: MpEvent
 ) -> None:
@@ -341,7 +348,7 @@ def worker_entry(
     try:
         raise_open_file_limit()
         report = asyncio.run(worker_main(worker, count, urls, options, out, go))
-        out.put(("done", worker, asdict(report)))
+        out.put(("done", worker, plain(report)))
     except BaseException:
         out.put(("failed", worker, traceback.format_exc()))
 
@@ -637,8 +644,14 @@ def print_report(
     return latency_ok and memory_ok
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so the cleanup in `finally` blocks runs as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    exit_on_sigterm()
     print(f"open-file limit: {raise_open_file_limit()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="helpdesk-bench-webchat-"))
     try:

@@ -191,3 +191,21 @@ async def test_html_is_sanitised_text_cleaned_and_attachments_stored_once(runtim
     assert await runtime.attachments.get(stored[0].sha256) == photo.data
     files = [p for p in runtime.attachments.root.rglob("*") if p.is_file()]
     assert len(files) == 1
+
+
+async def test_two_new_emails_from_one_sender_in_one_batch_open_two_tickets(runtime: Runtime):
+    """Email threads by hints, not by "the latest conversation": separate mails stay separate."""
+
+    def mail(n: int) -> InboundMessage:
+        return InboundMessage(
+            channel="email",
+            external_id=f"<{n}@example.test>",
+            sender="ana@example.test",
+            text=f"topic {n}",
+            continues_latest=False,
+        )
+
+    receipts = await asyncio.gather(*(runtime.intake.receive(mail(n)) for n in range(3)))
+    assert len({r.ticket_id for r in receipts}) == 3
+    assert all(r.new_ticket for r in receipts)
+    assert len({r.customer_id for r in receipts}) == 1
