@@ -18,7 +18,8 @@ How to read it:
 Since producers run on the same event loop and cores as intake, the figures are a lower bound for
 what intake alone can do. PostgreSQL runs with fsync and synchronous_commit on.
 
-    python bench/intake.py                      # both databases, 10 s each
+    python bench/intake.py                      # saturation: both databases, 10 s each
+    python bench/intake.py --rate 1500          # the target: 1,500 msg/s arriving steadily
     python bench/intake.py --db sqlite --seconds 20 --producers 128
 """
 
@@ -46,12 +47,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpdesk.channels.base import InboundMessage  # noqa: E402
-from helpdesk.config import load_settings  # noqa: E402
-from helpdesk.intake import IntakeError  # noqa: E402
-from helpdesk.models import Customer, Message, Ticket  # noqa: E402
-from helpdesk.runtime import Runtime  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
+from helpdesk.channels.base import InboundMessage
+from helpdesk.config import load_settings
+from helpdesk.intake import IntakeError
+from helpdesk.models import Customer, Message, Ticket
+from helpdesk.runtime import (
+    Runtime,
+    tune_garbage_collector,
+)
+from tests.support.postgres import PostgresServer
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 CHANNEL = "webchat"
@@ -69,6 +73,7 @@ class Options:
     customers: int
     seed: int
     analyze: bool
+    rate: float | None
 
 
 @dataclass
@@ -181,6 +186,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="PostgreSQL: run ANALYZE after the warm-up, as autovacuum would on a database that\n"
         "has been running a while (the fresh database otherwise has no statistics)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: messages arrive at this steady rate (per second) whatever the latency,\n"
+        "as customers do; without it, --producers send as fast as intake answers (saturation)",
+    )
     args = parser.parse_args(argv)
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     return Options(
@@ -191,6 +203,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         args.customers,
         args.seed,
         args.analyze,
+        args.rate,
     )
 
 
@@ -205,25 +218,51 @@ def message_for(rng: random.Random, producer: int, sequence: int, customers: int
     )
 
 
+async def send_one(runtime: Runtime, tally: Tally, inbound: InboundMessage) -> None:
+    measured = tally.measuring
+    started = time.perf_counter()
+    try:
+        receipt = await runtime.intake.receive(inbound)
+    except IntakeError:
+        tally.errors += 1
+        tally.window_errors += measured
+        return
+    elapsed = time.perf_counter() - started
+    tally.acked += 1
+    if measured and tally.measuring:
+        tally.window_acked += 1
+        tally.window_new_tickets += receipt.new_ticket
+        tally.latencies.append(elapsed)
+
+
 async def produce(runtime: Runtime, tally: Tally, producer: int, options: Options) -> None:
+    """Closed loop: the next message goes as soon as the previous one is acknowledged."""
     rng = random.Random(options.seed * 100_003 + producer)
     sequence = 0
     while not tally.stopping:
         sequence += 1
-        inbound = message_for(rng, producer, sequence, options.customers)
-        started = time.perf_counter()
-        try:
-            receipt = await runtime.intake.receive(inbound)
-        except IntakeError:
-            tally.errors += 1
-            tally.window_errors += tally.measuring
-            continue
-        elapsed = time.perf_counter() - started
-        tally.acked += 1
-        if tally.measuring:
-            tally.window_acked += 1
-            tally.window_new_tickets += receipt.new_ticket
-            tally.latencies.append(elapsed)
+        await send_one(runtime, tally, message_for(rng, producer, sequence, options.customers))
+
+
+async def arrive_at_rate(runtime: Runtime, tally: Tally, options: Options) -> None:
+    """Open loop: messages arrive on a fixed schedule, however long earlier ones take."""
+    assert options.rate
+    rng = random.Random(options.seed)
+    interval = 1.0 / options.rate
+    in_flight: set[asyncio.Task[None]] = set()
+    next_at = time.perf_counter()
+    sequence = 0
+    while not tally.stopping:
+        sequence += 1
+        inbound = message_for(rng, 0, sequence, options.customers)
+        task = asyncio.create_task(send_one(runtime, tally, inbound))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        next_at += interval
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    await asyncio.gather(*in_flight)
 
 
 async def sample_rss(tally: Tally, interval: float = 0.2) -> None:
@@ -237,9 +276,13 @@ async def drive(runtime: Runtime, options: Options, cpu: CpuMeter) -> tuple[Tall
     """Run the producers through warm-up and the window; returns the tally and window length."""
     tally = Tally()
     sampler = asyncio.create_task(sample_rss(tally))
-    producers = [
-        asyncio.create_task(produce(runtime, tally, n, options)) for n in range(options.producers)
-    ]
+    if options.rate:
+        producers = [asyncio.create_task(arrive_at_rate(runtime, tally, options))]
+    else:
+        producers = [
+            asyncio.create_task(produce(runtime, tally, n, options))
+            for n in range(options.producers)
+        ]
     try:
         await asyncio.sleep(options.warmup)
         if options.analyze and not runtime.db.is_sqlite:
@@ -283,6 +326,7 @@ async def run_once(
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         await runtime.start()
+        tune_garbage_collector()  # as `helpdesk serve` does
         try:
             tally, window = await drive(runtime, options, cpu)
             messages, tickets, customers = await count_rows(runtime)
@@ -326,8 +370,13 @@ def bench_database(database: str, options: Options) -> Result:
 
 def print_results(results: list[Result], options: Options) -> None:
     analyzed = ", ANALYZE after warm-up" if options.analyze else ""
+    load = (
+        f"open loop at {options.rate:g} msg/s"
+        if options.rate
+        else f"{options.producers} closed-loop producers"
+    )
     print(
-        f"\nintake: {options.producers} producers, {options.customers} customers, "
+        f"\nintake: {load}, {options.customers} customers, "
         f"{options.warmup:g} s warm-up{analyzed}, {options.seconds:g} s measured\n"
     )
     header = (

@@ -60,10 +60,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpdesk.db import Database  # noqa: E402
-from helpdesk.models import Message  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.server import HelpdeskServer  # noqa: E402
+from helpdesk.db import Database
+from helpdesk.models import Message
+from tests.support.postgres import PostgresServer
+from tests.support.server import HelpdeskServer
 
 TARGET_P99_MS = 100.0
 TARGET_RSS_MB = 300.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -163,7 +162,7 @@ def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from helpdesk.runtime import Runtime
+    from helpdesk.runtime import Runtime, tune_garbage_collector
     from helpdesk.web.app import create_app
 
     _logging(settings)
@@ -181,7 +180,7 @@ def _serve(settings: Settings) -> None:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    _tune_garbage_collector()
+    tune_garbage_collector()
     server.run()
     if not server.started:
         sys.exit(1)
@@ -211,15 +210,6 @@ def _root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None or getattr(exc, "orig", None) is not None:
         exc = getattr(exc, "orig", None) or exc.__cause__  # type: ignore[assignment]
     return f"{type(exc).__name__}: {exc}".strip()
-
-
-def _tune_garbage_collector() -> None:
-    """Full collections over every long-lived object stalled all chats for 160-310 ms under
-    load (bench/webchat.py). Objects from start-up are frozen out of collection, and young
-    collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 1_000)
 
 
 def _check_port_free(settings: Settings) -> None:

@@ -117,7 +117,7 @@ async def receive_batch(
             )
         )
     if audits:
-        await session.execute(insert(AuditEntry), audits)
+        await session.execute(insert(AuditEntry.__table__), audits)
 
     receipts: list[Receipt] = []
     reported: set[int] = set()
@@ -205,7 +205,7 @@ async def _senders(
         return senders
     customer_ids = (
         await session.scalars(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+            insert(Customer.__table__).returning(Customer.id, sort_by_parameter_order=True),
             [
                 {
                     "name": (m.sender_name or address)[:200],
@@ -218,7 +218,7 @@ async def _senders(
         )
     ).all()
     identity_rows = await session.execute(
-        insert(Identity).returning(Identity.id, Identity.channel, Identity.address),
+        insert(Identity.__table__).returning(Identity.id, Identity.channel, Identity.address),
         [
             {
                 "customer_id": customer_id,
@@ -300,7 +300,7 @@ async def _write_tickets(
         ]
         ids = (
             await session.scalars(
-                insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows
+                insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True), rows
             )
         ).all()
         for (conversation, position), ticket_id, row in zip(firsts, ids, rows, strict=True):
@@ -361,7 +361,7 @@ async def _insert_messages(
     ]
     # (channel, external_id) is unique, so ids map back without relying on row order.
     result = await session.execute(
-        insert(Message).returning(Message.id, Message.channel, Message.external_id), rows
+        insert(Message.__table__).returning(Message.id, Message.channel, Message.external_id), rows
     )
     return {(r.channel, r.external_id): r.id for r in result}
 
@@ -385,7 +385,7 @@ async def _insert_attachments(
         for attachment, digest in zip(m.attachments, digests, strict=True)
     ]
     if rows:
-        await session.execute(insert(Attachment), rows)
+        await session.execute(insert(Attachment.__table__), rows)
 
 
 def _audit_row(
