@@ -223,3 +223,23 @@ async def test_cookie_sessions_need_the_csrf_token(server: HelpdeskServer):
         )
         assert allowed.status_code == 200
         await chat.close()
+
+
+@only_sqlite
+async def test_password_guessing_is_throttled_per_account(server: HelpdeskServer):
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        for _ in range(10):
+            wrong = await http.post(
+                "/api/auth/login", json={"email": People().alice, "password": "guess"}
+            )
+            assert wrong.status_code == 401
+        blocked = await http.post(
+            "/api/auth/login", json={"email": People().alice, "password": PASSWORD}
+        )
+        assert blocked.status_code == 429
+        assert "too many failed logins" in blocked.json()["detail"]
+        assert int(blocked.headers["Retry-After"]) > 0
+        other = await http.post(
+            "/api/auth/login", json={"email": People().bob, "password": PASSWORD}
+        )
+        assert other.status_code == 200

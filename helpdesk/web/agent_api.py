@@ -25,6 +25,7 @@ from helpdesk.models import (
 )
 from helpdesk.runtime import Runtime
 from helpdesk.web.auth import SESSION_COOKIE, csrf_token, current_agent, session_token
+from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.schemas import (
     MAX_ID,
     AgentOut,
@@ -57,10 +58,21 @@ def runtime_of(request: Request) -> Runtime:
 @router.post("/auth/login", response_model=LoginOut, tags=["auth"])
 async def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
     runtime = runtime_of(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(body.email, address)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {wait:.0f} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     async with runtime.db.read() as session:
         agent = await authenticate(session, body.email, body.password)
     if agent is None:
+        throttle.failed(body.email, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
+    throttle.succeeded(body.email, address)
     token = session_token(runtime, agent)
     response.set_cookie(
         SESSION_COOKIE,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from helpdesk import __version__
 from helpdesk.runtime import Runtime
 from helpdesk.web import agent_api, chat_api
+from helpdesk.web.login_throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
     app.include_router(chat_api.router)
 
