@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.cpu_meter import CpuMeter
 from helpdesk.channels.base import InboundMessage
 from helpdesk.config import load_settings
 from helpdesk.intake import IntakeError
@@ -89,59 +90,6 @@ class Tally:
     window_errors: int = 0
     latencies: list[float] = field(default_factory=list)
     peak_rss: int = 0
-
-
-class CpuMeter:
-    """CPU busy on the whole machine versus this benchmark's own process trees, over a window.
-
-    Other processes competing for the cores make every figure worse; the report shows how much.
-    """
-
-    def __init__(self, roots: list[int]) -> None:
-        self.roots = roots
-        self.ours = 0.0
-        self.busy = 0.0
-        self.wall = 0.0
-        self._start: tuple[float, float, dict[int, float]] | None = None
-
-    def _tree(self) -> dict[int, float]:
-        seconds: dict[int, float] = {}
-        for root in self.roots:
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(root)
-                for process in [parent, *parent.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        times = process.cpu_times()
-                        seconds[process.pid] = times.user + times.system
-        return seconds
-
-    @staticmethod
-    def _machine_busy() -> float:
-        times = psutil.cpu_times()._asdict()
-        # guest time is already inside user/nice on Linux; steal counts as taken from us.
-        idle = ("idle", "iowait", "guest", "guest_nice")
-        return sum(v for k, v in times.items() if k not in idle)
-
-    def start(self) -> None:
-        self._start = (time.monotonic(), self._machine_busy(), self._tree())
-
-    def stop(self) -> None:
-        if self._start is None:
-            return
-        started, busy, before = self._start
-        self.wall = time.monotonic() - started
-        self.busy = self._machine_busy() - busy
-        self.ours = sum(s - before.get(pid, 0.0) for pid, s in self._tree().items())
-
-    def describe(self) -> str:
-        if not self.wall:
-            return "not measured"
-        others = max(0.0, self.busy - self.ours) / self.wall
-        verdict = "quiet" if others < 0.15 else "CONTENDED: figures are pessimistic"
-        return (
-            f"{self.busy / self.wall:.2f} of {psutil.cpu_count()} cores busy; this benchmark "
-            f"{self.ours / self.wall:.2f}, others (processes, steal) {others:.2f} ({verdict})"
-        )
 
 
 @dataclass
