@@ -226,10 +226,6 @@ class Ticket(Base):
     assignee: Mapped[Agent | None] = relationship(lazy="raise")
     team: Mapped[Team | None] = relationship(lazy="raise")
 
-    @property
-    def number(self) -> int:
-        return self.id
-
 
 class Message(Base):
     __tablename__ = "messages"

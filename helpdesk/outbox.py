@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from helpdesk.background import BackgroundTask
 from helpdesk.bus import EventBus
@@ -245,6 +244,5 @@ async def _recipient(session: AsyncSession, ticket: Ticket) -> Identity | None:
     return await session.scalar(
         select(Identity)
         .where(Identity.customer_id == ticket.customer_id, Identity.channel == ticket.channel)
-        .options(selectinload(Identity.customer))
         .limit(1)
     )

@@ -46,7 +46,7 @@ async def queue_replies(runtime: Runtime, count: int = 1) -> list[int]:
         )
         for n in range(count)
     ]
-    ids = []
+    ids, events = [], []
     async with runtime.db.transaction() as session:
         agent = await add_agent(
             session,
@@ -59,6 +59,9 @@ async def queue_replies(runtime: Runtime, count: int = 1) -> list[int]:
             ticket = await session.get(Ticket, receipt.ticket_id)
             outcome = await tickets.reply(session, agent, ticket, "answer", now=runtime.clock.now())
             ids.append(outcome.message.id)
+            events += outcome.events
+    # As the API does: ReplyQueued after the commit is what wakes the running worker.
+    runtime.bus.publish(events)
     return ids
 
 

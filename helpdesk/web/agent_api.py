@@ -15,6 +15,7 @@ from helpdesk.accounts import authenticate
 from helpdesk.events import AgentTyping, Event
 from helpdesk.models import (
     Agent,
+    Attachment,
     AuditEntry,
     Customer,
     Identity,
@@ -170,7 +171,9 @@ async def read_ticket(number: TicketNumber, agent: CurrentAgent, request: Reques
             .options(selectinload(Message.attachments))
             .order_by(Message.id)
         )
-        messages = [_message_out(m, agent_name, customer.name) for m, agent_name in rows]
+        messages = [
+            _message_out(m, agent_name, customer.name, m.attachments) for m, agent_name in rows
+        ]
     return TicketDetail(
         **_summary(ticket, customer.name).model_dump(),
         customer=_customer_out(customer),
@@ -311,8 +314,12 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
     )
 
 
-def _message_out(message: Message, agent_name: str | None, customer_name: str) -> MessageOut:
-    loaded = "attachments" in message.__dict__
+def _message_out(
+    message: Message,
+    agent_name: str | None,
+    customer_name: str,
+    attachments: list[Attachment] | None = None,
+) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction.value,
@@ -332,7 +339,7 @@ def _message_out(message: Message, agent_name: str | None, customer_name: str) -
                 size=a.size,
                 sha256=a.sha256,
             )
-            for a in (message.attachments if loaded else [])
+            for a in attachments or []
         ],
     )
 
