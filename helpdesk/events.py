@@ -66,3 +66,17 @@ class AgentTyping(Event):
 
     ticket_id: int
     agent_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketHandedOver(Event):
+    """The bot stepped aside: a person must take the ticket (routing listens for this)."""
+
+    ticket_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SatisfactionRated(Event):
+    ticket_id: int
+    score: int

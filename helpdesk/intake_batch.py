@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import payloads
 from helpdesk.channels.base import InboundMessage
 from helpdesk.events import Event, MessageReceived, TicketCreated, TicketReopened
 from helpdesk.models import (
@@ -159,6 +160,7 @@ def _cleaned(message: InboundMessage) -> InboundMessage:
         text=clean_text(message.text),
         html=clean_text(message.html) if message.html else None,
         subject=clean_text(message.subject) if message.subject else None,
+        payload=clean_text(message.payload)[: payloads.MAX_LENGTH] if message.payload else None,
     )
 
 
@@ -314,7 +316,10 @@ async def _write_tickets(
         d.ticket.id
         for d in decisions
         if d.ticket is not None
-        and (d.choice == Choice.REOPEN or d.ticket.status == TicketStatus.PENDING)
+        and (
+            d.choice == Choice.REOPEN
+            or (d.choice == Choice.CONTINUE and d.ticket.status == TicketStatus.PENDING)
+        )
     }
     if to_open:
         await session.execute(
@@ -323,7 +328,9 @@ async def _write_tickets(
             .values(status=TicketStatus.OPEN, resolved_at=None)
             .execution_options(**NO_SYNC)
         )
-    touched = {d.ticket.id for d in decisions if d.ticket is not None}
+    touched = {
+        d.ticket.id for d in decisions if d.ticket is not None and d.choice != Choice.FEEDBACK
+    }
     if touched:
         await session.execute(
             update(Ticket)
@@ -356,6 +363,7 @@ async def _insert_messages(
             "html": clean_html(m.html),
             "created_at": now,
             "sent_at": m.sent_at,
+            "payload": m.payload,
         }
         for m, ticket_id in zip(messages, ticket_ids, strict=True)
     ]

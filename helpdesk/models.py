@@ -221,6 +221,11 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     last_customer_message_at: Mapped[datetime | None]
+    # Set once a person must take over: the bot then stays silent on this ticket.
+    handed_over_at: Mapped[datetime | None]
+    # The customer's 1-5 answer to the satisfaction question.
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    satisfaction_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     assignee: Mapped[Agent | None] = relationship(lazy="raise")
@@ -253,6 +258,10 @@ class Message(Base):
     )
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
+    # The quick reply or command this inbound message carried (`helpdesk.payloads`).
+    payload: Mapped[str | None] = mapped_column(String(64))
+    # Buttons offered under an outbound message: [{"payload": ..., "label": ...}].
+    quick_replies: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
     ticket: Mapped[Ticket] = relationship(lazy="raise")
     customer: Mapped[Customer | None] = relationship(lazy="raise")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.background import BackgroundTask
 from helpdesk.bus import EventBus
-from helpdesk.channels.base import ChannelAdapter, DeliveryError, OutboundMessage
+from helpdesk.channels.base import ChannelAdapter, DeliveryError, OutboundMessage, QuickReply
 from helpdesk.clock import Clock
 from helpdesk.config import OutboxSettings
 from helpdesk.db import Database
@@ -224,6 +224,10 @@ async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMess
         html=message.html,
         author_name=author.name if author else "Support",
         sent_at=message.created_at,
+        quick_replies=tuple(
+            QuickReply(q["payload"], q["label"]) for q in message.quick_replies or ()
+        ),
+        author_type=message.author_type.value,
     )
 
 

@@ -14,6 +14,7 @@ from helpdesk.channels.base import ChannelAdapter
 from helpdesk.channels.webchat import ChatTokens, WebchatService
 from helpdesk.clock import Clock, SystemClock
 from helpdesk.config import Settings
+from helpdesk.conversation import ConversationService
 from helpdesk.db import Database
 from helpdesk.intake import IntakeService
 from helpdesk.outbox import OutboxWorker
@@ -47,6 +48,7 @@ class Runtime:
             ChatTokens(secret, settings.webchat),
             settings.webchat,
         )
+        self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import payloads
 from helpdesk.channels.base import InboundMessage
 from helpdesk.models import OPEN_STATUSES, Ticket, TicketStatus
 
@@ -23,6 +24,8 @@ class Choice(enum.Enum):
     CONTINUE = "continue"
     REOPEN = "reopen"
     NEW = "new"
+    # A rating or a "did this help?" vote: filed on its ticket, whose status it leaves alone.
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ def decide(
         conversation = ("latest", customer_id, message.channel)
     else:
         conversation = ("new", position)
+    if candidate is not None and payloads.is_feedback(message.payload):
+        return Decision(Choice.FEEDBACK, candidate, conversation)
     if candidate is not None and candidate.status in OPEN_STATUSES:
         return Decision(Choice.CONTINUE, candidate, conversation)
     if (

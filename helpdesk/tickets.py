@@ -6,6 +6,7 @@ events to publish after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import audit
+from helpdesk.channels.base import QuickReply
 from helpdesk.events import Event, NoteAdded, ReplyQueued, TicketChanged
 from helpdesk.models import (
     Agent,
@@ -92,17 +94,62 @@ async def reply(
         )
         if earlier is not None:
             return Outcome(message=earlier, duplicate=True)
+    message, item = await _queue_outbound(
+        session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id, external_id=external_id
+    )
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+    # A person is talking to the customer now; the bot keeps out of it.
+    ticket.handed_over_at = ticket.handed_over_at or now
+    if ticket.status == TicketStatus.NEW:
+        ticket.status = TicketStatus.OPEN
+    ticket.updated_at = now
+    await session.flush()
+    _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
+    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+
+
+async def bot_reply(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    *,
+    now: datetime,
+    quick_replies: Sequence[QuickReply] = (),
+    author: AuthorType = AuthorType.BOT,
+) -> Outcome:
+    """A message from the bot (or the system) to the customer, delivered like an agent's.
+    It is not a first response: the SLA clock waits for a person."""
+    message, item = await _queue_outbound(
+        session, ticket, clean_text(text).strip(), now, author, quick_replies=quick_replies
+    )
+    ticket.updated_at = now
+    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+
+
+async def _queue_outbound(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    now: datetime,
+    author: AuthorType,
+    *,
+    agent_id: int | None = None,
+    external_id: str | None = None,
+    quick_replies: Sequence[QuickReply] = (),
+) -> tuple[Message, OutboxItem]:
     message = Message(
         ticket_id=ticket.id,
         direction=Direction.OUT,
-        author_type=AuthorType.AGENT,
-        agent_id=agent.id,
+        author_type=author,
+        agent_id=agent_id,
         customer_id=ticket.customer_id,
         channel=ticket.channel,
         external_id=external_id,
         text=text,
         created_at=now,
         delivery_state=DeliveryState.PENDING,
+        quick_replies=[{"payload": q.payload, "label": q.label} for q in quick_replies] or None,
     )
     session.add(message)
     await session.flush()
@@ -110,14 +157,8 @@ async def reply(
         message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
     )
     session.add(item)
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
-    if ticket.status == TicketStatus.NEW:
-        ticket.status = TicketStatus.OPEN
-    ticket.updated_at = now
     await session.flush()
-    _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
-    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+    return message, item
 
 
 async def add_note(

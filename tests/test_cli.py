@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 from tests.support.postgres import free_port
+from tests.support.server import REPO_ROOT
 
 
 def helpdesk(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    clean["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
         [sys.executable, "-m", "helpdesk", *args],
         cwd=cwd,

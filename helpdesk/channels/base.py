@@ -16,6 +16,15 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class QuickReply:
+    """A button offered under an outbound message. Tapping it comes back as an InboundMessage
+    whose `payload` is this payload and whose text is the label (see `helpdesk.payloads`)."""
+
+    payload: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message as any channel delivers it, in the one shape intake understands."""
 
@@ -33,6 +42,8 @@ class InboundMessage:
     # A ticket the channel believes this continues; honoured only if it is the sender's own.
     ticket_hint: int | None = None
     language: str | None = None
+    # A tapped quick reply or a command (`/human`, `/complaint`) in channel-neutral form.
+    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,9 @@ class OutboundMessage:
     author_name: str
     sent_at: datetime
     html: str | None = None
+    quick_replies: tuple[QuickReply, ...] = ()
+    # "agent", "bot" or "system": channels may present them differently.
+    author_type: str = "agent"
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -13,6 +13,8 @@ import httpx
 
 from tests.support.postgres import free_port
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 class HelpdeskServer:
     def __init__(
@@ -30,6 +32,10 @@ class HelpdeskServer:
             "HELPDESK_PORT": str(self.port),
             "HELPDESK_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
             "HELPDESK_LOG_LEVEL": "warning",
+            # The server runs the code of this checkout, whatever is installed (worktrees, CI).
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
