@@ -176,6 +176,9 @@ class ConversationService:
         bus.subscribe(MessageReceived, self.on_message)
 
     async def on_message(self, event: MessageReceived) -> None:
+        if event.payload is None and self.answer_bot is None and not asks_for_person(event.text):
+            # Most messages need nothing from us; skipping them keeps intake's write lock free.
+            return
         now = self._clock.now()
         async with self._db.transaction() as session:
             message = await session.get(Message, event.message_id)

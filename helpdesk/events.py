@@ -29,6 +29,9 @@ class MessageReceived(Event):
     message_id: int
     customer_id: int
     channel: str
+    # Carried so listeners can ignore most messages without a database round trip.
+    text: str = ""
+    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
