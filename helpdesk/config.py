@@ -59,6 +59,16 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("HELPDESK_DATA_DIR", "helpdesk-data"))
 
 
+class ConversationSettings(BaseModel):
+    """What the helpdesk says by itself, on every channel."""
+
+    satisfaction_survey: bool = Field(True, description="Ask for a 1-5 rating on resolution")
+    survey_channels: list[str] = Field(
+        default_factory=lambda: ["webchat", "telegram"],
+        description="Channels that show rating buttons (email gets no survey)",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HELPDESK_",
@@ -78,6 +88,7 @@ class Settings(BaseSettings):
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @classmethod
     def settings_customise_sources(

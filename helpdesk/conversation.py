@@ -22,12 +22,12 @@ from helpdesk.db import Database
 from helpdesk.events import (
     Event,
     MessageReceived,
-    SatisfactionRated,
     TicketChanged,
     TicketHandedOver,
 )
 from helpdesk.models import AuthorType, Message, Priority, Ticket, TicketKind
 from helpdesk.payloads import PayloadKind
+from helpdesk.satisfaction import record_satisfaction
 from helpdesk.tickets import bot_reply
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ COMPLAINT_TEXT = (
     "We are sorry that we let you down. Your complaint is registered as ticket #{number}; "
     "a person will look into it and answer you here."
 )
-RATING_TEXT = "Thank you for your rating."
 
 # Plain words asking for a person, in the languages customers most often write in. A whole
 # message like "agent" or "talk to a human" counts; a sentence that merely mentions an agent
@@ -141,28 +140,6 @@ async def open_complaint(session: AsyncSession, ticket: Ticket, *, now: datetime
         text = COMPLAINT_TEXT.format(number=ticket.id)
         events += (await bot_reply(session, ticket, text, now=now, author=AuthorType.SYSTEM)).events
     events += await hand_over(session, ticket, "complaint", now=now, tell_customer=False)
-    return events
-
-
-async def record_satisfaction(
-    session: AsyncSession, ticket: Ticket, score: int, *, now: datetime
-) -> list[Event]:
-    first_rating = ticket.satisfaction is None
-    ticket.satisfaction = score
-    ticket.satisfaction_at = now
-    audit.record(
-        session,
-        at=now,
-        actor_type=AuthorType.CUSTOMER,
-        actor_id=ticket.customer_id,
-        ticket_id=ticket.id,
-        action="ticket.rated",
-        score=score,
-    )
-    events: list[Event] = [SatisfactionRated(ticket.id, score)]
-    if first_rating:
-        reply = await bot_reply(session, ticket, RATING_TEXT, now=now, author=AuthorType.SYSTEM)
-        events += reply.events
     return events
 
 

@@ -18,6 +18,7 @@ from helpdesk.conversation import ConversationService
 from helpdesk.db import Database
 from helpdesk.intake import IntakeService
 from helpdesk.outbox import OutboxWorker
+from helpdesk.satisfaction import SatisfactionSurvey
 from helpdesk.security import Signer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Runtime:
             settings.webchat,
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
+        self.satisfaction = SatisfactionSurvey(self.db, self.bus, self.clock, settings.conversation)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)

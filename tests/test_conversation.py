@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpdesk import payloads
+from helpdesk import payloads, tickets
+from helpdesk.accounts import add_agent
 from helpdesk.channels.base import InboundMessage
-from helpdesk.conversation import COMPLAINT_TEXT, HANDED_OVER_TEXT, RATING_TEXT, asks_for_person
+from helpdesk.conversation import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
 from helpdesk.models import (
     AuditEntry,
     AuthorType,
@@ -20,6 +21,7 @@ from helpdesk.models import (
     TicketStatus,
 )
 from helpdesk.runtime import Runtime
+from helpdesk.satisfaction import QUESTION_TEXT, THANKS_TEXT
 
 
 def chat(client_id: str, text: str, payload: str | None = None) -> InboundMessage:
@@ -104,7 +106,7 @@ async def test_a_rating_on_a_resolved_ticket_is_recorded_without_reopening_it(ru
     async with runtime.db.read() as session:
         ticket = await session.get(Ticket, receipt.ticket_id)
     assert ticket.status == TicketStatus.RESOLVED and ticket.satisfaction == 4
-    assert await outbound_texts(runtime, ticket.id) == [("system", RATING_TEXT)]
+    assert await outbound_texts(runtime, ticket.id) == [("system", THANKS_TEXT)]
 
 
 async def test_unknown_payloads_are_stored_and_ignored(runtime: Runtime):
@@ -115,3 +117,48 @@ async def test_unknown_payloads_are_stored_and_ignored(runtime: Runtime):
     assert message.payload == "x" * payloads.MAX_LENGTH
     assert message.author_type == AuthorType.CUSTOMER
     assert await outbound_texts(runtime, receipt.ticket_id) == []
+
+
+async def resolve_as_agent(runtime: Runtime, ticket_id: int) -> None:
+    async with runtime.db.transaction() as session:
+        agent = await add_agent(
+            session,
+            email="ana@example.test",
+            name="Ana",
+            password="a-long-password-123",
+            now=runtime.clock.now(),
+        )
+        ticket = await session.get(Ticket, ticket_id)
+        outcome = await tickets.change(
+            session,
+            agent,
+            ticket,
+            tickets.TicketChanges(status=TicketStatus.RESOLVED),
+            now=runtime.clock.now(),
+        )
+    runtime.bus.publish(outcome.events)
+    await settle(runtime)
+
+
+async def test_resolving_a_chat_asks_for_a_rating_once_with_five_buttons(runtime: Runtime):
+    receipt = await runtime.intake.receive(chat("1", "Where is my card?"))
+    await resolve_as_agent(runtime, receipt.ticket_id)
+    async with runtime.db.read() as session:
+        question = await session.scalar(
+            select(Message).where(
+                Message.ticket_id == receipt.ticket_id, Message.text == QUESTION_TEXT
+            )
+        )
+    assert question is not None and question.author_type == AuthorType.SYSTEM
+    assert [q["payload"] for q in question.quick_replies] == [f"csat:{n}" for n in range(1, 6)]
+
+    await runtime.intake.receive(chat("2", "★★", payload=payloads.rating(2)))
+    await runtime.intake.receive(chat("3", "★★★★★", payload=payloads.rating(5)))
+    await settle(runtime)
+    async with runtime.db.read() as session:
+        ticket = await session.get(Ticket, receipt.ticket_id)
+    assert ticket.status == TicketStatus.RESOLVED and ticket.satisfaction == 5
+    assert await outbound_texts(runtime, ticket.id) == [
+        ("system", QUESTION_TEXT),
+        ("system", THANKS_TEXT),
+    ]
