@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
@@ -209,22 +209,22 @@ async def _senders(
     newcomers = [(key, m) for key, m in firsts.items() if key not in senders]
     if not newcomers:
         return senders
-    customer_ids = (
-        await session.scalars(
-            insert(Customer.__table__).returning(Customer.id, sort_by_parameter_order=True),
-            [
-                {
-                    "name": (m.sender_name or address)[:200],
-                    "email": address if channel == "email" else None,
-                    "language": m.language,
-                    "created_at": now,
-                }
-                for (channel, address), m in newcomers
-            ],
-        )
-    ).all()
-    identity_rows = await session.execute(
-        insert(Identity.__table__).returning(Identity.id, Identity.channel, Identity.address),
+    customer_ids = await _insert_in_order(
+        session,
+        Customer.__table__,
+        [
+            {
+                "name": (m.sender_name or address)[:200],
+                "email": address if channel == "email" else None,
+                "language": m.language,
+                "created_at": now,
+            }
+            for (channel, address), m in newcomers
+        ],
+    )
+    identity_ids = await _insert_in_order(
+        session,
+        Identity.__table__,
         [
             {
                 "customer_id": customer_id,
@@ -236,11 +236,33 @@ async def _senders(
             for ((channel, address), m), customer_id in zip(newcomers, customer_ids, strict=True)
         ],
     )
-    customer_of = {key: cid for (key, _), cid in zip(newcomers, customer_ids, strict=True)}
-    for row in identity_rows:
-        key = (row.channel, row.address)
-        senders[key] = _Sender(customer_of[key], row.id)
+    for (key, _), customer_id, identity_id in zip(
+        newcomers, customer_ids, identity_ids, strict=True
+    ):
+        senders[key] = _Sender(customer_id, identity_id)
     return senders
+
+
+async def _insert_in_order(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert rows that have no natural key; returns their ids in the order of `rows`."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLAlchemy keeps RETURNING in parameter order on SQLite only by inserting row by row,
+        # each statement compiled anew. Writers are serialised on SQLite, so the next ids are
+        # known: one cached executemany is far cheaper. (Another process writing meanwhile
+        # would make the insert fail, and intake retries; it never mixes ids up.)
+        largest = await session.scalar(select(func.max(table.c.id)))
+        first = (largest or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        await session.execute(
+            insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
+        )
+        return ids
+    result = await session.scalars(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result)
 
 
 async def _name_identities(
@@ -304,11 +326,7 @@ async def _write_tickets(
             }
             for _, p in firsts
         ]
-        ids = (
-            await session.scalars(
-                insert(Ticket.__table__).returning(Ticket.id, sort_by_parameter_order=True), rows
-            )
-        ).all()
+        ids = await _insert_in_order(session, Ticket.__table__, rows)
         for (conversation, position), ticket_id, row in zip(firsts, ids, rows, strict=True):
             new_ids[conversation] = ticket_id
             created[ticket_id] = (row["customer_id"], row["channel"], position)
