@@ -389,11 +389,8 @@ async def _insert_messages(
         }
         for m, ticket_id in zip(messages, ticket_ids, strict=True)
     ]
-    # (channel, external_id) is unique, so ids map back without relying on row order.
-    result = await session.execute(
-        insert(Message.__table__).returning(Message.id, Message.channel, Message.external_id), rows
-    )
-    return {(r.channel, r.external_id): r.id for r in result}
+    ids = await _insert_in_order(session, Message.__table__, rows)
+    return {_key(m): message_id for m, message_id in zip(messages, ids, strict=True)}
 
 
 async def _insert_attachments(
