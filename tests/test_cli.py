@@ -115,7 +115,7 @@ def test_migrate_and_agent_add_then_the_agent_can_log_in(tmp_path: Path, databas
     server = subprocess.Popen(
         [sys.executable, "-m", "helpdesk", "serve", "--port", str(port)],
         cwd=tmp_path,
-        env={**os.environ, **env, "HELPDESK_LOG_LEVEL": "warning"},
+        env={**os.environ, **env, "HELPDESK_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO_ROOT)},
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -148,7 +148,10 @@ def test_demo_seeds_and_prints_the_urls_and_logins(tmp_path: Path):
     demo = subprocess.Popen(
         [sys.executable, "-m", "helpdesk", "demo", "--port", str(port)],
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
+            "PYTHONPATH": str(REPO_ROOT),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
