@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from helpdesk.attachments import AttachmentStore
 from helpdesk.bus import EventBus
@@ -19,6 +20,9 @@ from helpdesk.db import Database
 from helpdesk.intake import IntakeService
 from helpdesk.outbox import OutboxWorker
 from helpdesk.security import Signer
+
+if TYPE_CHECKING:
+    from helpdesk.channels.telegram.service import TelegramChannel
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +54,28 @@ class Runtime:
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
+        self.telegram = self._telegram(settings)
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
         self.started = False
+
+    def _telegram(self, settings: Settings) -> TelegramChannel | None:
+        """On only with a bot token: aiogram takes seconds to import, so only then is it."""
+        if not settings.telegram.token:
+            return None
+        from helpdesk.channels.telegram.service import TelegramChannel
+
+        channel = TelegramChannel(
+            settings,
+            self.db,
+            self.bus,
+            self.clock,
+            self.attachments,
+            reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
+        )
+        self.adapters[channel.adapter.name] = channel.adapter
+        return channel
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
@@ -61,11 +83,15 @@ class Runtime:
         await self.webchat.fanout.start()
         self.intake.start()
         self.outbox.start()
+        if self.telegram is not None:
+            await self.telegram.start()
         self.started = True
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
     async def stop(self) -> None:
         # Stop taking work first, let reactions that are running finish, then close storage.
+        if self.telegram is not None:
+            await self.telegram.stop()
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
