@@ -8,6 +8,7 @@ Tests push updates (as a customer's Telegram app would cause), read what the bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -238,12 +239,10 @@ class FakeTelegram:
             if ready or time.monotonic() >= deadline:
                 return ready
             async with self._changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._changed.wait(), max(0.01, deadline - time.monotonic())
                     )
-                except TimeoutError:
-                    pass
 
     def _answer(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
