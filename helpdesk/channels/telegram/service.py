@@ -193,7 +193,9 @@ class TelegramChannel:
             except Exception as exc:
                 # Nothing was acknowledged: the same updates come again after the pause.
                 self._record_error(f"polling: {type(exc).__name__}: {exc}")
-                log.warning("Telegram polling failed (%s); again in %.0f s", exc, delay)
+                log.warning(
+                    "Telegram polling failed (%s); again in %.0f s", exc, delay, exc_info=True
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 

@@ -63,7 +63,8 @@ async def commit_batch(
         translation = item.translation
         if isinstance(translation, Incoming):
             run.append(index)
-        elif isinstance(translation, Start) and translation.payload:
+        elif isinstance(translation, Start) and linking.looks_like_code(translation.payload):
+            # Other deep-link payloads (a campaign tag, say) just get the greeting.
             # Messages before the code belong to whoever the sender was before linking.
             await flush()
             committed.links[index] = await _redeem(session, translation, now)
@@ -109,16 +110,13 @@ async def _store_messages(
         if isinstance(t, Incoming) and t.edit_of and not receipt.duplicate
     ]
     if edits:
-        originals = dict(
-            (
-                await session.execute(
-                    select(Message.external_id, Message.id).where(
-                        Message.channel == CHANNEL,
-                        Message.external_id.in_({key for key, _ in edits}),
-                    )
-                )
-            ).tuples()
+        found = await session.execute(
+            select(Message.external_id, Message.id).where(
+                Message.channel == CHANNEL,
+                Message.external_id.in_({key for key, _ in edits}),
+            )
         )
+        originals = {external_id: message_id for external_id, message_id in found}
         rows = [
             {"message_id": message_id, "original_id": originals[key]}
             for key, message_id in edits
@@ -148,8 +146,6 @@ async def _refresh_senders(session: AsyncSession, senders: list[Sender]) -> None
 
 
 async def _redeem(session: AsyncSession, start: Start, now: datetime) -> linking.LinkResult:
-    if not linking.looks_like_code(start.payload):
-        return linking.LinkResult.UNKNOWN
     return await linking.redeem_code(
         session,
         start.payload,

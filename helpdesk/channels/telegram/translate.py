@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -122,9 +122,9 @@ async def _incoming(
         text = f"({message.content_type.replace('_', ' ')})"
     body = "\n".join([*notes, text]) if notes else text
     key = f"{message.chat.id}:{message.message_id}"
-    sent_at: datetime | None = message.date
+    sent_at = _as_datetime(message.date)
     if edited:
-        sent_at = message.edit_date or message.date
+        sent_at = _as_datetime(message.edit_date) or sent_at
         stamp = int(sent_at.timestamp()) if sent_at else 0
         return Incoming(
             _inbound(message, f"{key}:edit:{stamp}", EDIT_PREFIX + body, attachments, sent_at),
@@ -135,6 +135,15 @@ async def _incoming(
         _inbound(message, key, body, attachments, sent_at, payload=payload),
         sender_of(message.from_user),
     )
+
+
+def _as_datetime(value: datetime | int | None) -> datetime | None:
+    """aiogram gives some dates as datetimes and others (edit_date) as Unix times."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value, UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _inbound(
@@ -219,14 +228,14 @@ def unhandled_reason(update: Update, allow_groups: bool) -> str:
     except Exception:
         return "unknown update type"
     event = update.event
-    if isinstance(event, Message):
+    if isinstance(event, Message) and kind in ("message", "edited_message"):
         if event.chat.type != "private" and not allow_groups:
             return f"{kind} in a {event.chat.type} chat (groups are off)"
         if event.chat.type not in CHAT_TYPES_WITH_GROUPS:
             return f"{kind} in a {event.chat.type}"
         if event.from_user is None:
             return f"{kind} without a sender"
-        return f"{kind} with unsupported content: {event.content_type}"
+        return f"{kind} with unsupported content: {getattr(event.content_type, 'value', '?')}"
     if isinstance(event, CallbackQuery):
         return "button press without data"
     return f"update type {kind} is not used"
