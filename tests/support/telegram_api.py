@@ -191,6 +191,12 @@ class FakeTelegram:
                 files[key] = (value.filename, value.file.read())
             else:
                 params[key] = _decode(str(value))
+        # aiogram uploads a file under a random field and names it as "attach://<field>".
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                field_name = value.removeprefix("attach://")
+                if field_name in files:
+                    files[key] = files.pop(field_name)
         with self._lock:
             delay = self.delays.get(method, 0.0)
             fault = self._take_fault(method)

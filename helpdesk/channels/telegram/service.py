@@ -80,7 +80,7 @@ class TelegramChannel:
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(build_router(self.settings))
         self.state = ChannelState(mode=self.settings.mode)
-        self.adapter = TelegramAdapter(self.bot, db, on_error=self._record_error)
+        self.adapter = TelegramAdapter(self.bot, db, attachments, on_error=self._record_error)
         self.webhook_url = self.settings.webhook_url or settings.public_url + WEBHOOK_PATH
         self.webhook_secret = (
             self.settings.webhook_secret
