@@ -146,7 +146,16 @@ async def receive_batch(
                 reopened=decision.choice == Choice.REOPEN,
             )
         )
-        events.append(MessageReceived(ticket_id, message_id, customer_id, message.channel))
+        events.append(
+            MessageReceived(
+                ticket_id,
+                message_id,
+                customer_id,
+                message.channel,
+                text=message.text,
+                payload=message.payload,
+            )
+        )
     return receipts, events
 
 
