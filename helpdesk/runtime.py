@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -54,28 +55,38 @@ class Runtime:
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
-        self.telegram = self._telegram(settings)
+        self.telegram: TelegramChannel | None = None
+        self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
         self.started = False
 
-    def _telegram(self, settings: Settings) -> TelegramChannel | None:
-        """On only with a bot token: aiogram takes seconds to import, so only then is it."""
-        if not settings.telegram.token:
-            return None
-        from helpdesk.channels.telegram.service import TelegramChannel
-
-        channel = TelegramChannel(
-            settings,
+    async def _start_telegram(self) -> TelegramChannel:
+        """aiogram takes seconds to import (its pydantic models), so it is imported only with a
+        bot token, and in a thread while the server already serves; until then replies to
+        Telegram wait in the outbox and the webhook answers 503."""
+        module = await asyncio.to_thread(
+            importlib.import_module, "helpdesk.channels.telegram.service"
+        )
+        channel: TelegramChannel = module.TelegramChannel(
+            self.settings,
             self.db,
             self.bus,
             self.clock,
             self.attachments,
-            reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
+            reopen_window=timedelta(hours=self.settings.intake.reopen_window_hours),
         )
         self.adapters[channel.adapter.name] = channel.adapter
+        self.telegram = channel
+        await channel.start()
         return channel
+
+    async def telegram_ready(self) -> TelegramChannel | None:
+        """The Telegram channel once loaded (None when no token is configured)."""
+        if self._telegram_loading is None:
+            return None
+        return await asyncio.shield(self._telegram_loading)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
@@ -83,13 +94,18 @@ class Runtime:
         await self.webchat.fanout.start()
         self.intake.start()
         self.outbox.start()
-        if self.telegram is not None:
-            await self.telegram.start()
+        if self.settings.telegram.token:
+            self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
+            self._telegram_loading.add_done_callback(_log_failure)
         self.started = True
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
     async def stop(self) -> None:
         # Stop taking work first, let reactions that are running finish, then close storage.
+        if self._telegram_loading is not None and not self._telegram_loading.done():
+            self._telegram_loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._telegram_loading
         if self.telegram is not None:
             await self.telegram.stop()
         await self.outbox.stop()
@@ -100,6 +116,11 @@ class Runtime:
         await self.bus.close()
         await self.db.dispose()
         self.started = False
+
+
+def _log_failure(task: asyncio.Task[TelegramChannel]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Telegram channel could not start", exc_info=task.exception())
 
 
 def tune_garbage_collector() -> None:

@@ -60,6 +60,7 @@ async def bot_runtime(
     )
     runtime = Runtime(settings, clock=clock)
     await runtime.start()
+    await runtime.telegram_ready()
     yield runtime
     await runtime.stop()
 
@@ -416,3 +417,47 @@ async def test_linking_code_joins_identities_once(
     assert customers == 1
     assert merged.detail["target_customer_id"] == web.customer_id
     assert DeliveryState  # imported for readers: replies are checked in other tests
+
+
+async def test_polling_rides_out_errors_rate_limits_and_slow_answers(
+    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram
+):
+    fake = fake_telegram
+    await fake.wait_for_async("getWebhookInfo")
+    fake.fail("getUpdates", 502, "Bad Gateway")
+    fake.fail("getUpdates", 429, "Too Many Requests: retry after 1", retry_after=1)
+    fake.slow("getFile", 0.5)
+    fake.add_file("SLOW", b"slow-file")
+    fake.push(tg.message_update(tg.user(1101), "first"))
+    fake.push(
+        tg.message_update(
+            tg.user(1101),
+            None,
+            document={"file_id": "SLOW", "file_unique_id": "uS", "file_name": "a.txt"},
+        )
+    )
+    await all_taken(fake, bot_runtime)
+    assert [m.text for m in await inbound(bot_runtime)] == ["first", ""]
+    assert bot_runtime.telegram is not None
+    state = bot_runtime.telegram.state
+    assert state.last_error is not None and "rate limited" in state.last_error
+    assert len(fake.calls_of("getUpdates:failed")) == 2
+
+
+def test_without_a_token_aiogram_is_never_imported(tmp_path: Path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from helpdesk.config import load_settings\n"
+        "from helpdesk.runtime import Runtime\n"
+        "from helpdesk.web.app import create_app\n"
+        f"settings = load_settings(data_dir={str(tmp_path)!r})\n"
+        "create_app(Runtime(settings))\n"
+        "print('aiogram' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"

@@ -50,8 +50,14 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _channel(runtime: Runtime) -> Any:
-    if runtime.telegram is None:
+    if not runtime.settings.telegram.token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is not configured")
+    if runtime.telegram is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the Telegram channel is starting; try again in a few seconds",
+            headers={"Retry-After": "5"},
+        )
     return runtime.telegram
 
 
@@ -93,7 +99,7 @@ async def telegram_state(agent: CurrentAgent, request: Request) -> TelegramState
         skipped = [SkippedOut(update_id=s.update_id, reason=s.reason, at=s.at) for s in recent]
     channel = runtime.telegram
     return TelegramStateOut(
-        configured=channel is not None,
+        configured=bool(runtime.settings.telegram.token),
         state=channel.state.as_dict() if channel is not None else None,
         skipped_total=total or 0,
         recent_skipped=skipped,

@@ -74,6 +74,8 @@ class TelegramAdapter:
         self._sent_parts: dict[int, int] = {}
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        if not message.recipient.lstrip("-").isdigit():
+            raise DeliveryError(f"not a Telegram chat id: {message.recipient!r}", permanent=True)
         try:
             return await self._send(message)
         except TelegramRetryAfter as exc:
