@@ -176,8 +176,6 @@ class ConversationService:
         bus.subscribe(MessageReceived, self.on_message)
 
     async def on_message(self, event: MessageReceived) -> None:
-        if not self._may_react(event):
-            return
         now = self._clock.now()
         async with self._db.transaction() as session:
             message = await session.get(Message, event.message_id)
@@ -187,13 +185,6 @@ class ConversationService:
                 return
             events = await self._react(session, ticket, message, now)
         self._bus.publish(events)
-
-    def _may_react(self, event: MessageReceived) -> bool:
-        """Most messages need no reaction while no answer bot is on; telling that from the
-        event spares a write transaction per message (on SQLite it queues behind all writers)."""
-        if self.answer_bot is not None:
-            return True
-        return bool(event.payload) or asks_for_person(event.text)
 
     async def _react(
         self, session: AsyncSession, ticket: Ticket, message: Message, now: datetime

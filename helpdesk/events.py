@@ -29,9 +29,6 @@ class MessageReceived(Event):
     message_id: int
     customer_id: int
     channel: str
-    # What reactions decide on, so most messages need no second look in the database.
-    text: str = ""
-    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,16 +146,7 @@ async def receive_batch(
                 reopened=decision.choice == Choice.REOPEN,
             )
         )
-        events.append(
-            MessageReceived(
-                ticket_id,
-                message_id,
-                customer_id,
-                message.channel,
-                text=message.text,
-                payload=message.payload,
-            )
-        )
+        events.append(MessageReceived(ticket_id, message_id, customer_id, message.channel))
     return receipts, events
 
 
