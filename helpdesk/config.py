@@ -114,10 +114,10 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
     session_max_age_hours: float = Field(12.0, gt=0)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -55,11 +55,11 @@ class Runtime:
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
-        self.telegram: TelegramChannel | None = None
-        self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
+        self.telegram: TelegramChannel | None = None
+        self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
         self.started = False
 
     async def _start_telegram(self) -> TelegramChannel:
