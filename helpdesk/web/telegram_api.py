@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel
@@ -18,6 +18,9 @@ from helpdesk.runtime import Runtime
 from helpdesk.tickets import sees_all
 from helpdesk.web.auth import current_agent
 from helpdesk.web.schemas import MAX_ID
+
+if TYPE_CHECKING:
+    from helpdesk.channels.telegram.service import TelegramChannel
 
 router = APIRouter(tags=["telegram"])
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
@@ -49,7 +52,7 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def _channel(runtime: Runtime) -> Any:
+def _channel(runtime: Runtime) -> TelegramChannel:
     if not runtime.settings.telegram.token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is not configured")
     if runtime.telegram is None:

@@ -14,6 +14,8 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -69,7 +71,7 @@ class TelegramChannel:
         clock: Clock,
         attachments: AttachmentStore,
         *,
-        reopen_window: Any,
+        reopen_window: timedelta,
     ) -> None:
         self.settings = settings.telegram
         session = AiohttpSession(
@@ -264,7 +266,7 @@ class TelegramChannel:
             self._answer(item.translation, committed, index)
         return committed
 
-    def _account(self, items: list[Item], committed: Committed, now: Any) -> None:
+    def _account(self, items: list[Item], committed: Committed, now: datetime) -> None:
         state = self.state
         state.updates += len(items)
         ids = [item.update_id for item in items if item.update_id is not None]
@@ -301,7 +303,7 @@ class TelegramChannel:
         elif isinstance(translation, Incoming) and translation.callback_query_id:
             self._later(self.bot.answer_callback_query(translation.callback_query_id))
 
-    def _later(self, call: Any) -> None:
+    def _later(self, call: Awaitable[Any]) -> None:
         async def run() -> None:
             try:
                 await call

@@ -91,9 +91,8 @@ async def _store_messages(
     now: datetime,
     reopen_window: timedelta,
 ) -> None:
-    incoming = [items[i].translation for i in indexes]
-    assert all(isinstance(t, Incoming) for t in incoming)
-    messages = [t.message for t in incoming]  # type: ignore[union-attr]
+    incoming = [t for i in indexes if isinstance(t := items[i].translation, Incoming)]
+    messages = [t.message for t in incoming]
     receipts, events = await receive_batch(
         session,
         messages,
@@ -103,11 +102,11 @@ async def _store_messages(
     )
     committed.events.extend(events)
     committed.receipts.update(zip(indexes, receipts, strict=True))
-    await _refresh_senders(session, [t.sender for t in incoming])  # type: ignore[union-attr]
+    await _refresh_senders(session, [t.sender for t in incoming])
     edits = [
         (t.edit_of, receipt.message_id)
         for t, receipt in zip(incoming, receipts, strict=True)
-        if isinstance(t, Incoming) and t.edit_of and not receipt.duplicate
+        if t.edit_of and not receipt.duplicate
     ]
     if edits:
         found = await session.execute(
