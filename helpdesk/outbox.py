@@ -19,13 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.background import BackgroundTask
 from helpdesk.bus import EventBus
-from helpdesk.channels.base import ChannelAdapter, DeliveryError, OutboundMessage, QuickReply
+from helpdesk.channels.base import (
+    ChannelAdapter,
+    DeliveryError,
+    OutboundAttachment,
+    OutboundMessage,
+    QuickReply,
+)
 from helpdesk.clock import Clock
 from helpdesk.config import OutboxSettings
 from helpdesk.db import Database
 from helpdesk.events import DeliveryChanged, ReplyQueued
 from helpdesk.models import (
     Agent,
+    Attachment,
     DeliveryState,
     Direction,
     Identity,
@@ -215,6 +222,9 @@ async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMess
     if identity is None or identity.unreachable:
         return None
     author = await session.get(Agent, message.agent_id) if message.agent_id else None
+    files = await session.scalars(
+        select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id)
+    )
     return OutboundMessage(
         message_id=message.id,
         ticket_id=ticket.id,
@@ -228,6 +238,9 @@ async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMess
             QuickReply(q["payload"], q["label"]) for q in message.quick_replies or ()
         ),
         author_type=message.author_type.value,
+        attachments=tuple(
+            OutboundAttachment(f.filename, f.content_type, f.sha256, f.size) for f in files
+        ),
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from helpdesk.attachments import AttachmentStore
 from helpdesk.bus import EventBus
@@ -20,6 +22,9 @@ from helpdesk.intake import IntakeService
 from helpdesk.outbox import OutboxWorker
 from helpdesk.satisfaction import SatisfactionSurvey
 from helpdesk.security import Signer
+
+if TYPE_CHECKING:
+    from helpdesk.channels.telegram.service import TelegramChannel
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,35 @@ class Runtime:
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
+        self.telegram: TelegramChannel | None = None
+        self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
         self.started = False
+
+    async def _start_telegram(self) -> TelegramChannel:
+        """aiogram takes seconds to import (its pydantic models), so it is imported only with a
+        bot token, and in a thread while the server already serves; until then replies to
+        Telegram wait in the outbox and the webhook answers 503."""
+        module = await asyncio.to_thread(
+            importlib.import_module, "helpdesk.channels.telegram.service"
+        )
+        channel: TelegramChannel = module.TelegramChannel(
+            self.settings,
+            self.db,
+            self.bus,
+            self.clock,
+            self.attachments,
+            reopen_window=timedelta(hours=self.settings.intake.reopen_window_hours),
+        )
+        self.adapters[channel.adapter.name] = channel.adapter
+        self.telegram = channel
+        await channel.start()
+        return channel
+
+    async def telegram_ready(self) -> TelegramChannel | None:
+        """The Telegram channel once loaded (None when no token is configured)."""
+        if self._telegram_loading is None:
+            return None
+        return await asyncio.shield(self._telegram_loading)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
@@ -63,11 +96,20 @@ class Runtime:
         await self.webchat.fanout.start()
         self.intake.start()
         self.outbox.start()
+        if self.settings.telegram.token:
+            self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
+            self._telegram_loading.add_done_callback(_log_failure)
         self.started = True
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
     async def stop(self) -> None:
         # Stop taking work first, let reactions that are running finish, then close storage.
+        if self._telegram_loading is not None and not self._telegram_loading.done():
+            self._telegram_loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._telegram_loading
+        if self.telegram is not None:
+            await self.telegram.stop()
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
@@ -76,6 +118,11 @@ class Runtime:
         await self.bus.close()
         await self.db.dispose()
         self.started = False
+
+
+def _log_failure(task: asyncio.Task[TelegramChannel]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Telegram channel could not start", exc_info=task.exception())
 
 
 def tune_garbage_collector() -> None:

@@ -15,10 +15,11 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import audit
-from helpdesk.channels.base import QuickReply
+from helpdesk.channels.base import OutboundAttachment, QuickReply
 from helpdesk.events import Event, NoteAdded, ReplyQueued, TicketChanged
 from helpdesk.models import (
     Agent,
+    Attachment,
     AuthorType,
     DeliveryState,
     Direction,
@@ -80,8 +81,10 @@ async def reply(
     *,
     now: datetime,
     idempotency_key: str | None = None,
+    attachments: Sequence[OutboundAttachment] = (),
 ) -> Outcome:
-    """Commit the reply together with its delivery job; the outbox worker sends it."""
+    """Commit the reply together with its delivery job; the outbox worker sends it.
+    `attachments` are files already in the attachment store."""
     text = clean_text(text).strip()
     if not text:
         raise TicketRuleError("a reply needs text")
@@ -97,6 +100,16 @@ async def reply(
     message, item = await _queue_outbound(
         session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id, external_id=external_id
     )
+    for file in attachments:
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename=file.filename[:255],
+                content_type=file.content_type[:255],
+                size=file.size,
+                sha256=file.sha256,
+            )
+        )
     if ticket.first_response_at is None:
         ticket.first_response_at = now
     # A person is talking to the customer now; the bot keeps out of it.

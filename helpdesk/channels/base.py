@@ -16,6 +16,16 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    """A file sent with a reply; its bytes are in the attachment store under `sha256`."""
+
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class QuickReply:
     """A button offered under an outbound message. Tapping it comes back as an InboundMessage
     whose `payload` is this payload and whose text is the label (see `helpdesk.payloads`)."""
@@ -60,6 +70,7 @@ class OutboundMessage:
     # "agent", "bot" or "system": channels may present them differently.
     author_type: str = "agent"
     extra: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[OutboundAttachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

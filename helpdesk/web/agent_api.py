@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable
 from typing import Annotated, Literal, TypeVar
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from helpdesk import tickets
 from helpdesk.accounts import authenticate
+from helpdesk.channels.base import OutboundAttachment
 from helpdesk.events import AgentTyping, Event
 from helpdesk.models import (
     Agent,
@@ -30,6 +32,7 @@ from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.schemas import (
     MAX_ID,
     AgentOut,
+    AttachmentIn,
     AttachmentOut,
     AuditOut,
     CustomerOut,
@@ -49,6 +52,7 @@ from helpdesk.web.schemas import (
 T = TypeVar("T")
 router = APIRouter(prefix="/api")
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
+MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
 TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
 
 
@@ -187,6 +191,7 @@ async def reply(
 ) -> MessageCreated:
     """Store the reply and queue its delivery on the ticket's channel, in one transaction."""
     runtime = runtime_of(request)
+    files = [await _stored_file(runtime, file) for file in body.attachments]
     async with runtime.db.transaction() as session:
         ticket = await _visible(session, agent, number)
         outcome = await _rule_checked(
@@ -197,6 +202,7 @@ async def reply(
                 body.text,
                 now=runtime.clock.now(),
                 idempotency_key=body.idempotency_key,
+                attachments=files,
             )
         )
     runtime.bus.publish(outcome.events)
@@ -278,6 +284,22 @@ async def ticket_audit(
             )
             for e in entries
         ]
+
+
+async def _stored_file(runtime: Runtime, file: AttachmentIn) -> OutboundAttachment:
+    try:
+        data = base64.b64decode(file.data_base64, validate=True)
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{file.filename}: data_base64 is not base64"
+        ) from None
+    if not data or len(data) > MAX_REPLY_FILE_BYTES:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{file.filename}: a file must be 1 byte to {MAX_REPLY_FILE_BYTES} bytes",
+        )
+    digest = await runtime.attachments.put(data)
+    return OutboundAttachment(file.filename, file.content_type, digest, len(data))
 
 
 async def _visible(session: AsyncSession, agent: Agent, number: int) -> Ticket:

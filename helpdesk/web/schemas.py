@@ -104,8 +104,19 @@ class TicketDetail(TicketSummary):
     messages: list[MessageOut]
 
 
+class AttachmentIn(BaseModel):
+    filename: CleanStr = Field(min_length=1, max_length=255)
+    content_type: str = Field(
+        "application/octet-stream", max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$"
+    )
+    data_base64: str = Field(
+        min_length=1, max_length=14 * 1024 * 1024, description="The file, base64 (10 MB at most)"
+    )
+
+
 class ReplyIn(BaseModel):
     text: CleanStr = Field(min_length=1, max_length=65536)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
     idempotency_key: str | None = Field(
         None,
         min_length=1,

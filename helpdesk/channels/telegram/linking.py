@@ -1,0 +1,129 @@
+"""One-time codes that link a Telegram account to a customer already known on another channel.
+
+An agent creates a code for a customer; the customer opens `t.me/<bot>?start=<code>`, Telegram
+sends `/start <code>`, and the Telegram identity (with its tickets) joins that customer. Only a
+hash of each code is stored; a code works once and expires.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.channels.telegram import CHANNEL
+from helpdesk.customers import merge_customers
+from helpdesk.models import Customer, Identity, TelegramLinkCode
+
+# Telegram allows 1-64 characters A-Z a-z 0-9 _ - in a start parameter; 16 bytes of randomness
+# make 22 of them.
+CODE_BYTES = 16
+
+
+class LinkResult(enum.StrEnum):
+    LINKED = "linked"
+    ALREADY_LINKED = "already_linked"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    code: str
+    expires_at: datetime
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def looks_like_code(text: str) -> bool:
+    return 16 <= len(text) <= 64 and all(c.isalnum() or c in "_-" for c in text)
+
+
+async def issue_code(
+    session: AsyncSession,
+    customer_id: int,
+    *,
+    agent_id: int | None,
+    now: datetime,
+    lifetime: timedelta,
+) -> IssuedCode:
+    code = secrets.token_urlsafe(CODE_BYTES)
+    session.add(
+        TelegramLinkCode(
+            code_hash=hash_code(code),
+            customer_id=customer_id,
+            created_by=agent_id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return IssuedCode(code, now + lifetime)
+
+
+async def redeem_code(
+    session: AsyncSession,
+    code: str,
+    *,
+    address: str,
+    display_name: str,
+    username: str | None,
+    now: datetime,
+) -> LinkResult:
+    """Link the Telegram user `address` to the code's customer, in the caller's transaction."""
+    link = await session.scalar(
+        select(TelegramLinkCode)
+        .where(TelegramLinkCode.code_hash == hash_code(code))
+        .with_for_update()
+    )
+    if link is None:
+        return LinkResult.UNKNOWN
+    if link.used_at is not None:
+        return LinkResult.USED
+    if link.expires_at <= now:
+        return LinkResult.EXPIRED
+    # Spend the code first (guarded by used_at IS NULL) so a concurrent redemption loses.
+    spent = await session.execute(
+        update(TelegramLinkCode)
+        .where(TelegramLinkCode.id == link.id, TelegramLinkCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not spent.rowcount:  # type: ignore[attr-defined]
+        return LinkResult.USED
+    identity = await session.scalar(
+        select(Identity).where(Identity.channel == CHANNEL, Identity.address == address)
+    )
+    if identity is None:
+        session.add(
+            Identity(
+                customer_id=link.customer_id,
+                channel=CHANNEL,
+                address=address,
+                display_name=display_name[:200],
+                username=username,
+                created_at=now,
+            )
+        )
+        return LinkResult.LINKED
+    if identity.customer_id == link.customer_id:
+        return LinkResult.ALREADY_LINKED
+    await merge_customers(
+        session,
+        identity.customer_id,
+        link.customer_id,
+        now=now,
+        reason="the customer opened a Telegram link code issued for this customer",
+    )
+    return LinkResult.LINKED
+
+
+async def customer_exists(session: AsyncSession, customer_id: int) -> bool:
+    return await session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None

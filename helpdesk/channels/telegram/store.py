@@ -1,0 +1,169 @@
+"""Commit what a batch of updates means, in one transaction: the messages (through the core's
+`receive_batch`), edits linked to their originals, linking codes redeemed, skipped updates with
+their reasons, and the polling offset. The offset moves only with what it covers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.channels.telegram import CHANNEL, linking
+from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
+from helpdesk.events import Event
+from helpdesk.intake_batch import Receipt, receive_batch
+from helpdesk.models import (
+    Identity,
+    Message,
+    TelegramMessageEdit,
+    TelegramSkippedUpdate,
+    TelegramState,
+)
+
+RAW_LIMIT = 64 * 1024
+
+
+@dataclass(slots=True)
+class Committed:
+    events: list[Event] = field(default_factory=list)
+    receipts: dict[int, Receipt] = field(default_factory=dict)
+    links: dict[int, linking.LinkResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One update's translation, with its position and the hashes of its stored files."""
+
+    update_id: int | None
+    translation: Translation
+    hashes: tuple[str, ...] = ()
+
+
+async def commit_batch(
+    session: AsyncSession,
+    items: Sequence[Item],
+    *,
+    now: datetime,
+    reopen_window: timedelta,
+    bot_id: int,
+    next_offset: int | None,
+) -> Committed:
+    committed = Committed()
+    run: list[int] = []
+
+    async def flush() -> None:
+        if run:
+            await _store_messages(session, items, run, committed, now, reopen_window)
+            run.clear()
+
+    for index, item in enumerate(items):
+        translation = item.translation
+        if isinstance(translation, Incoming):
+            run.append(index)
+        elif isinstance(translation, Start) and linking.looks_like_code(translation.payload):
+            # Other deep-link payloads (a campaign tag, say) just get the greeting.
+            # Messages before the code belong to whoever the sender was before linking.
+            await flush()
+            committed.links[index] = await _redeem(session, translation, now)
+        elif isinstance(translation, Skipped):
+            session.add(
+                TelegramSkippedUpdate(
+                    update_id=item.update_id,
+                    reason=translation.reason[:200],
+                    raw=translation.raw[:RAW_LIMIT],
+                    at=now,
+                )
+            )
+    await flush()
+    if next_offset is not None:
+        await _advance(session, bot_id, next_offset, now)
+    return committed
+
+
+async def _store_messages(
+    session: AsyncSession,
+    items: Sequence[Item],
+    indexes: list[int],
+    committed: Committed,
+    now: datetime,
+    reopen_window: timedelta,
+) -> None:
+    incoming = [t for i in indexes if isinstance(t := items[i].translation, Incoming)]
+    messages = [t.message for t in incoming]
+    receipts, events = await receive_batch(
+        session,
+        messages,
+        now=now,
+        reopen_window=reopen_window,
+        attachment_hashes=[items[i].hashes for i in indexes],
+    )
+    committed.events.extend(events)
+    committed.receipts.update(zip(indexes, receipts, strict=True))
+    await _refresh_senders(session, [t.sender for t in incoming])
+    edits = [
+        (t.edit_of, receipt.message_id)
+        for t, receipt in zip(incoming, receipts, strict=True)
+        if t.edit_of and not receipt.duplicate
+    ]
+    if edits:
+        found = await session.execute(
+            select(Message.external_id, Message.id).where(
+                Message.channel == CHANNEL,
+                Message.external_id.in_({key for key, _ in edits}),
+            )
+        )
+        originals = {external_id: message_id for external_id, message_id in found}
+        rows = [
+            {"message_id": message_id, "original_id": originals[key]}
+            for key, message_id in edits
+            if key in originals
+        ]
+        if rows:
+            await session.execute(insert(TelegramMessageEdit.__table__), rows)
+
+
+async def _refresh_senders(session: AsyncSession, senders: list[Sender]) -> None:
+    """Keep @username current, and make a sender who writes again reachable again."""
+    latest = {s.address: s for s in senders}
+    rows = await session.execute(
+        select(Identity.id, Identity.address, Identity.username, Identity.unreachable).where(
+            Identity.channel == CHANNEL, Identity.address.in_(latest)
+        )
+    )
+    for row in rows:
+        sender = latest[row.address]
+        if row.username != sender.username or row.unreachable:
+            await session.execute(
+                update(Identity)
+                .where(Identity.id == row.id)
+                .values(username=sender.username, unreachable=False)
+                .execution_options(synchronize_session=False)
+            )
+
+
+async def _redeem(session: AsyncSession, start: Start, now: datetime) -> linking.LinkResult:
+    return await linking.redeem_code(
+        session,
+        start.payload,
+        address=start.sender.address,
+        display_name=start.sender.name,
+        username=start.sender.username,
+        now=now,
+    )
+
+
+async def _advance(session: AsyncSession, bot_id: int, next_offset: int, now: datetime) -> None:
+    state = await session.get(TelegramState, bot_id, with_for_update=True)
+    if state is None:
+        session.add(TelegramState(bot_id=bot_id, next_offset=next_offset, updated_at=now))
+    elif next_offset > state.next_offset:
+        state.next_offset = next_offset
+        state.updated_at = now
+
+
+async def saved_offset(session: AsyncSession, bot_id: int) -> int:
+    state = await session.get(TelegramState, bot_id)
+    return state.next_offset if state else 0
