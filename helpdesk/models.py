@@ -374,9 +374,7 @@ class BotAnswer(Base):
     __tablename__ = "kb_bot_answers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(
-        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
-    )
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     article_id: Mapped[int | None] = mapped_column(
         ForeignKey("kb_articles.id", ondelete="SET NULL")
     )

@@ -17,6 +17,7 @@ from helpdesk.config import Settings
 from helpdesk.conversation import ConversationService
 from helpdesk.db import Database
 from helpdesk.intake import IntakeService
+from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.outbox import OutboxWorker
 from helpdesk.security import Signer
 
@@ -49,6 +50,10 @@ class Runtime:
             settings.webchat,
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
+        # Knowledge base (issue 5): the suggestion index and, when enabled, the answer bot.
+        self.kb = KnowledgeBaseRuntime(self.db, self.bus, settings.kb)
+        if settings.kb.bot_enabled:
+            self.conversation.answer_bot = self.kb.bot
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
@@ -59,6 +64,7 @@ class Runtime:
         if migrate:
             await self.db.migrate()
         await self.webchat.fanout.start()
+        await self.kb.start()
         self.intake.start()
         self.outbox.start()
         self.started = True
@@ -69,6 +75,7 @@ class Runtime:
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
+        await self.kb.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.drain(), SHUTDOWN_GRACE_SECONDS)
         await self.bus.close()

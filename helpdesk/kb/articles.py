@@ -88,7 +88,9 @@ def _validate(fields: ArticleFields) -> ArticleFields:
 
 
 async def bump_version(session: AsyncSession) -> None:
-    await session.execute(update(KbState).where(KbState.id == 1).values(version=KbState.version + 1))
+    await session.execute(
+        update(KbState).where(KbState.id == 1).values(version=KbState.version + 1)
+    )
 
 
 async def current_version(session: AsyncSession) -> int:
@@ -96,9 +98,7 @@ async def current_version(session: AsyncSession) -> int:
 
 
 async def _free_slug(session: AsyncSession, wanted: str) -> str:
-    taken = set(
-        await session.scalars(select(Article.slug).where(Article.slug.startswith(wanted)))
-    )
+    taken = set(await session.scalars(select(Article.slug).where(Article.slug.startswith(wanted))))
     if wanted not in taken:
         return wanted
     number = 2
@@ -161,12 +161,12 @@ async def delete(session: AsyncSession, article: Article) -> None:
 
 
 async def vote(session: AsyncSession, article: Article, helped: bool) -> None:
-    """Votes move the article's ranking prior, so the index is rebuilt too."""
+    """Votes move the article's ranking prior. No rebuild: the process that took the vote
+    adjusts its index at once (`ArticleVoted`), others read the counts at their next rebuild."""
     if helped:
         article.helpful_count += 1
     else:
         article.not_helpful_count += 1
-    await bump_version(session)
 
 
 async def count_use(session: AsyncSession, article_id: int) -> None:

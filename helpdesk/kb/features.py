@@ -4,6 +4,7 @@ words catch typos. Settings chosen by cross-validation on BANKING77's train spli
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from functools import lru_cache
@@ -36,7 +37,7 @@ def normalise(text: str) -> str:
 
 def stemmed_words(text: str) -> list[str]:
     words = [_stem(w) for w in _WORD.findall(normalise(text))]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 def make_vectoriser(min_df: int = 1) -> FeatureUnion:
@@ -89,7 +90,9 @@ class QueryVectoriser:
             counts = Counter(t for t in analyse(text) if t in vocabulary)
             if not counts:
                 continue
-            part_idx = np.fromiter((vocabulary[t] for t in counts), dtype=np.int64, count=len(counts))
+            part_idx = np.fromiter(
+                (vocabulary[t] for t in counts), dtype=np.int64, count=len(counts)
+            )
             tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
             part = (1.0 + np.log(tf)) * idf[part_idx]
             part /= np.linalg.norm(part)

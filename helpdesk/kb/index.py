@@ -73,12 +73,11 @@ class SuggestionIndex:
             docs.extend(article.phrasings)
         self._docs = docs
         self._starts = np.asarray(starts, dtype=np.int64)
-        self._ends = np.asarray(starts[1:] + [len(docs)], dtype=np.int64)
+        self._ends = np.asarray([*starts[1:], len(docs)], dtype=np.int64)
         self._languages = np.array([a.language for a in self.articles])
-        self._prior = np.array(
-            [(a.helpful - a.not_helpful) / (a.helpful + a.not_helpful + 5) for a in self.articles],
-            dtype=np.float32,
-        )
+        self._votes = np.array([(a.helpful, a.not_helpful) for a in self.articles], dtype=float)
+        self._positions = {a.id: i for i, a in enumerate(self.articles)}
+        self._prior = _prior(self._votes)
         self._linear: list[tuple[Any, Any]] = []
         self._centroids: Any = None
         if not self.articles:
@@ -101,6 +100,12 @@ class SuggestionIndex:
                 shape=(len(self.articles), len(docs)),
             )
             self._centroids = normalize(members @ matrix).T.tocsr()
+
+    def add_vote(self, article_id: int, helped: bool) -> None:
+        position = self._positions.get(article_id)
+        if position is not None:
+            self._votes[position, 0 if helped else 1] += 1
+            self._prior = _prior(self._votes)  # replaced whole: readers see old or new
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -192,6 +197,14 @@ def _train_linear(matrix: Any, labels: np.ndarray, settings: RankerSettings) -> 
             intercept = np.array([-intercept[0], intercept[0]])
         models.append((np.ascontiguousarray(coef.T, dtype=np.float32), intercept))
     return models
+
+
+def _prior(votes: np.ndarray) -> np.ndarray:
+    """From -1 to 1: the share of helpful votes beyond unhelpful ones, shrunk towards 0 while
+    there are few votes, so one early vote moves an article only a little."""
+    if not len(votes):
+        return np.zeros(0)
+    return (votes[:, 0] - votes[:, 1]) / (votes.sum(axis=1) + 5.0)
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
