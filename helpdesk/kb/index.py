@@ -49,9 +49,12 @@ class RankerSettings:
     logistic_c: float = 30.0
     weights: tuple[float, float, float] = (1.0, 1.0, 0.5)  # svm, logistic, nearest phrasing
     temperature: float = 1.0
-    # Similarity to the nearest known phrasing at which the confidence is no longer damped.
-    closeness: float = 0.4
-    prior_weight: float = 0.5
+    # The confidence is damped linearly while the nearest known phrasing is less similar than
+    # `close` (cosine); at `far` or below it is 0, and below `unrelated` nothing is suggested.
+    far: float = 0.2
+    close: float = 0.5
+    unrelated: float = 0.15
+    prior_weight: float = 1.0
 
 
 class SuggestionIndex:
@@ -141,10 +144,11 @@ class SuggestionIndex:
         if query is None or not self.articles:
             return []
         total, nearest, sims = self.scores(query)
-        if not nearest.any():
-            return []  # not one known word or character run: nothing to suggest
-        confidence = _softmax(total / self.settings.temperature)
-        confidence *= np.clip(nearest / self.settings.closeness, 0.0, 1.0)
+        settings = self.settings
+        if nearest.max() < settings.unrelated:
+            return []  # hardly a known word or character run: nothing to suggest
+        confidence = _softmax(total / settings.temperature)
+        confidence *= np.clip((nearest - settings.far) / (settings.close - settings.far), 0, 1)
         pool = min(len(self.articles), max(limit * 3, 10))
         best = np.argpartition(-confidence, pool - 1)[:pool] if pool < len(confidence) else None
         candidates = best if best is not None else np.arange(len(confidence))
