@@ -217,7 +217,7 @@ async def scale_on(url: str, rows: list[dict[str, object]], test: list[tuple[str
         gc.collect()
         rss_before = psutil.Process().memory_info().rss
         started = time.perf_counter()
-        await kb.start()
+        await kb.start(wait_seconds=600)
         rebuild = time.perf_counter() - started
         gc.collect()
         rss_after = psutil.Process().memory_info().rss

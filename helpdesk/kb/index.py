@@ -49,8 +49,9 @@ class RankerSettings:
     logistic_c: float = 30.0
     weights: tuple[float, float, float] = (1.0, 1.0, 0.5)  # svm, logistic, nearest phrasing
     temperature: float = 1.0
-    # The confidence is damped linearly while the nearest known phrasing is less similar than
-    # `close` (cosine); at `far` or below it is 0, and below `unrelated` nothing is suggested.
+    # The confidence is damped linearly while the message's nearest known phrasing is less
+    # similar than `close` (cosine); at `far` or below it is 0; below `unrelated` nothing is
+    # suggested at all.
     far: float = 0.2
     close: float = 0.5
     unrelated: float = 0.15
@@ -113,30 +114,32 @@ class SuggestionIndex:
     def __len__(self) -> int:
         return len(self.articles)
 
-    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per article: the combined score, the nearest phrasing's similarity and its index."""
+    def components(self, text: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Per article, each ranker's raw score (SVM, logistic, nearest phrasing; or nearest
+        phrasing and centroid for large collections); then each phrasing's similarity."""
         features, weights_in = self._vectoriser.transform(text)
         if not len(features):
             zeros = np.zeros(len(self.articles))
-            return zeros, zeros, np.zeros(len(self._docs))
+            return [zeros], zeros, np.zeros(len(self._docs))
         # A 1 x n product over only the rows of the message's features.
         sims = np.asarray(self._phrasings_t[features].T @ weights_in).ravel()
         nearest = np.maximum.reduceat(sims, self._starts)
-        parts: list[tuple[float, np.ndarray]] = []
-        weights = self.settings.weights
         if self._linear:
-            for weight, (coef_t, intercept) in zip(weights[:2], self._linear, strict=True):
-                parts.append((weight, weights_in @ coef_t[features] + intercept))
-            parts.append((weights[2], nearest))
-        elif self._centroids is not None:
-            parts.append((1.0, nearest))
-            parts.append((1.0, np.asarray(self._centroids[features].T @ weights_in).ravel()))
-        else:
-            parts.append((1.0, nearest))
-        total = np.zeros(len(self.articles), dtype=np.float64)
-        for weight, values in parts:
+            parts = [weights_in @ coef_t[features] + b for coef_t, b in self._linear]
+            return [*parts, nearest], nearest, sims
+        if self._centroids is not None:
+            centroid = np.asarray(self._centroids[features].T @ weights_in).ravel()
+            return [nearest, centroid], nearest, sims
+        return [nearest], nearest, sims
+
+    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per article: the combined score and the nearest phrasing's similarity; then each
+        phrasing's similarity."""
+        parts, nearest, sims = self.components(text)
+        weights = self.settings.weights if self._linear else (1.0,) * len(parts)
+        total = self.settings.prior_weight * self._prior.astype(np.float64)
+        for weight, values in zip(weights, parts, strict=True):
             total += weight * _standardise(values)
-        total += self.settings.prior_weight * self._prior
         return total, nearest, sims
 
     def rank(self, text: str, *, language: str | None = None, limit: int = 3) -> list[Suggestion]:
@@ -147,8 +150,10 @@ class SuggestionIndex:
         settings = self.settings
         if nearest.max() < settings.unrelated:
             return []  # hardly a known word or character run: nothing to suggest
-        confidence = _softmax(total / settings.temperature)
-        confidence *= np.clip((nearest - settings.far) / (settings.close - settings.far), 0, 1)
+        # Damped as a whole by how close the message comes to anything the articles know, so
+        # the order stays the ranking's and the best suggestion has the highest confidence.
+        closeness = (nearest.max() - settings.far) / (settings.close - settings.far)
+        confidence = _softmax(total / settings.temperature) * min(max(closeness, 0.0), 1.0)
         pool = min(len(self.articles), max(limit * 3, 10))
         best = np.argpartition(-confidence, pool - 1)[:pool] if pool < len(confidence) else None
         candidates = best if best is not None else np.arange(len(confidence))

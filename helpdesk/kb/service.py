@@ -54,11 +54,16 @@ class KnowledgeBase:
     def has_articles(self) -> bool:
         return self._index is not None and len(self._index) > 0
 
-    async def start(self) -> None:
-        """Build the first index before serving, so the bot answers from the first message."""
+    async def start(self, wait_seconds: float = 5.0) -> None:
+        """Build the first index, waiting a little for it so that the bot answers from the first
+        message; a large knowledge base goes on building while the server starts serving (until
+        then tickets go to people as without a bot)."""
         async with self._db.read() as session:
             version = await current_version(session)
-        await self._build(version)
+        self.changed(version)
+        assert self._building is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._building), wait_seconds)
 
     async def stop(self) -> None:
         if self._building is not None:
