@@ -101,4 +101,7 @@ class QueryVectoriser:
         index_array = np.asarray(indices, dtype=np.int64)
         weight_array = np.asarray(weights, dtype=np.float64)
         norm = np.linalg.norm(weight_array)
-        return index_array, (weight_array / norm if norm else weight_array)
+        if norm:
+            weight_array /= norm
+        # The index's matrices are float32: a float64 vector would make scipy copy them.
+        return index_array, weight_array.astype(np.float32)
