@@ -39,7 +39,8 @@ class KnowledgeBase:
         self._ranker = ranker or RankerSettings()
         self._index: SuggestionIndex | None = None
         self._building: asyncio.Task[None] | None = None
-        self._wanted = 0
+        # A version whose build failed is not retried on every suggestion; the next change is.
+        self._failed_version = -1
         self.last_build: BuildReport | None = None
 
     @property
@@ -58,9 +59,7 @@ class KnowledgeBase:
         """Build the first index, waiting a little for it so that the bot answers from the first
         message; a large knowledge base goes on building while the server starts serving (until
         then tickets go to people as without a bot)."""
-        async with self._db.read() as session:
-            version = await current_version(session)
-        self.changed(version)
+        self.changed()
         assert self._building is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._building), wait_seconds)
@@ -72,17 +71,17 @@ class KnowledgeBase:
                 await self._building
             self._building = None
 
-    def changed(self, version: int | None = None) -> None:
-        """Articles changed (call after the commit): rebuild in the background."""
-        self._wanted = max(self._wanted, version if version is not None else self.version + 1)
+    def changed(self) -> None:
+        """Articles changed (call after the commit): rebuild in the background, until the index
+        is of the newest version."""
         if self._building is None or self._building.done():
             self._building = asyncio.create_task(self._rebuild_until_current(), name="kb-rebuild")
 
     async def refresh_if_stale(self, session: AsyncSession) -> None:
         """Another process may have changed the articles: one small read tells."""
         version = await current_version(session)
-        if version > self.version:
-            self.changed(version)
+        if version > self.version and version != self._failed_version:
+            self.changed()
 
     async def wait_until_built(self) -> None:
         while self._building is not None and not self._building.done():
@@ -111,6 +110,7 @@ class KnowledgeBase:
             try:
                 await self._build(version)
             except Exception:
+                self._failed_version = version
                 log.exception("knowledge base index rebuild failed; the old index stays in use")
                 return
 
