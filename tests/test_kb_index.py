@@ -71,9 +71,11 @@ def test_empty_huge_or_binary_messages_get_no_suggestion(index: SuggestionIndex,
     assert index.rank(message) == []
 
 
-def test_words_no_article_knows_get_no_suggestion(index: SuggestionIndex):
-    assert usable_query("zzqx vvwk") == "zzqx vvwk"
-    assert index.rank("zzqx") == []
+@pytest.mark.parametrize("message", ["zzqx", "__main__", "ÿÿÿÿ ÿÿÿ", "ЖЖЖ"])
+def test_words_no_article_knows_get_no_suggestion(index: SuggestionIndex, message: str):
+    assert usable_query(message) == message
+    assert index.rank(message) == []
+    assert SuggestionIndex(ARTICLES[:1]).rank(message) == []
 
 
 def test_votes_move_an_article_up(index: SuggestionIndex):

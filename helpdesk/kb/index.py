@@ -121,7 +121,8 @@ class SuggestionIndex:
         features, weights_in = self._vectoriser.transform(text)
         if not len(features):
             zeros = np.zeros(len(self.articles))
-            return [zeros], zeros, np.zeros(len(self._docs))
+            rankers = 2 if self._linear or self._centroids is not None else 1
+            return [zeros] * rankers, zeros, np.zeros(len(self._docs))
         # A 1 x n product over only the rows of the message's features.
         sims = np.asarray(self._phrasings_t[features].T @ weights_in).ravel()
         nearest = np.maximum.reduceat(sims, self._starts)

@@ -152,7 +152,7 @@ async def _checked(operation: Awaitable[T]) -> T:
     try:
         return await operation
     except ArticleError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 async def _article(session: AsyncSession, agent: Agent, article_id: int) -> Article:
