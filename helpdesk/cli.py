@@ -1,4 +1,4 @@
-"""Commands: serve, demo, migrate, agent add."""
+"""Commands: serve, demo, migrate, agent add, kb import/export."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -157,6 +158,61 @@ def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"agent {stored_email} added (id {agent_id})")
+
+
+# ---- knowledge base (issue 5) ----
+
+
+@main.group()
+def kb() -> None:
+    """Manage the knowledge base."""
+
+
+@kb.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar")
+def kb_import(folder: Path, quiet: bool) -> None:
+    """Import Markdown articles (YAML front matter) from FOLDER; updates articles by slug."""
+    from helpdesk.clock import SystemClock
+    from helpdesk.db import Database
+    from helpdesk.kb.files import import_folder
+
+    settings = _settings()
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+            return await import_folder(db, folder, SystemClock(), progress=not quiet)
+        finally:
+            await db.dispose()
+
+    report = _run(run)
+    for name, reason in report.errors:
+        click.echo(f"skipped {name}: {reason}", err=True)
+    click.echo(f"{report.created} created, {report.updated} updated, {len(report.errors)} skipped")
+    if report.errors:
+        sys.exit(1)
+
+
+@kb.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def kb_export(folder: Path) -> None:
+    """Write every article to FOLDER as SLUG.md; `kb import` reads them back unchanged."""
+    from helpdesk.db import Database
+    from helpdesk.kb.files import export_folder
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+            return await export_folder(db, folder)
+        finally:
+            await db.dispose()
+
+    click.echo(f"{_run(run)} articles written to {folder}")
 
 
 def _serve(settings: Settings) -> None:

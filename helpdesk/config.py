@@ -94,6 +94,26 @@ class TelegramSettings(BaseModel):
         return value
 
 
+class KbSettings(BaseModel):
+    """Knowledge base (issue 5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bot_enabled: bool = Field(
+        True, description="The answer bot replies on chat channels once articles are published"
+    )
+    bot_threshold: float = Field(
+        0.28,
+        ge=0,
+        le=1,
+        description="Least confidence for an automatic answer (chosen on BANKING77 for >= 95% "
+        "correct answers; see docs/knowledge-base.md)",
+    )
+    linear_max_articles: int = Field(
+        1500, ge=0, description="Up to this many articles the ranking trains linear models"
+    )
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("HELPDESK_DATA_DIR", "helpdesk-data"))
 
@@ -129,6 +149,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    kb: KbSettings = Field(default_factory=KbSettings)
 
     @classmethod
     def settings_customise_sources(

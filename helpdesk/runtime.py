@@ -19,6 +19,7 @@ from helpdesk.config import Settings
 from helpdesk.conversation import ConversationService
 from helpdesk.db import Database
 from helpdesk.intake import IntakeService
+from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.outbox import OutboxWorker
 from helpdesk.satisfaction import SatisfactionSurvey
 from helpdesk.security import Signer
@@ -56,6 +57,10 @@ class Runtime:
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.satisfaction = SatisfactionSurvey(self.db, self.bus, self.clock, settings.conversation)
+        # Knowledge base (issue 5): the suggestion index and, when enabled, the answer bot.
+        self.kb = KnowledgeBaseRuntime(self.db, self.bus, settings.kb)
+        if settings.kb.bot_enabled:
+            self.conversation.answer_bot = self.kb.bot
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
@@ -94,6 +99,7 @@ class Runtime:
         if migrate:
             await self.db.migrate()
         await self.webchat.fanout.start()
+        await self.kb.start()
         self.intake.start()
         self.outbox.start()
         if self.settings.telegram.token:
@@ -113,6 +119,7 @@ class Runtime:
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
+        await self.kb.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.drain(), SHUTDOWN_GRACE_SECONDS)
         await self.bus.close()

@@ -2,8 +2,9 @@
 
 Frames are JSON objects with a `type`. The customer first sends `hello` with its token, then
 `message` (with its own `client_id`,
-acknowledged only after the commit, so the widget knows what to resend), `typing`, `received`
-(ids it has shown) and `ping`. The server sends `ready` (with history), `ack`, `message`,
+acknowledged only after the commit, so the widget knows what to resend), `choose` (a tapped quick
+reply, acknowledged the same way), `typing`, `received` (ids it has shown) and `ping`. The server
+sends `ready` (with history), `ack`, `message` (with `quick_replies` when it offers buttons),
 `typing`, `delivery` and `error`. The web layer only moves text frames in and out.
 """
 
@@ -17,15 +18,16 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import payloads
 from helpdesk.bus import EventBus
-from helpdesk.channels.base import DeliveryReceipt, InboundMessage, OutboundMessage
+from helpdesk.channels.base import DeliveryReceipt, InboundMessage, OutboundMessage, QuickReply
 from helpdesk.channels.chat_fanout import ChatFanout, LocalFanout, PostgresFanout
 from helpdesk.config import WebchatSettings
 from helpdesk.db import Database
@@ -132,8 +134,21 @@ class ChatHub:
         return sent
 
 
-def reply_frame(message_id: int, author: str, name: str, text: str, at: datetime) -> dict[str, Any]:
-    return {
+# A person and a complaint are one tap away whether or not a message offered them.
+ALWAYS_OFFERED = {payloads.HUMAN: "Talk to a person", payloads.COMPLAINT: "I want to complain"}
+# How far back a tapped quick reply may have been offered.
+OFFERED_LOOKBACK = 20
+
+
+def reply_frame(
+    message_id: int,
+    author: str,
+    name: str,
+    text: str,
+    at: datetime,
+    quick_replies: Sequence[QuickReply] = (),
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
         "type": "message",
         "id": message_id,
         "author": author,
@@ -141,6 +156,14 @@ def reply_frame(message_id: int, author: str, name: str, text: str, at: datetime
         "text": text,
         "at": at.isoformat(),
     }
+    if quick_replies:
+        # Only present when there are buttons: older widgets ignore the field.
+        frame["quick_replies"] = [{"payload": q.payload, "label": q.label} for q in quick_replies]
+    return frame
+
+
+def _stored_quick_replies(message: Message) -> tuple[QuickReply, ...]:
+    return tuple(QuickReply(q["payload"], q["label"]) for q in message.quick_replies or ())
 
 
 class WebchatAdapter:
@@ -155,7 +178,12 @@ class WebchatAdapter:
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         frame = reply_frame(
-            message.message_id, "agent", message.author_name, message.text, message.sent_at
+            message.message_id,
+            message.author_type,
+            message.author_name,
+            message.text,
+            message.sent_at,
+            message.quick_replies,
         )
         await self._fanout.publish(message.recipient, frame)
         return DeliveryReceipt(delivered=False, detail="pushed to the visitor's open chats")
@@ -261,7 +289,7 @@ class WebchatService:
             try:
                 frame = self._parse(raw)
                 kind = frame["type"]
-                if kind in ("message", "typing"):
+                if kind in ("message", "choose", "typing"):
                     wait = bucket.take()
                     if wait:
                         strikes += 1
@@ -278,6 +306,8 @@ class WebchatService:
                     strikes = 0
                 if kind == "message":
                     await connection.send(await self._on_message(visitor, frame))
+                elif kind == "choose":
+                    await connection.send(await self._on_choose(visitor, frame))
                 elif kind == "typing":
                     pass  # Agents' live view arrives with the workspace; nothing to store.
                 elif kind == "received":
@@ -316,6 +346,62 @@ class WebchatService:
                 f"message is {size} bytes; the limit is {self._settings.max_text_bytes}",
                 client_id,
             )
+        return await self._store(visitor, frame, client_id, text)
+
+    async def _on_choose(self, visitor: str, frame: dict[str, Any]) -> dict[str, Any]:
+        """A tapped quick reply: stored as a message whose text is the button's label, so the
+        agent reads what the customer saw, and whose payload says what it means."""
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise FrameError("bad_frame", "'client_id' must be 1-64 letters, digits or _.:-")
+        payload = frame.get("payload")
+        parsed = payloads.parse(payload) if isinstance(payload, str) else None
+        if (
+            not isinstance(payload, str)
+            or len(payload) > payloads.MAX_LENGTH
+            or parsed is None
+            or parsed.kind == payloads.PayloadKind.UNKNOWN
+        ):
+            raise FrameError("bad_frame", "'payload' must be one of the offered choices", client_id)
+        label = await self._offered_label(visitor, payload) or ALWAYS_OFFERED.get(payload)
+        if label is None:
+            raise FrameError("not_offered", "that choice was not offered in this chat", client_id)
+        return await self._store(visitor, frame, client_id, label, payload=payload)
+
+    async def _offered_label(self, visitor: str, payload: str) -> str | None:
+        """The label of the button with this payload among the visitor's recent messages;
+        a visitor can only tap what it was shown, not vote on any article it likes."""
+        async with self._db.read() as session:
+            customer_id = await _customer_of(session, visitor)
+            if customer_id is None:
+                return None
+            offered = await session.scalars(
+                select(Message.quick_replies)
+                .join(Ticket, Ticket.id == Message.ticket_id)
+                .where(
+                    Ticket.customer_id == customer_id,
+                    Ticket.channel == CHANNEL,
+                    Message.direction == Direction.OUT,
+                    Message.quick_replies.is_not(None),
+                )
+                .order_by(Message.id.desc())
+                .limit(OFFERED_LOOKBACK)
+            )
+            for buttons in offered:
+                for button in buttons or ():
+                    if button.get("payload") == payload:
+                        return str(button.get("label") or payload)
+        return None
+
+    async def _store(
+        self,
+        visitor: str,
+        frame: dict[str, Any],
+        client_id: str,
+        text: str,
+        *,
+        payload: str | None = None,
+    ) -> dict[str, Any]:
         name = frame.get("name") if isinstance(frame.get("name"), str) else ""
         inbound = InboundMessage(
             channel=CHANNEL,
@@ -323,6 +409,7 @@ class WebchatService:
             sender=visitor,
             sender_name=name[:200],
             text=text,
+            payload=payload,
         )
         try:
             receipt = await self._receive(inbound)
@@ -397,6 +484,10 @@ class WebchatService:
                 "text": message.text,
                 "at": message.created_at.isoformat(),
             }
+            if message.quick_replies:
+                entry["quick_replies"] = [
+                    {"payload": q.payload, "label": q.label} for q in _stored_quick_replies(message)
+                ]
             if message.external_id and message.external_id.startswith(prefix):
                 entry["client_id"] = message.external_id[len(prefix) :]
             history.append(entry)
@@ -432,6 +523,7 @@ class WebchatService:
             agent_name or "",
             message.text,
             message.created_at,
+            _stored_quick_replies(message),
         )
 
 

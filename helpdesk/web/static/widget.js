@@ -3,7 +3,8 @@
  * Keeps the chat token and every unacknowledged message in localStorage, so a reload or a lost
  * connection never loses what the customer wrote: on reconnect it resends each message with the
  * same client id and the server stores it once. Everything the server sends is shown as text,
- * never as HTML.
+ * never as HTML. Buttons a message offers (quick replies: "Yes, that helped", "Talk to a person")
+ * are shown under the latest message only; tapping one sends a `choose` frame with its payload.
  */
 (function () {
   "use strict";
@@ -45,6 +46,8 @@
     'form{display:flex;border-top:1px solid #ddd}' +
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
     'button.send{border:0;background:none;color:#2456d3;font-weight:600;padding:0 14px;cursor:pointer}' +
+    '.choices{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:90%}' +
+    '.choices button{border:1px solid #2456d3;background:#fff;color:#2456d3;border-radius:14px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}' +
     '</style>' +
     '<button class="btn" data-testid="chat-open" aria-label="Chat with us">?</button>' +
     '<div class="panel" role="dialog" aria-label="Chat">' +
@@ -88,7 +91,40 @@
     node.setAttribute("data-testid", "chat-message");
     node.firstChild.textContent = entry.author === "customer" ? "" : (entry.name || "Support");
     node.lastChild.textContent = entry.text + (entry.failed ? "  (not sent: " + entry.failed + ")" : "");
+    if (entry.quick_replies && entry.quick_replies.length && entry.author !== "customer") {
+      node.quickReplies = entry.quick_replies;
+    }
+    showChoices();
     log.scrollTop = log.scrollHeight;
+  }
+
+  // Only the latest message's buttons can be tapped: older questions have moved on.
+  function showChoices() {
+    var old = root.querySelectorAll(".choices");
+    for (var i = 0; i < old.length; i++) old[i].parentNode.removeChild(old[i]);
+    var last = log.lastElementChild;
+    if (!last || !last.quickReplies) return;
+    var box = document.createElement("div");
+    box.className = "choices";
+    box.setAttribute("data-testid", "chat-choices");
+    last.quickReplies.forEach(function (q) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = q.label;
+      button.setAttribute("data-testid", "chat-choice");
+      button.addEventListener("click", function () { choose(q); });
+      box.appendChild(button);
+    });
+    log.appendChild(box);
+  }
+
+  function choose(q) {
+    var item = { client_id: newClientId(), text: q.label, payload: q.payload };
+    var pending = store.get("pending", []);
+    pending.push(item);
+    store.set("pending", pending);
+    render({ client_id: item.client_id, author: "customer", text: q.label, pending: true });
+    transmit(item);
   }
 
   function newClientId() {
@@ -109,7 +145,8 @@
 
   function transmit(item) {
     if (socket && socket.readyState === 1 && socket.ready) {
-      socket.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text, name: store.get("name", "") }));
+      if (item.payload) socket.send(JSON.stringify({ type: "choose", client_id: item.client_id, payload: item.payload }));
+      else socket.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text, name: store.get("name", "") }));
     }
   }
 
@@ -196,7 +233,7 @@
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { typingLabel.textContent = ""; }, 4000);
     } else if (frame.type === "error") {
-      if (frame.client_id && (frame.code === "too_large" || frame.code === "bad_frame")) {
+      if (frame.client_id && (frame.code === "too_large" || frame.code === "bad_frame" || frame.code === "not_offered")) {
         var bad = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
         forget(frame.client_id);
         if (bad) render({ client_id: frame.client_id, author: "customer", text: bad.text, failed: frame.message });

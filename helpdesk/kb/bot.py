@@ -1,0 +1,258 @@
+"""The answer bot: replies with an article when the index is confident, and otherwise steps
+aside at once. Every answer carries the way to a person; an answer the customer did not confirm
+is never followed by another: the next message goes to people."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import audit, payloads
+from helpdesk.channels.base import QuickReply
+from helpdesk.conversation import hand_over
+from helpdesk.events import Event, NoteAdded, TicketChanged
+from helpdesk.kb import articles as kb_articles
+from helpdesk.kb.events import ArticleVoted
+from helpdesk.kb.index import Suggestion
+from helpdesk.kb.render import to_text
+from helpdesk.kb.service import KnowledgeBase
+from helpdesk.models import (
+    Article,
+    ArticleStatus,
+    AuthorType,
+    BotAnswer,
+    BotAnswerOutcome,
+    Customer,
+    Direction,
+    Message,
+    Ticket,
+    TicketStatus,
+)
+from helpdesk.tickets import bot_reply
+
+log = logging.getLogger(__name__)
+
+HELPED_LABEL = "Yes, that helped"
+NOT_HELPED_LABEL = "No, talk to a person"
+PERSON_LABEL = "Talk to a person"
+ASK_TEXT = "Did this answer your question?"
+THANKS_TEXT = "Glad that helped! Write again any time if there is anything else."
+# Bot answers are chat-sized; the full article stays one click away for agents.
+MAX_ANSWER_CHARS = 3500
+
+_COMPLAINT = re.compile(
+    r"\b(complain\w*|complaint|unacceptable|outrageous|disgrace\w*|furious|scandal\w*|"
+    r"terrible service|worst service|ripped off|rip-?off|beschwerde|réclamation|queja|жалоб\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_complaint(text: str) -> bool:
+    return _COMPLAINT.search(text) is not None
+
+
+def answer_text(article: Article) -> str:
+    body = to_text(article.body)
+    if len(body) > MAX_ANSWER_CHARS:
+        body = body[:MAX_ANSWER_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"{article.title}\n\n{body}\n\n{ASK_TEXT}".strip()
+
+
+def answer_quick_replies(article_id: int) -> tuple[QuickReply, ...]:
+    return (
+        QuickReply(payloads.kb_helped(article_id), HELPED_LABEL),
+        QuickReply(payloads.kb_not_helped(article_id), NOT_HELPED_LABEL),
+        QuickReply(payloads.HUMAN, PERSON_LABEL),
+    )
+
+
+class KbAnswerBot:
+    """Implements `helpdesk.conversation.AnswerBot`."""
+
+    def __init__(self, kb: KnowledgeBase, threshold: float) -> None:
+        self._kb = kb
+        self.threshold = threshold
+
+    async def respond(
+        self, session: AsyncSession, ticket: Ticket, message: Message, *, now: datetime
+    ) -> list[Event]:
+        if not self._kb.has_articles:
+            return []  # no knowledge base: tickets wait for people as without a bot
+        waiting = await _pending_answer(session, ticket.id)
+        if waiting is not None:
+            waiting.outcome = BotAnswerOutcome.SUPERSEDED
+            waiting.decided_at = now
+            return await self._step_aside(
+                session, ticket, now, "the customer wrote again after the bot's answer"
+            )
+        if message.payload:
+            return []  # an unknown button: nothing to answer
+        if looks_like_complaint(message.text):
+            return await self._step_aside(session, ticket, now, "the message reads as a complaint")
+        language = await session.scalar(
+            select(Customer.language).where(Customer.id == ticket.customer_id)
+        )
+        suggestions = await self._kb.suggest(session, message.text, language=language)
+        if not suggestions:
+            return await self._step_aside(session, ticket, now, "no article matches the message")
+        best = suggestions[0]
+        article = await session.get(Article, best.article_id)
+        if best.confidence < self.threshold or article is None:
+            reason = (
+                f"not confident enough: best article #{best.article_id} {best.title!r} at "
+                f"{best.confidence:.2f}, below the threshold {self.threshold:.2f}"
+            )
+            return await self._step_aside(session, ticket, now, reason, suggestions)
+        if article.status != ArticleStatus.PUBLISHED:
+            return await self._step_aside(session, ticket, now, "the best article is unpublished")
+        return await self._answer(session, ticket, article, best, now)
+
+    async def _answer(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        article: Article,
+        best: Suggestion,
+        now: datetime,
+    ) -> list[Event]:
+        outcome = await bot_reply(
+            session,
+            ticket,
+            answer_text(article),
+            now=now,
+            quick_replies=answer_quick_replies(article.id),
+        )
+        assert outcome.message is not None
+        session.add(
+            BotAnswer(
+                ticket_id=ticket.id,
+                article_id=article.id,
+                message_id=outcome.message.id,
+                confidence=best.confidence,
+                reason=best.reason,
+                outcome=BotAnswerOutcome.PENDING,
+                created_at=now,
+            )
+        )
+        await kb_articles.count_use(session, article.id)
+        audit.record(
+            session,
+            at=now,
+            actor_type=AuthorType.BOT,
+            actor_id=None,
+            ticket_id=ticket.id,
+            action="kb.bot_answered",
+            article_id=article.id,
+            confidence=best.confidence,
+            reason=best.reason,
+        )
+        return outcome.events
+
+    async def _step_aside(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        now: datetime,
+        reason: str,
+        suggestions: list[Suggestion] | None = None,
+    ) -> list[Event]:
+        """Hand over, leaving the agent a note of what the bot saw and tried."""
+        lines = [f"Bot handed this ticket over: {reason}."]
+        for s in suggestions or []:
+            lines.append(f"• #{s.article_id} {s.title} ({s.confidence:.2f}): {s.reason}")
+        events = await _note(session, ticket, "\n".join(lines), now)
+        return events + await hand_over(session, ticket, f"bot: {reason}", now=now)
+
+    async def record_vote(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        article_id: int,
+        helped: bool,
+        *,
+        now: datetime,
+    ) -> list[Event]:
+        answer = await session.scalar(
+            select(BotAnswer)
+            .where(
+                BotAnswer.ticket_id == ticket.id,
+                BotAnswer.article_id == article_id,
+                BotAnswer.outcome == BotAnswerOutcome.PENDING,
+            )
+            .order_by(BotAnswer.id.desc())
+            .limit(1)
+        )
+        if answer is None:
+            # A second tap, or a button for an answer this ticket never got: not a vote.
+            log.info("ticket #%s: vote on article %s without an open answer", ticket.id, article_id)
+            return []
+        answer.outcome = BotAnswerOutcome.HELPED if helped else BotAnswerOutcome.NOT_HELPED
+        answer.decided_at = now
+        article = await session.get(Article, article_id)
+        events: list[Event] = []
+        if article is not None:
+            await kb_articles.vote(session, article, helped)
+            events.append(ArticleVoted(article_id, helped))
+        audit.record(
+            session,
+            at=now,
+            actor_type=AuthorType.CUSTOMER,
+            actor_id=ticket.customer_id,
+            ticket_id=ticket.id,
+            action="kb.voted",
+            article_id=article_id,
+            helped=helped,
+        )
+        if not helped:
+            return events + await self._step_aside(
+                session, ticket, now, f"the customer said article #{article_id} did not help"
+            )
+        if ticket.handed_over_at is not None or ticket.status not in (
+            TicketStatus.NEW,
+            TicketStatus.OPEN,
+            TicketStatus.PENDING,
+        ):
+            return events  # a person already has it: the vote counts, people decide the rest
+        ticket.status = TicketStatus.RESOLVED
+        ticket.resolved_at = now
+        ticket.updated_at = now
+        audit.record(
+            session,
+            at=now,
+            actor_type=AuthorType.BOT,
+            actor_id=None,
+            ticket_id=ticket.id,
+            action="ticket.resolved_by_bot",
+            article_id=article_id,
+            reason="the customer said the bot's article answered the question",
+        )
+        events.append(TicketChanged(ticket.id, {"status": TicketStatus.RESOLVED.value}))
+        events += (await bot_reply(session, ticket, THANKS_TEXT, now=now)).events
+        return events
+
+
+async def _pending_answer(session: AsyncSession, ticket_id: int) -> BotAnswer | None:
+    return await session.scalar(
+        select(BotAnswer)
+        .where(BotAnswer.ticket_id == ticket_id, BotAnswer.outcome == BotAnswerOutcome.PENDING)
+        .order_by(BotAnswer.id.desc())
+        .limit(1)
+    )
+
+
+async def _note(session: AsyncSession, ticket: Ticket, text: str, now: datetime) -> list[Event]:
+    note = Message(
+        ticket_id=ticket.id,
+        direction=Direction.NOTE,
+        author_type=AuthorType.BOT,
+        channel="internal",
+        text=text,
+        created_at=now,
+    )
+    session.add(note)
+    await session.flush()
+    return [NoteAdded(ticket.id, note.id)]

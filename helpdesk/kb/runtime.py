@@ -1,0 +1,34 @@
+"""The knowledge base's parts, wired together for the composition root (`helpdesk.runtime`)."""
+
+from __future__ import annotations
+
+from helpdesk.bus import EventBus
+from helpdesk.config import KbSettings
+from helpdesk.db import Database
+from helpdesk.kb.bot import KbAnswerBot
+from helpdesk.kb.events import ArticlesChanged, ArticleVoted
+from helpdesk.kb.index import RankerSettings
+from helpdesk.kb.service import KnowledgeBase
+
+
+class KnowledgeBaseRuntime:
+    def __init__(self, db: Database, bus: EventBus, settings: KbSettings) -> None:
+        self.settings = settings
+        self.service = KnowledgeBase(
+            db, RankerSettings(linear_max_articles=settings.linear_max_articles)
+        )
+        self.bot = KbAnswerBot(self.service, settings.bot_threshold)
+        bus.subscribe(ArticlesChanged, self._on_articles_changed)
+        bus.subscribe(ArticleVoted, self._on_vote)
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def _on_articles_changed(self, _event: ArticlesChanged) -> None:
+        self.service.changed()
+
+    async def _on_vote(self, event: ArticleVoted) -> None:
+        self.service.note_vote(event.article_id, event.helped)

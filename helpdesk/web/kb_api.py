@@ -1,0 +1,376 @@
+"""The knowledge base in the agent API: articles (managed by supervisors and admins, read by
+agents), suggestions for a ticket, inserting an article into a reply, votes, and turning a good
+reply into a draft article."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import tickets
+from helpdesk.events import Event
+from helpdesk.kb import articles as kb_articles
+from helpdesk.kb.articles import ArticleError, ArticleFields
+from helpdesk.kb.events import ArticlesChanged, ArticleVoted
+from helpdesk.kb.render import to_html, to_text
+from helpdesk.models import (
+    Agent,
+    Article,
+    ArticleStatus,
+    AuthorType,
+    Customer,
+    Direction,
+    Message,
+    Role,
+    Ticket,
+)
+from helpdesk.runtime import Runtime
+from helpdesk.web.auth import current_agent
+from helpdesk.web.schemas import MAX_ID, CleanStr
+
+T = TypeVar("T")
+router = APIRouter(prefix="/api", tags=["knowledge base"])
+CurrentAgent = Annotated[Agent, Depends(current_agent)]
+ArticleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The article's id")]
+TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
+Phrasing = Annotated[CleanStr, Field(max_length=kb_articles.MAX_PHRASING_CHARS)]
+Tag = Annotated[CleanStr, Field(max_length=50)]
+
+
+class ArticleIn(BaseModel):
+    title: CleanStr = Field(min_length=1, max_length=200)
+    body: CleanStr = Field("", max_length=kb_articles.MAX_BODY_CHARS)
+    language: str = Field("en", max_length=16)
+    tags: list[Tag] = Field(default_factory=list, max_length=kb_articles.MAX_TAGS)
+    phrasings: list[Phrasing] = Field(default_factory=list, max_length=kb_articles.MAX_PHRASINGS)
+    status: ArticleStatus = ArticleStatus.DRAFT
+    slug: str | None = Field(None, max_length=120)
+
+
+class ArticlePatch(BaseModel):
+    title: CleanStr | None = Field(None, min_length=1, max_length=200)
+    body: CleanStr | None = Field(None, max_length=kb_articles.MAX_BODY_CHARS)
+    language: str | None = Field(None, max_length=16)
+    tags: list[Tag] | None = Field(None, max_length=kb_articles.MAX_TAGS)
+    phrasings: list[Phrasing] | None = Field(None, max_length=kb_articles.MAX_PHRASINGS)
+    status: ArticleStatus | None = None
+    slug: str | None = Field(None, max_length=120)
+
+
+class ArticleOut(BaseModel):
+    id: int
+    slug: str
+    title: str
+    body: str
+    html: str
+    language: str
+    tags: list[str]
+    phrasings: list[str]
+    status: ArticleStatus
+    helpful_count: int
+    not_helpful_count: int
+    uses: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArticleList(BaseModel):
+    articles: list[ArticleOut]
+    total: int
+
+
+class SuggestionOut(BaseModel):
+    article_id: int
+    title: str
+    language: str
+    confidence: float = Field(description="0 to 1: how sure the ranking is that this answers")
+    reason: str = Field(description="The known phrasing or terms that matched")
+
+
+class TicketSuggestions(BaseModel):
+    message_id: int | None = Field(description="The customer message the suggestions answer")
+    suggestions: list[SuggestionOut]
+
+
+class InsertIn(BaseModel):
+    article_id: int = Field(ge=1, le=MAX_ID)
+    send: bool = Field(False, description="Send it as the reply now instead of returning it")
+
+
+class InsertOut(BaseModel):
+    article_id: int
+    text: str = Field(description="The article as plain text, ready for the reply box")
+    message_id: int | None = Field(None, description="The reply, when `send` was true")
+
+
+class VoteIn(BaseModel):
+    helpful: bool
+
+
+class DraftIn(BaseModel):
+    message_id: int = Field(ge=1, le=MAX_ID, description="The agent reply to turn into an article")
+    title: CleanStr | None = Field(None, min_length=1, max_length=200)
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _editor(agent: Agent) -> None:
+    if agent.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only supervisors and admins manage articles"
+        )
+
+
+def _out(article: Article) -> ArticleOut:
+    return ArticleOut(
+        id=article.id,
+        slug=article.slug,
+        title=article.title,
+        body=article.body,
+        html=to_html(article.body),
+        language=article.language,
+        tags=list(article.tags or []),
+        phrasings=list(article.phrasings or []),
+        status=article.status,
+        helpful_count=article.helpful_count,
+        not_helpful_count=article.not_helpful_count,
+        uses=article.uses,
+        created_at=article.created_at,
+        updated_at=article.updated_at,
+    )
+
+
+async def _checked(operation: Awaitable[T]) -> T:
+    try:
+        return await operation
+    except ArticleError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+async def _article(session: AsyncSession, agent: Agent, article_id: int) -> Article:
+    article = await session.get(Article, article_id)
+    hidden = article is not None and article.status != ArticleStatus.PUBLISHED
+    if article is None or (hidden and agent.role == Role.AGENT):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no article {article_id}")
+    return article
+
+
+async def _ticket(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    try:
+        return await tickets.visible_ticket(session, agent, number)
+    except tickets.TicketNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
+
+
+@router.get("/kb/articles", response_model=ArticleList)
+async def list_articles(
+    agent: CurrentAgent,
+    request: Request,
+    status_: Annotated[ArticleStatus | None, Query(alias="status")] = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ArticleList:
+    """Agents see published articles; supervisors and admins see drafts too."""
+    conditions = []
+    if agent.role == Role.AGENT:
+        conditions.append(Article.status == ArticleStatus.PUBLISHED)
+    if status_ is not None:
+        conditions.append(Article.status == status_)
+    if language:
+        conditions.append(Article.language == language.lower())
+    async with runtime_of(request).db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(Article).where(*conditions))
+        rows = await session.scalars(
+            select(Article).where(*conditions).order_by(Article.id).limit(limit).offset(offset)
+        )
+        return ArticleList(articles=[_out(a) for a in rows], total=total or 0)
+
+
+@router.get("/kb/articles/{article_id}", response_model=ArticleOut)
+async def read_article(article_id: ArticleId, agent: CurrentAgent, request: Request) -> ArticleOut:
+    async with runtime_of(request).db.read() as session:
+        return _out(await _article(session, agent, article_id))
+
+
+@router.post("/kb/articles", response_model=ArticleOut, status_code=201)
+async def create_article(body: ArticleIn, agent: CurrentAgent, request: Request) -> ArticleOut:
+    _editor(agent)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        article = await _checked(
+            kb_articles.create(session, ArticleFields(**body.model_dump()), now=runtime.clock.now())
+        )
+        out = _out(article)
+    runtime.bus.publish([ArticlesChanged()])
+    return out
+
+
+@router.patch("/kb/articles/{article_id}", response_model=ArticleOut)
+async def update_article(
+    article_id: ArticleId, body: ArticlePatch, agent: CurrentAgent, request: Request
+) -> ArticleOut:
+    _editor(agent)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        article = await _article(session, agent, article_id)
+        fields = ArticleFields(**body.model_dump(exclude_unset=True))
+        await _checked(
+            kb_articles.update_article(session, article, fields, now=runtime.clock.now())
+        )
+        out = _out(article)
+    runtime.bus.publish([ArticlesChanged()])
+    return out
+
+
+@router.post("/kb/articles/{article_id}/publish", response_model=ArticleOut)
+async def publish_article(
+    article_id: ArticleId, agent: CurrentAgent, request: Request
+) -> ArticleOut:
+    _editor(agent)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        article = await _article(session, agent, article_id)
+        fields = ArticleFields(status=ArticleStatus.PUBLISHED)
+        await kb_articles.update_article(session, article, fields, now=runtime.clock.now())
+        out = _out(article)
+    runtime.bus.publish([ArticlesChanged()])
+    return out
+
+
+@router.delete("/kb/articles/{article_id}", status_code=204)
+async def delete_article(article_id: ArticleId, agent: CurrentAgent, request: Request) -> None:
+    _editor(agent)
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await kb_articles.delete(session, await _article(session, agent, article_id))
+    runtime.bus.publish([ArticlesChanged()])
+
+
+@router.post("/kb/articles/{article_id}/votes", status_code=204)
+async def vote_article(
+    article_id: ArticleId, body: VoteIn, agent: CurrentAgent, request: Request
+) -> None:
+    """An agent's helpful / not-helpful vote; it moves the article's ranking."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        await kb_articles.vote(session, await _article(session, agent, article_id), body.helpful)
+    runtime.bus.publish([ArticleVoted(article_id, body.helpful)])
+
+
+@router.get("/kb/suggestions", response_model=list[SuggestionOut])
+async def suggest(
+    agent: CurrentAgent,
+    request: Request,
+    text: Annotated[str, Query(min_length=1, max_length=4000)],
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=10)] = 3,
+) -> list[SuggestionOut]:
+    """Rank articles for any text, as the bot and the ticket view do."""
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        found = await runtime.kb.service.suggest(session, text, language=language, limit=limit)
+    return [SuggestionOut(**_fields(s)) for s in found]
+
+
+@router.get("/tickets/{number}/suggestions", response_model=TicketSuggestions)
+async def ticket_suggestions(
+    number: TicketNumber, agent: CurrentAgent, request: Request
+) -> TicketSuggestions:
+    """The top three articles for the customer's latest message on the ticket."""
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        ticket = await _ticket(session, agent, number)
+        latest = await _latest_customer_message(session, ticket.id)
+        if latest is None:
+            return TicketSuggestions(message_id=None, suggestions=[])
+        language = await session.scalar(
+            select(Customer.language).where(Customer.id == ticket.customer_id)
+        )
+        found = await runtime.kb.service.suggest(session, latest.text, language=language)
+    return TicketSuggestions(
+        message_id=latest.id, suggestions=[SuggestionOut(**_fields(s)) for s in found]
+    )
+
+
+@router.post("/tickets/{number}/kb/insert", response_model=InsertOut)
+async def insert_article(
+    number: TicketNumber, body: InsertIn, agent: CurrentAgent, request: Request
+) -> InsertOut:
+    """Put an article into the reply: returned as text for the reply box, or sent at once.
+    Either way it counts as a use of the article."""
+    runtime = runtime_of(request)
+    events: list[Event] = []
+    async with runtime.db.transaction() as session:
+        ticket = await _ticket(session, agent, number)
+        article = await _article(session, agent, body.article_id)
+        text = to_text(article.body) or article.title
+        message_id = None
+        if body.send:
+            try:
+                outcome = await tickets.reply(session, agent, ticket, text, now=runtime.clock.now())
+            except tickets.TicketRuleError as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            events = outcome.events
+            message_id = outcome.message.id if outcome.message else None
+        await kb_articles.count_use(session, article.id)
+    runtime.bus.publish(events)
+    return InsertOut(article_id=body.article_id, text=text, message_id=message_id)
+
+
+@router.post("/tickets/{number}/kb/draft", response_model=ArticleOut, status_code=201)
+async def reply_to_draft(
+    number: TicketNumber, body: DraftIn, agent: CurrentAgent, request: Request
+) -> ArticleOut:
+    """Turn a good agent reply into a draft article; the customer's question before it becomes
+    its first known phrasing. A supervisor reviews and publishes it."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        ticket = await _ticket(session, agent, number)
+        reply = await session.get(Message, body.message_id)
+        if (
+            reply is None
+            or reply.ticket_id != ticket.id
+            or reply.direction != Direction.OUT
+            or reply.author_type != AuthorType.AGENT
+        ):
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"no agent reply {body.message_id} on #{number}"
+            )
+        question = await _latest_customer_message(session, ticket.id, before=reply.id)
+        phrasings = [question.text] if question is not None and question.text.strip() else []
+        title = body.title or (phrasings[0][:200] if phrasings else ticket.subject[:200])
+        fields = ArticleFields(
+            title=title, body=reply.text, phrasings=phrasings, status=ArticleStatus.DRAFT
+        )
+        article = await _checked(kb_articles.create(session, fields, now=runtime.clock.now()))
+        out = _out(article)
+    return out
+
+
+async def _latest_customer_message(
+    session: AsyncSession, ticket_id: int, *, before: int | None = None
+) -> Message | None:
+    query = select(Message).where(
+        Message.ticket_id == ticket_id,
+        Message.direction == Direction.IN,
+        Message.payload.is_(None),
+    )
+    if before is not None:
+        query = query.where(Message.id < before)
+    return await session.scalar(query.order_by(Message.id.desc()).limit(1))
+
+
+def _fields(suggestion: object) -> dict[str, object]:
+    return {
+        name: getattr(suggestion, name)
+        for name in ("article_id", "title", "language", "confidence", "reason")
+    }
