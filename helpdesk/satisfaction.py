@@ -62,8 +62,11 @@ class SatisfactionSurvey:
         self._bus.publish(outcome.events)
 
     async def _should_ask(self, session: AsyncSession, ticket: Ticket) -> bool:
-        """Once per ticket, only where buttons show, never after the customer already rated."""
+        """Once per ticket, where buttons show, not after a rating, and only after a person
+        served: a customer who just told the bot it helped is not asked again."""
         if ticket.status != TicketStatus.RESOLVED or ticket.satisfaction is not None:
+            return False
+        if ticket.first_response_at is None:
             return False
         if ticket.channel not in self._channels:
             return False

@@ -129,6 +129,9 @@ async def resolve_as_agent(runtime: Runtime, ticket_id: int) -> None:
             now=runtime.clock.now(),
         )
         ticket = await session.get(Ticket, ticket_id)
+        answered = await tickets.reply(
+            session, agent, ticket, "Your card is on its way.", now=runtime.clock.now()
+        )
         outcome = await tickets.change(
             session,
             agent,
@@ -136,7 +139,7 @@ async def resolve_as_agent(runtime: Runtime, ticket_id: int) -> None:
             tickets.TicketChanges(status=TicketStatus.RESOLVED),
             now=runtime.clock.now(),
         )
-    runtime.bus.publish(outcome.events)
+    runtime.bus.publish(answered.events + outcome.events)
     await settle(runtime)
 
 
@@ -159,6 +162,7 @@ async def test_resolving_a_chat_asks_for_a_rating_once_with_five_buttons(runtime
         ticket = await session.get(Ticket, receipt.ticket_id)
     assert ticket.status == TicketStatus.RESOLVED and ticket.satisfaction == 5
     assert await outbound_texts(runtime, ticket.id) == [
+        ("agent", "Your card is on its way."),
         ("system", QUESTION_TEXT),
         ("system", THANKS_TEXT),
     ]
