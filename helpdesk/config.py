@@ -126,6 +126,10 @@ class ConversationSettings(BaseModel):
         default_factory=lambda: ["webchat", "telegram"],
         description="Channels that show rating buttons (email gets no survey)",
     )
+    bot_channels: list[str] = Field(
+        default_factory=lambda: ["webchat", "telegram"],
+        description="Channels where the answer bot may reply to customers by itself",
+    )
 
 
 class Settings(BaseSettings):

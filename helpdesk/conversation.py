@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk import audit, payloads
 from helpdesk.bus import EventBus
 from helpdesk.clock import Clock
+from helpdesk.config import ConversationSettings
 from helpdesk.db import Database
 from helpdesk.events import (
     Event,
@@ -71,6 +72,11 @@ def asks_for_person(text: str) -> bool:
 class AnswerBot(Protocol):
     """The knowledge base's bot. Each method runs in the caller's transaction and returns the
     events to publish after its commit."""
+
+    @property
+    def active(self) -> bool:
+        """Whether the bot has anything to say at all (e.g. published articles)."""
+        ...
 
     async def respond(
         self, session: AsyncSession, ticket: Ticket, message: Message, *, now: datetime
@@ -144,16 +150,24 @@ async def open_complaint(session: AsyncSession, ticket: Ticket, *, now: datetime
 
 
 class ConversationService:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, clock: Clock, settings: ConversationSettings
+    ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
+        self._bot_channels = frozenset(settings.bot_channels)
         # Set by the knowledge base when it is on; without it every ticket waits for people.
         self.answer_bot: AnswerBot | None = None
         bus.subscribe(MessageReceived, self.on_message)
 
     async def on_message(self, event: MessageReceived) -> None:
-        if event.payload is None and self.answer_bot is None and not asks_for_person(event.text):
+        nothing_to_do = (
+            event.payload is None
+            and not self._bot_answers(event.channel)
+            and not asks_for_person(event.text)
+        )
+        if nothing_to_do:
             # Most messages need nothing from us; skipping them keeps intake's write lock free.
             return
         now = self._clock.now()
@@ -184,6 +198,12 @@ class ConversationService:
             return await self.answer_bot.record_vote(session, ticket, parsed.value, helped, now=now)
         if kind == PayloadKind.UNKNOWN:
             log.info("ticket #%s: unknown payload %r ignored", ticket.id, message.payload)
-        if self.answer_bot is not None and ticket.handed_over_at is None:
-            return await self.answer_bot.respond(session, ticket, message, now=now)
+        bot = self.answer_bot
+        if bot is not None and self._bot_answers(ticket.channel) and ticket.handed_over_at is None:
+            return await bot.respond(session, ticket, message, now=now)
         return []
+
+    def _bot_answers(self, channel: str) -> bool:
+        return (
+            self.answer_bot is not None and self.answer_bot.active and channel in self._bot_channels
+        )

@@ -55,7 +55,9 @@ class Runtime:
             ChatTokens(secret, settings.webchat),
             settings.webchat,
         )
-        self.conversation = ConversationService(self.db, self.bus, self.clock)
+        self.conversation = ConversationService(
+            self.db, self.bus, self.clock, settings.conversation
+        )
         self.satisfaction = SatisfactionSurvey(self.db, self.bus, self.clock, settings.conversation)
         # Knowledge base (issue 5): the suggestion index and, when enabled, the answer bot.
         self.kb = KnowledgeBaseRuntime(self.db, self.bus, settings.kb)

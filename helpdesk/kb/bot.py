@@ -77,6 +77,10 @@ class KbAnswerBot:
         self._kb = kb
         self.threshold = threshold
 
+    @property
+    def active(self) -> bool:
+        return self._kb.has_articles
+
     async def respond(
         self, session: AsyncSession, ticket: Ticket, message: Message, *, now: datetime
     ) -> list[Event]:
