@@ -11,6 +11,7 @@ from datetime import timedelta
 from helpdesk.attachments import AttachmentStore
 from helpdesk.bus import EventBus
 from helpdesk.channels.base import ChannelAdapter
+from helpdesk.channels.email import EmailChannel
 from helpdesk.channels.webchat import ChatTokens, WebchatService
 from helpdesk.clock import Clock, SystemClock
 from helpdesk.config import Settings
@@ -50,6 +51,18 @@ class Runtime:
         )
         self.conversation = ConversationService(self.db, self.bus, self.clock)
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
+        # --- email channel (issue 3): on when mailboxes or SMTP are configured ---
+        self.email = EmailChannel(
+            settings.email,
+            self.db,
+            self.bus,
+            self.clock,
+            self.attachments,
+            secret=secret,
+            reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
+        )
+        if self.email.adapter is not None:
+            self.adapters["email"] = self.email.adapter
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
@@ -61,11 +74,13 @@ class Runtime:
         await self.webchat.fanout.start()
         self.intake.start()
         self.outbox.start()
+        self.email.start()
         self.started = True
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
     async def stop(self) -> None:
         # Stop taking work first, let reactions that are running finish, then close storage.
+        await self.email.stop()
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
