@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from helpdesk.channels.email.quarantine import QuarantineError
 from helpdesk.models import Agent, EmailCheckpoint
@@ -62,9 +63,7 @@ def _runtime(request: Request) -> Runtime:
 async def mailboxes(request: Request, _agent: Agent = Depends(email_admin)) -> list[MailboxOut]:
     runtime = _runtime(request)
     async with runtime.db.read() as session:
-        checkpoints = {
-            c.mailbox: c for c in (await session.scalars(EmailCheckpoint.__table__.select()))
-        }
+        checkpoints = {c.mailbox: c for c in (await session.scalars(select(EmailCheckpoint)))}
     found = []
     for worker in runtime.email.workers:
         state, checkpoint = worker.status, checkpoints.get(worker.mailbox.name)

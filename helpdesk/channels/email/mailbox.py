@@ -19,6 +19,7 @@ from datetime import datetime
 import aioimaplib
 
 from helpdesk.background import BackgroundTask
+from helpdesk.channels.email.imap_client import ImapClient
 from helpdesk.channels.email.importer import MailImporter, RawMail
 from helpdesk.clock import Clock
 from helpdesk.config import EmailSettings, MailboxSettings
@@ -75,7 +76,7 @@ class MailboxWorker:
     async def _run(self) -> None:
         failures = 0
         while True:
-            imap: aioimaplib.IMAP4 | None = None
+            imap: ImapClient | None = None
             try:
                 imap = await self._connect()
                 self.status.connected, self.status.last_error = True, None
@@ -103,15 +104,11 @@ class MailboxWorker:
                 if imap is not None:
                     await _close(imap)
 
-    async def _connect(self) -> aioimaplib.IMAP4:
+    async def _connect(self) -> ImapClient:
         box = self.mailbox
         timeout = max(30.0, box.idle_seconds + 30)
-        if box.tls == "implicit":
-            imap: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
-                box.host, box.port, timeout=timeout, ssl_context=self._tls_context()
-            )
-        else:
-            imap = aioimaplib.IMAP4(box.host, box.port, timeout=timeout)
+        context = self._tls_context() if box.tls == "implicit" else None
+        imap = ImapClient(box.host, box.port, timeout=timeout, ssl_context=context)
         await imap.wait_hello_from_server()
         if box.tls == "starttls":
             _ok(
@@ -128,7 +125,7 @@ class MailboxWorker:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    async def _serve(self, imap: aioimaplib.IMAP4) -> None:
+    async def _serve(self, imap: ImapClient) -> None:
         box = self.mailbox
         if box.after_import == "move":
             # Creating a folder that exists fails harmlessly.
@@ -146,10 +143,12 @@ class MailboxWorker:
                 _ok(await imap.noop(), "noop")
             await self.sync(imap, uidvalidity)
 
-    async def _idle(self, imap: aioimaplib.IMAP4) -> None:
+    async def _idle(self, imap: ImapClient) -> None:
         waiting = await imap.idle_start(timeout=self.mailbox.idle_seconds)
         try:
-            while True:
+            # Mail announced just before the server acknowledged IDLE would otherwise wait.
+            await imap.protocol.wait_for_idle_response()
+            while not imap.take_new_mail_notice():
                 lines = await imap.wait_server_push(timeout=self.mailbox.idle_seconds)
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return
@@ -163,7 +162,8 @@ class MailboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiting, 30)
 
-    async def sync(self, imap: aioimaplib.IMAP4, uidvalidity: int) -> None:
+    async def sync(self, imap: ImapClient, uidvalidity: int) -> None:
+        imap.take_new_mail_notice()
         last_uid = await self._checkpoint(uidvalidity)
         if last_uid:
             await self._acknowledge_leftovers(imap, last_uid)
@@ -198,7 +198,7 @@ class MailboxWorker:
             return 0
         return checkpoint.last_uid
 
-    async def _fetch(self, imap: aioimaplib.IMAP4, uids: list[int]) -> list[RawMail]:
+    async def _fetch(self, imap: ImapClient, uids: list[int]) -> list[RawMail]:
         response = _ok(await imap.uid("fetch", _uid_set(uids), "(UID BODY.PEEK[])"), "fetch")
         mails: list[RawMail] = []
         pending_uid: int | None = None
@@ -218,7 +218,7 @@ class MailboxWorker:
             log.info("mailbox %s: UIDs %s vanished before fetch", self.mailbox.name, missing[:10])
         return mails
 
-    async def _acknowledge(self, imap: aioimaplib.IMAP4, uids: list[int]) -> None:
+    async def _acknowledge(self, imap: ImapClient, uids: list[int]) -> None:
         if not uids:
             return
         for start in range(0, len(uids), UID_SET_CHUNK):
@@ -228,7 +228,7 @@ class MailboxWorker:
             else:
                 _ok(await imap.uid("store", uid_set, "+FLAGS.SILENT", "(\\Seen)"), "store")
 
-    async def _move(self, imap: aioimaplib.IMAP4, uid_set: str) -> None:
+    async def _move(self, imap: ImapClient, uid_set: str) -> None:
         target = self.mailbox.move_to
         if imap.has_capability("MOVE"):
             _ok(await imap.uid("move", uid_set, target), "move")
@@ -237,7 +237,7 @@ class MailboxWorker:
         _ok(await imap.uid("store", uid_set, "+FLAGS.SILENT", "(\\Deleted)"), "store")
         _ok(await imap.expunge(), "expunge")
 
-    async def _acknowledge_leftovers(self, imap: aioimaplib.IMAP4, last_uid: int) -> None:
+    async def _acknowledge_leftovers(self, imap: ImapClient, last_uid: int) -> None:
         """Mail imported before a crash but not yet marked on the server."""
         criteria = f"UID 1:{last_uid}" + (" UNSEEN" if self.mailbox.after_import == "seen" else "")
         response = _ok(await imap.uid_search(criteria), "search")
@@ -284,7 +284,7 @@ def _as_list(lines: object) -> list[object]:
     return list(lines) if isinstance(lines, list | tuple) else [lines]
 
 
-async def _upgrade_to_tls(imap: aioimaplib.IMAP4, context: ssl.SSLContext, host: str) -> None:
+async def _upgrade_to_tls(imap: ImapClient, context: ssl.SSLContext, host: str) -> None:
     loop = asyncio.get_running_loop()
     protocol = imap.protocol
     transport = protocol.transport
@@ -292,6 +292,6 @@ async def _upgrade_to_tls(imap: aioimaplib.IMAP4, context: ssl.SSLContext, host:
     await imap.protocol.capability()
 
 
-async def _close(imap: aioimaplib.IMAP4) -> None:
+async def _close(imap: ImapClient) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(imap.logout(), 5)
