@@ -174,7 +174,13 @@ def _header(message: Message, name: str) -> str:
         value = message.get_all(name, failobj=[None])[0] if hasattr(message, "get_all") else None
     if value is None:
         return ""
-    return _clean(str(value))
+    text = str(value)
+    if "\ufffd" in text:
+        # The policy replaced undecodable 8-bit bytes; the stored raw value still has them.
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+        if raw is not None and "=?" not in raw:
+            text = " ".join(raw.split())
+    return _clean(text)
 
 
 def _first_address(message: Message, name: str) -> tuple[str, str] | None:
@@ -235,5 +241,15 @@ def _date(value: str) -> datetime | None:
 
 
 def _clean(value: str) -> str:
-    # Undecodable 8-bit header bytes come back as surrogates; they cannot be stored as text.
-    return value.encode("utf-8", "replace").decode("utf-8").replace("\ufffd", "?")
+    """Raw 8-bit header bytes come back as surrogates, which cannot be stored: read them as
+    UTF-8 when they are, else as Windows-1252 (what such mail nearly always is)."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
