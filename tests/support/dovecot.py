@@ -81,6 +81,10 @@ class DovecotServer:
         )
         config = self.dir / "dovecot.conf"
         config.write_text(_CONFIG.format(d=self.dir, port=self.port, user=MAIL_USER))
+        return self._launch(timeout)
+
+    def _launch(self, timeout: float = 15.0) -> DovecotServer:
+        config = self.dir / "dovecot.conf"
         self.process = subprocess.Popen(
             ["dovecot", "-F", "-c", str(config)],
             stdout=subprocess.DEVNULL,
@@ -102,7 +106,8 @@ class DovecotServer:
         parts = [self.dir / "dovecot.log", self.dir / "stderr.log"]
         return "\n".join(p.read_text(errors="replace") for p in parts if p.exists())
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its mail (see `renumber`, `resume`)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -110,6 +115,20 @@ class DovecotServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+    def renumber(self, user: str) -> None:
+        """Forget the folder's UIDs, as a restored or migrated mail server does: Dovecot then
+        numbers the mail anew under a new UIDVALIDITY. Call while halted."""
+        for state in (self.dir / "mail" / user / "Maildir").rglob("dovecot*"):
+            if state.is_file():
+                state.unlink()
+
+    def resume(self) -> DovecotServer:
+        self.process = None
+        return self._launch()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
