@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import audit, payloads
@@ -176,6 +177,8 @@ class ConversationService:
         bus.subscribe(MessageReceived, self.on_message)
 
     async def on_message(self, event: MessageReceived) -> None:
+        if not await self._may_react(event):
+            return
         now = self._clock.now()
         async with self._db.transaction() as session:
             message = await session.get(Message, event.message_id)
@@ -185,6 +188,23 @@ class ConversationService:
                 return
             events = await self._react(session, ticket, message, now)
         self._bus.publish(events)
+
+    async def _may_react(self, event: MessageReceived) -> bool:
+        """Most messages need nothing from us when no bot is on: find that out with a read,
+        not a write transaction (on SQLite one per message halved the email import rate)."""
+        if self.answer_bot is not None:
+            return True
+        async with self._db.read() as session:
+            row = (
+                await session.execute(
+                    select(Message.author_type, Message.payload, Message.text).where(
+                        Message.id == event.message_id
+                    )
+                )
+            ).first()
+        if row is None or row.author_type != AuthorType.CUSTOMER:
+            return False
+        return row.payload is not None or asks_for_person(row.text)
 
     async def _react(
         self, session: AsyncSession, ticket: Ticket, message: Message, now: datetime

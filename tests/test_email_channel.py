@@ -19,6 +19,7 @@ from helpdesk.models import (
     Identity,
     Message,
     OutboxItem,
+    OutboxStatus,
     Ticket,
 )
 from tests.conftest import People, seed_staff
@@ -33,7 +34,7 @@ from tests.email_helpers import (
     ticket_of,
 )
 from tests.support.dovecot import DovecotServer, ImapClient, mail
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, self_signed_context
 
 
 @pytest.fixture
@@ -301,3 +302,48 @@ async def _messages_out(runtime) -> int:
 
 
 __all__ = ["message_count"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize(
+    ("tls", "login"),
+    [("starttls", ("helpdesk", "smtp-pw")), ("implicit", ("helpdesk", "smtp-pw")), ("none", None)],
+)
+async def test_smtp_modes_deliver_and_a_wrong_password_is_a_clear_error(
+    tmp_path: Path, dovecot: DovecotServer, tls: str, login: tuple[str, str] | None
+):
+    context = self_signed_context(tmp_path) if tls != "none" else None
+    server = await SmtpServer(tls=tls, tls_context=context, login=login).start()
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
+    people = await seed_staff(database_url)
+    try:
+        settings = email_settings(dovecot, server, auto_ack=False)
+        async with email_runtime(database_url, tmp_path, settings) as runtime:
+            await append(dovecot, mail("ann@customer.test", "Hi", "Hello", message_id="<m@c>"))
+            ticket = await eventually(lambda: ticket_of(runtime, "support:<m@c>"))
+            async with api_as(runtime, people.alice) as api:
+                await api.post(f"/api/tickets/{ticket.id}/reply", json={"text": "Hello Ann"})
+            [sent] = await server.wait_for(1)
+            assert sent.recipients == ["ann@customer.test"]
+        if login is None:
+            return
+        wrong = email_settings(dovecot, server, auto_ack=False)
+        wrong["smtp"]["password"] = "wrong"
+        async with email_runtime(database_url, tmp_path / "again", wrong) as runtime:
+            async with api_as(runtime, people.alice) as api:
+                await api.post(f"/api/tickets/{ticket.id}/reply", json={"text": "Second"})
+
+            async def refused() -> str | None:
+                async with runtime.db.read() as session:
+                    item = await session.scalar(select(OutboxItem).order_by(OutboxItem.id.desc()))
+                return item.last_error if item else None
+
+            error = await eventually(refused)
+            assert "SMTP login refused" in error and "535" in error
+            assert len(server.received) == 1
+            async with runtime.db.read() as session:
+                item = await session.scalar(select(OutboxItem).order_by(OutboxItem.id.desc()))
+            # A wrong password is the operator's to fix: the reply waits, it is not given up.
+            assert item is not None and item.status == OutboxStatus.PENDING
+    finally:
+        await server.stop()

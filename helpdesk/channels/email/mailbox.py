@@ -170,16 +170,29 @@ class MailboxWorker:
         response = _ok(await imap.uid_search(f"UID {last_uid + 1}:*"), "search")
         uids = sorted(int(u) for u in b" ".join(response.lines[:-1]).split() if u.isdigit())
         uids = [u for u in uids if u > last_uid]
-        for start in range(0, len(uids), self.mailbox.fetch_batch):
-            chunk = uids[start : start + self.mailbox.fetch_batch]
-            mails = await self._fetch(imap, chunk)
-            result = await self._importer.import_batch(
-                self.mailbox.name, mails, uidvalidity=uidvalidity
-            )
-            self.status.imported += result.imported
-            self.status.quarantined += result.quarantined
-            self.status.last_import_at = self._clock.now()
-            await self._acknowledge(imap, [m.uid for m in mails if m.uid is not None])
+        size = self.mailbox.fetch_batch
+        chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
+        if not chunks:
+            return
+        # The next chunk is fetched while this one is stored: IMAP and the database overlap.
+        fetching = asyncio.create_task(self._fetch(imap, chunks[0]))
+        try:
+            for position in range(len(chunks)):
+                mails = await fetching
+                if position + 1 < len(chunks):
+                    fetching = asyncio.create_task(self._fetch(imap, chunks[position + 1]))
+                result = await self._importer.import_batch(
+                    self.mailbox.name, mails, uidvalidity=uidvalidity
+                )
+                self.status.imported += result.imported
+                self.status.quarantined += result.quarantined
+                self.status.last_import_at = self._clock.now()
+                await self._acknowledge(imap, [m.uid for m in mails if m.uid is not None])
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetching
 
     async def _checkpoint(self, uidvalidity: int) -> int:
         async with self._db.read() as session:

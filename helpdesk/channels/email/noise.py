@@ -38,8 +38,26 @@ def _get(message: Message, name: str) -> str:
         return "?"
 
 
-def automatic_reason(message: Message) -> str | None:
+class _RawHeaders:
+    """Header values as sent, unparsed: these checks read plain tokens, and parsing every
+    header through the header registry cost more than the rest of the import."""
+
+    def __init__(self, message: Message) -> None:
+        self._values: dict[str, str] = {}
+        for name, value in message.raw_items():
+            self._values.setdefault(name.lower(), " ".join(str(value).split()))
+        self._content_type = message.get_content_type()
+
+    def get(self, name: str, default: str = "") -> str:
+        return self._values.get(name.lower(), default)
+
+    def get_content_type(self) -> str:
+        return self._content_type
+
+
+def automatic_reason(full: Message) -> str | None:
     """Why this message was written by a machine, or None when a person wrote it."""
+    message: Message = _RawHeaders(full)  # type: ignore[assignment]
     auto_submitted = _get(message, "Auto-Submitted").lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted}"
@@ -63,8 +81,9 @@ def automatic_reason(message: Message) -> str | None:
 
 def bounce_of(message: Message) -> Bounce | None:
     """The bounced message's id and status, for a DSN (RFC 3464) or a plainer bounce."""
-    is_report = message.get_content_type() == "multipart/report"
-    sender = _get(message, "From").lower()
+    headers = _RawHeaders(message)
+    is_report = headers.get_content_type() == "multipart/report"
+    sender = headers.get("From").lower()
     if not is_report and not any(marker in sender for marker in _BOUNCE_SENDERS):
         return None
     status = "bounced"

@@ -65,6 +65,11 @@ class SmtpAdapter:
             raise DeliveryError(
                 f"recipient refused: {exc}", permanent=all(c >= 500 for c in codes)
             ) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # The operator's to fix; until then replies wait instead of failing for good.
+            raise DeliveryError(
+                f"SMTP login refused ({exc.code} {exc.message}): check email.smtp.user/password"
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx on the message itself is final; 4xx and anything else is worth a retry.
             raise DeliveryError(
