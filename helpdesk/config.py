@@ -109,9 +109,6 @@ class EmailSettings(BaseModel):
     message_id_domain: str = Field("", description="Defaults to the domain of from_address")
     subject_tag: str = Field("[#{number}]", description="Ticket number in subjects")
     max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
-    parse_processes: int = Field(
-        1, ge=0, le=16, description="Processes parsing mail beside the server; 0: in-process"
-    )
     auto_ack: bool = True
     auto_ack_per_sender_per_hour: int = Field(3, ge=0)
     expected_answer: str = "within one business day"

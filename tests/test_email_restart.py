@@ -26,7 +26,7 @@ from tests.email_helpers import (
 from tests.support.dovecot import DovecotServer, ImapClient, mail
 from tests.support.server import HelpdeskServer
 
-PRELOADED = 600
+PRELOADED = 300
 
 
 @pytest.fixture

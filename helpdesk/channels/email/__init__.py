@@ -59,7 +59,6 @@ class EmailChannel:
     async def stop(self) -> None:
         for worker in self.workers:
             await worker.stop()
-        self.importer.close()
 
     def statuses(self) -> list[MailboxStatus]:
         return [worker.status for worker in self.workers]

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -96,7 +93,6 @@ class MailImporter:
         self._ids = ids
         self._tag = SubjectTag(settings.subject_tag)
         self._reopen_window = reopen_window
-        self._pool = _parse_pool(settings.parse_processes) if settings.parse_processes else None
         self._own = {settings.from_address.lower()} | {
             m.user.lower() for m in settings.mailboxes if "@" in m.user
         }
@@ -130,38 +126,12 @@ class MailImporter:
         return result
 
     async def _parse_all(self, mails: Sequence[RawMail], force_size: bool) -> list[_Item]:
-        """Parsing is most of the CPU an import costs, so it runs in worker processes (one
-        batch split among them) while this process talks IMAP and SQL."""
         limit = None if force_size else self._settings.max_message_bytes
-        data = [mail.data for mail in mails]
-        if self._pool is None or len(data) < 4:
-            outcomes = await asyncio.to_thread(parse_many, data, limit)
-        else:
-            workers = self._settings.parse_processes
-            step = -(-len(data) // workers)
-            loop = asyncio.get_running_loop()
-            try:
-                parts = await asyncio.gather(
-                    *(
-                        loop.run_in_executor(self._pool, parse_many, data[i : i + step], limit)
-                        for i in range(0, len(data), step)
-                    )
-                )
-            except BrokenProcessPool:
-                log.error("a mail parsing process died; starting new ones")
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = _parse_pool(self._settings.parse_processes)
-                parts = [await asyncio.to_thread(parse_many, data, limit)]
-            outcomes = [outcome for part in parts for outcome in part]
+        outcomes = await asyncio.to_thread(parse_many, [mail.data for mail in mails], limit)
         return [
             _Item(mail, parsed=parsed, reason=reason)
             for mail, (parsed, reason) in zip(mails, outcomes, strict=True)
         ]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
     async def _store(
         self,
@@ -408,7 +378,7 @@ class MailImporter:
 def parse_many(
     data: Sequence[bytes], limit: int | None
 ) -> list[tuple[ParsedMail | None, str | None]]:
-    """Each message parsed, or the reason it must be quarantined (runs in a worker process)."""
+    """Each message parsed, or the reason it must be quarantined (runs in a worker thread)."""
     outcomes: list[tuple[ParsedMail | None, str | None]] = []
     for raw in data:
         if limit is not None and len(raw) > limit:
@@ -421,11 +391,6 @@ def parse_many(
         except Exception as exc:
             outcomes.append((None, f"could not be parsed: {type(exc).__name__}: {exc}"[:1000]))
     return outcomes
-
-
-def _parse_pool(processes: int) -> ProcessPoolExecutor:
-    # forkserver: children never inherit the server's event loop, sockets or database handles.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
 
 
 async def _checkpoint(
