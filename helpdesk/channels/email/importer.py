@@ -62,6 +62,17 @@ class _Item:
     receipt: Receipt | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch parsed and with its files stored, ready for its transaction."""
+
+    items: list[_Item]
+
+    @property
+    def uids(self) -> list[int]:
+        return [item.raw.uid for item in self.items if item.raw.uid is not None]
+
+
 @dataclass(slots=True)
 class ImportResult:
     imported: int = 0
@@ -107,6 +118,12 @@ class MailImporter:
     ) -> ImportResult:
         """Store every mail once (or quarantine it) and, given a UIDVALIDITY, move the
         mailbox's checkpoint to the highest UID, all in one transaction."""
+        prepared = await self.prepare(mails, force_size=force_size)
+        return await self.store(mailbox, prepared, uidvalidity=uidvalidity)
+
+    async def prepare(self, mails: Sequence[RawMail], *, force_size: bool = False) -> Prepared:
+        """Parse, and put attachments (or a quarantined message's bytes) in the store: all the
+        work that needs no transaction, so a mailbox can do it for its next batch meanwhile."""
         items = await self._parse_all(mails, force_size)
         for item in items:
             if item.parsed is not None:
@@ -115,12 +132,17 @@ class MailImporter:
                 )
             else:
                 item.hashes = (await self._attachments.put(item.raw.data),)
+        return Prepared(items)
+
+    async def store(
+        self, mailbox: str, prepared: Prepared, *, uidvalidity: int | None = None
+    ) -> ImportResult:
         now = self._clock.now()
         result = ImportResult()
         async with self._db.transaction() as session:
-            events = await self._store(session, mailbox, items, now, result)
+            events = await self._store(session, mailbox, prepared.items, now, result)
             if uidvalidity is not None:
-                uids = [m.uid for m in mails if m.uid is not None]
+                uids = [item.raw.uid for item in prepared.items if item.raw.uid is not None]
                 await _checkpoint(session, mailbox, uidvalidity, max(uids, default=0), now)
         self._bus.publish(events)
         return result

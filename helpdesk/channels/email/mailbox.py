@@ -20,7 +20,7 @@ import aioimaplib
 
 from helpdesk.background import BackgroundTask
 from helpdesk.channels.email.imap_client import ImapClient
-from helpdesk.channels.email.importer import MailImporter, RawMail
+from helpdesk.channels.email.importer import MailImporter, Prepared, RawMail
 from helpdesk.clock import Clock
 from helpdesk.config import EmailSettings, MailboxSettings
 from helpdesk.db import Database
@@ -174,25 +174,35 @@ class MailboxWorker:
         chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
         if not chunks:
             return
-        # The next chunk is fetched while this one is stored: IMAP and the database overlap.
-        fetching = asyncio.create_task(self._fetch(imap, chunks[0]))
+        # Three stages overlap: the next batch is fetched and parsed, this one is stored, the
+        # previous one is marked on the server (only ever after its commit).
+        preparing = asyncio.create_task(self._prepare(imap, chunks[0]))
+        marking: asyncio.Task[None] | None = None
         try:
             for position in range(len(chunks)):
-                mails = await fetching
+                prepared = await preparing
                 if position + 1 < len(chunks):
-                    fetching = asyncio.create_task(self._fetch(imap, chunks[position + 1]))
-                result = await self._importer.import_batch(
-                    self.mailbox.name, mails, uidvalidity=uidvalidity
+                    preparing = asyncio.create_task(self._prepare(imap, chunks[position + 1]))
+                result = await self._importer.store(
+                    self.mailbox.name, prepared, uidvalidity=uidvalidity
                 )
                 self.status.imported += result.imported
                 self.status.quarantined += result.quarantined
                 self.status.last_import_at = self._clock.now()
-                await self._acknowledge(imap, [m.uid for m in mails if m.uid is not None])
+                if marking is not None:
+                    await marking
+                marking = asyncio.create_task(self._acknowledge(imap, prepared.uids))
+            if marking is not None:
+                await marking
         finally:
-            if not fetching.done():
-                fetching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await fetching
+            for task in (preparing, marking):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    async def _prepare(self, imap: ImapClient, uids: list[int]) -> Prepared:
+        return await self._importer.prepare(await self._fetch(imap, uids))
 
     async def _checkpoint(self, uidvalidity: int) -> int:
         async with self._db.read() as session:
