@@ -173,8 +173,17 @@ async def test_mail_becomes_a_ticket_and_replies_thread(
         assert second.text == "Restarted, still red."
         assert "Please restart it." in (second.html or "")
 
-        # An auto-reply is stored but never answered; the stranger's new ticket got one ack.
+        # Tom wrote last, so the next answer goes to him, with the customer in copy.
         await smtp.wait_for(3)
+        async with api_as(runtime, people.alice) as api:
+            response = await api.post(f"/api/tickets/{ticket.id}/reply", json={"text": "Both?"})
+            assert response.status_code in (200, 201), response.text
+        to_tom = (await smtp.wait_for(4))[3]
+        assert to_tom.message["To"] == "tom@customer.test"
+        assert "jane.doe@customer.test" in to_tom.message["Cc"]
+        assert to_tom.message["In-Reply-To"] == "<tom@customer.test>"
+
+        # An auto-reply is stored but never answered; the stranger's new ticket got one ack.
         acks_before = len(smtp.received)
         await append(
             dovecot,

@@ -22,7 +22,14 @@ from helpdesk.channels.email.acks import text_templates
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
 from helpdesk.config import EmailSettings, SmtpSettings
 from helpdesk.db import Database
-from helpdesk.models import Direction, EmailParticipant, EmailReference, Message, Ticket
+from helpdesk.models import (
+    Direction,
+    EmailParticipant,
+    EmailReference,
+    Identity,
+    Message,
+    Ticket,
+)
 
 HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800
@@ -148,6 +155,17 @@ class SmtpAdapter:
                     .limit(REFERENCES_KEPT)
                 )
             ).all()
+            # A participant may have written last and so be the recipient: the customer stays
+            # on the mail as a copy.
+            customer = await session.scalar(
+                select(Identity.address)
+                .where(
+                    Identity.customer_id == (ticket.customer_id if ticket else None),
+                    Identity.channel == "email",
+                )
+                .order_by(Identity.id.desc())
+                .limit(1)
+            )
             participants = (
                 await session.execute(
                     select(EmailParticipant.display_name, EmailParticipant.address)
@@ -182,7 +200,7 @@ class SmtpAdapter:
             references=chain,
             cc=[
                 (name, address)
-                for name, address in participants
+                for name, address in [*([("", customer)] if customer else []), *participants]
                 if address != message.recipient.lower()
             ],
             history=history,
