@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from helpdesk.attachments import AttachmentStore
 from helpdesk.bus import EventBus
 from helpdesk.channels.base import ChannelAdapter
+from helpdesk.channels.email import EmailChannel
 from helpdesk.channels.webchat import ChatTokens, WebchatService
 from helpdesk.clock import Clock, SystemClock
 from helpdesk.config import Settings
@@ -64,6 +65,18 @@ class Runtime:
         if settings.kb.bot_enabled:
             self.conversation.answer_bot = self.kb.bot
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
+        # --- email channel (issue 3): on when mailboxes or SMTP are configured ---
+        self.email = EmailChannel(
+            settings.email,
+            self.db,
+            self.bus,
+            self.clock,
+            self.attachments,
+            secret=secret,
+            reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
+        )
+        if self.email.adapter is not None:
+            self.adapters["email"] = self.email.adapter
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
@@ -107,6 +120,7 @@ class Runtime:
         if self.settings.telegram.token:
             self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
             self._telegram_loading.add_done_callback(_log_failure)
+        self.email.start()
         self.started = True
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
@@ -118,6 +132,7 @@ class Runtime:
                 await self._telegram_loading
         if self.telegram is not None:
             await self.telegram.stop()
+        await self.email.stop()
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()

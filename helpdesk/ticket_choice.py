@@ -97,8 +97,9 @@ def decide(
 ) -> Decision:
     candidate: TicketRow | None = None
     hint = hinted.get(message.ticket_hint) if message.ticket_hint is not None else None
-    # A hint naming someone else's ticket is ignored: strangers never get into it.
-    if hint is not None and hint.customer_id == customer_id:
+    # A hint naming someone else's ticket is ignored unless the channel proved it: strangers
+    # never get into it.
+    if hint is not None and (hint.customer_id == customer_id or message.hint_verified):
         candidate, conversation = hint, ("ticket", hint.id)
     elif message.continues_latest:
         candidate = latest.get((customer_id, message.channel))

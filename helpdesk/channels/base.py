@@ -51,6 +51,9 @@ class InboundMessage:
     continues_latest: bool = True
     # A ticket the channel believes this continues; honoured only if it is the sender's own.
     ticket_hint: int | None = None
+    # The channel proved the hint (an email naming a message stored on that ticket, or sent by
+    # a recorded participant): honoured whoever the sender is.
+    hint_verified: bool = False
     language: str | None = None
     # A tapped quick reply or a command (`/human`, `/complaint`) in channel-neutral form.
     payload: str | None = None

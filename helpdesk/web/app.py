@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from helpdesk import __version__
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, chat_api, kb_api, telegram_api
+from helpdesk.web import agent_api, chat_api, email_api, kb_api, telegram_api
 from helpdesk.web.login_throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(chat_api.router)
     app.include_router(telegram_api.router)
     app.include_router(kb_api.router)
+    app.include_router(email_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -1,0 +1,457 @@
+"""Importing fetched mail: parse, thread, store and checkpoint in one transaction.
+
+The checkpoint (UIDVALIDITY and last UID) is committed with the messages, so a crash anywhere
+either keeps both or neither; events are published only after the commit, and the caller marks
+the mail on the server only after this returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.attachments import AttachmentStore
+from helpdesk.bus import EventBus
+from helpdesk.channels.base import InboundMessage
+from helpdesk.channels.email import acks
+from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
+from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
+from helpdesk.clock import Clock
+from helpdesk.config import EmailSettings
+from helpdesk.conversation import hand_over
+from helpdesk.db import Database
+from helpdesk.events import DeliveryChanged, Event
+from helpdesk.intake_batch import Receipt, receive_batch
+from helpdesk.models import (
+    AuditEntry,
+    AuthorType,
+    DeliveryState,
+    Direction,
+    EmailCheckpoint,
+    EmailParticipant,
+    EmailQuarantine,
+    EmailReference,
+    Identity,
+    Message,
+    Ticket,
+)
+from helpdesk.ticket_choice import pairs_in
+
+log = logging.getLogger(__name__)
+CHANNEL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMail:
+    uid: int | None
+    data: bytes
+
+
+@dataclass(slots=True)
+class _Item:
+    raw: RawMail
+    parsed: ParsedMail | None = None
+    reason: str | None = None
+    hashes: tuple[str, ...] = ()
+    receipt: Receipt | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch parsed and with its files stored, ready for its transaction."""
+
+    items: list[_Item]
+
+    @property
+    def uids(self) -> list[int]:
+        return [item.raw.uid for item in self.items if item.raw.uid is not None]
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    bounces: int = 0
+    # Per mail, in order: the stored message's id (None when quarantined or a bounce).
+    message_ids: list[int | None] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+
+
+class MailImporter:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        attachments: AttachmentStore,
+        settings: EmailSettings,
+        ids: MessageIds,
+        *,
+        reopen_window: timedelta,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._attachments = attachments
+        self._settings = settings
+        self._ids = ids
+        self._tag = SubjectTag(settings.subject_tag)
+        self._reopen_window = reopen_window
+        self._own = {settings.from_address.lower()} | {
+            m.user.lower() for m in settings.mailboxes if "@" in m.user
+        }
+
+    async def import_batch(
+        self,
+        mailbox: str,
+        mails: Sequence[RawMail],
+        *,
+        uidvalidity: int | None = None,
+        force_size: bool = False,
+    ) -> ImportResult:
+        """Store every mail once (or quarantine it) and, given a UIDVALIDITY, move the
+        mailbox's checkpoint to the highest UID, all in one transaction."""
+        prepared = await self.prepare(mails, force_size=force_size)
+        return await self.store(mailbox, prepared, uidvalidity=uidvalidity)
+
+    async def prepare(self, mails: Sequence[RawMail], *, force_size: bool = False) -> Prepared:
+        """Parse, and put attachments (or a quarantined message's bytes) in the store: all the
+        work that needs no transaction, so a mailbox can do it for its next batch meanwhile."""
+        items = await self._parse_all(mails, force_size)
+        for item in items:
+            if item.parsed is not None:
+                item.hashes = tuple(
+                    [await self._attachments.put(a.data) for a in item.parsed.attachments]
+                )
+            else:
+                item.hashes = (await self._attachments.put(item.raw.data),)
+        return Prepared(items)
+
+    async def store(
+        self, mailbox: str, prepared: Prepared, *, uidvalidity: int | None = None
+    ) -> ImportResult:
+        now = self._clock.now()
+        result = ImportResult()
+        async with self._db.transaction() as session:
+            events = await self._store(session, mailbox, prepared.items, now, result)
+            if uidvalidity is not None:
+                uids = [item.raw.uid for item in prepared.items if item.raw.uid is not None]
+                await _checkpoint(session, mailbox, uidvalidity, max(uids, default=0), now)
+        self._bus.publish(events)
+        return result
+
+    async def _parse_all(self, mails: Sequence[RawMail], force_size: bool) -> list[_Item]:
+        limit = None if force_size else self._settings.max_message_bytes
+        outcomes = await asyncio.to_thread(parse_many, [mail.data for mail in mails], limit)
+        return [
+            _Item(mail, parsed=parsed, reason=reason)
+            for mail, (parsed, reason) in zip(mails, outcomes, strict=True)
+        ]
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        mailbox: str,
+        items: list[_Item],
+        now: datetime,
+        result: ImportResult,
+    ) -> list[Event]:
+        events: list[Event] = []
+        wave: list[_Item] = []
+        wave_ids: set[str] = set()
+        for item in items:
+            parsed = item.parsed
+            if parsed is None:
+                continue
+            if parsed.bounce is not None and await self._record_bounce(session, item, now, events):
+                result.bounces += 1
+                continue
+            # A reply to a message earlier in this batch must see that one stored first.
+            if any(reference_key(r) in wave_ids for r in parsed.references):
+                events += await self._store_wave(session, mailbox, wave, now)
+                wave, wave_ids = [], set()
+            wave.append(item)
+            if parsed.message_id:
+                wave_ids.add(reference_key(parsed.message_id))
+        events += await self._store_wave(session, mailbox, wave, now)
+        for item in items:
+            if item.reason is not None:
+                await self._quarantine(session, mailbox, item, now)
+                result.quarantined += 1
+            elif item.receipt is not None:
+                result.duplicates += item.receipt.duplicate
+                result.imported += not item.receipt.duplicate
+            result.message_ids.append(item.receipt.message_id if item.receipt else None)
+            result.reasons.append(item.reason)
+        return events
+
+    async def _store_wave(
+        self, session: AsyncSession, mailbox: str, wave: list[_Item], now: datetime
+    ) -> list[Event]:
+        if not wave:
+            return []
+        hints = await self._hints(session, [item.parsed for item in wave if item.parsed])
+        inbound = []
+        for item in wave:
+            parsed = item.parsed
+            assert parsed is not None
+            hint, verified = hints.get(id(parsed), (None, False))
+            inbound.append(
+                InboundMessage(
+                    channel=CHANNEL,
+                    external_id=external_id(mailbox, parsed.message_id, item.raw.data),
+                    sender=parsed.sender,
+                    sender_name=parsed.sender_name,
+                    text=parsed.text or "(no text)",
+                    html=parsed.html,
+                    subject=parsed.subject or None,
+                    attachments=parsed.attachments,
+                    sent_at=parsed.sent_at,
+                    continues_latest=False,
+                    ticket_hint=hint,
+                    hint_verified=verified,
+                )
+            )
+        receipts, events = await receive_batch(
+            session,
+            inbound,
+            now=now,
+            reopen_window=self._reopen_window,
+            attachment_hashes=[item.hashes for item in wave],
+        )
+        fresh: list[tuple[_Item, Receipt]] = []
+        for item, receipt in zip(wave, receipts, strict=True):
+            item.receipt = receipt
+            if not receipt.duplicate:
+                fresh.append((item, receipt))
+        await self._remember(session, fresh, now)
+        events += await self._react(session, fresh, now)
+        return events
+
+    async def _hints(
+        self, session: AsyncSession, mails: list[ParsedMail]
+    ) -> dict[int, tuple[int, bool]]:
+        """Per mail: the ticket it continues, and whether that is proven (references or a
+        participant) rather than only claimed by a subject the intake checks against the
+        sender."""
+        keys = {reference_key(r) for m in mails for r in m.references}
+        ours = {r: self._ids.ours(r) for m in mails for r in m.references}
+        by_reference: dict[str, int] = {}
+        if keys:
+            rows = await session.execute(
+                select(EmailReference.rfc_message_id, EmailReference.ticket_id).where(
+                    EmailReference.rfc_message_id.in_(keys)
+                )
+            )
+            by_reference = {row.rfc_message_id: row.ticket_id for row in rows}
+        our_message_ids = {o.message_id for o in ours.values() if o is not None}
+        existing: set[tuple[int, int]] = set()
+        if our_message_ids:
+            rows = await session.execute(
+                select(Message.id, Message.ticket_id).where(Message.id.in_(our_message_ids))
+            )
+            existing = {(row.ticket_id, row.id) for row in rows}
+        numbered = {id(m): self._tag.find(m.subject) for m in mails}
+        wanted = {(n, m.sender) for m in mails if (n := numbered[id(m)]) is not None}
+        participants: set[tuple[int, str]] = set()
+        if wanted:
+            rows = await session.execute(
+                select(EmailParticipant.ticket_id, EmailParticipant.address).where(
+                    pairs_in(EmailParticipant.ticket_id, EmailParticipant.address, wanted)
+                )
+            )
+            participants = {(row.ticket_id, row.address) for row in rows}
+        hints: dict[int, tuple[int, bool]] = {}
+        for mail in mails:
+            for reference in mail.references:
+                own = ours.get(reference)
+                if own is not None and (own.ticket_id, own.message_id) in existing:
+                    hints[id(mail)] = (own.ticket_id, True)
+                    break
+                if reference_key(reference) in by_reference:
+                    hints[id(mail)] = (by_reference[reference_key(reference)], True)
+                    break
+            else:
+                number = numbered[id(mail)]
+                if number is not None:
+                    hints[id(mail)] = (number, (number, mail.sender) in participants)
+        return hints
+
+    async def _remember(
+        self, session: AsyncSession, fresh: list[tuple[_Item, Receipt]], now: datetime
+    ) -> None:
+        """Message-IDs for threading, and CC'd people as participants of the ticket."""
+        references = [
+            {
+                "rfc_message_id": reference_key(item.parsed.message_id),
+                "ticket_id": receipt.ticket_id,
+                "message_id": receipt.message_id,
+            }
+            for item, receipt in fresh
+            if item.parsed is not None and item.parsed.message_id
+        ]
+        if references:
+            await session.execute(EmailReference.__table__.insert(), references)
+        people: dict[tuple[int, str], str] = {}
+        for item, receipt in fresh:
+            assert item.parsed is not None
+            for name, address in (*item.parsed.cc, *item.parsed.to):
+                if address not in self._own and address != item.parsed.sender:
+                    people.setdefault((receipt.ticket_id, address[:320]), name[:200])
+        if not people:
+            return
+        rows = await session.execute(
+            select(EmailParticipant.ticket_id, EmailParticipant.address).where(
+                pairs_in(EmailParticipant.ticket_id, EmailParticipant.address, people)
+            )
+        )
+        for row in rows:
+            people.pop((row.ticket_id, row.address), None)
+        customers = await _customer_addresses(session, {t for t, _ in people})
+        new = [
+            {"ticket_id": t, "address": a, "display_name": n, "created_at": now}
+            for (t, a), n in people.items()
+            if a not in customers.get(t, set())
+        ]
+        if new:
+            await session.execute(EmailParticipant.__table__.insert(), new)
+
+    async def _react(
+        self, session: AsyncSession, fresh: list[tuple[_Item, Receipt]], now: datetime
+    ) -> list[Event]:
+        """Machines get no automatic answer; people get one acknowledgement per new ticket."""
+        events: list[Event] = []
+        for item, receipt in fresh:
+            parsed = item.parsed
+            assert parsed is not None
+            if parsed.automatic is not None:
+                ticket = await session.get(Ticket, receipt.ticket_id)
+                assert ticket is not None
+                reason = f"automatic mail ({parsed.automatic}): no automatic answer"
+                events += await hand_over(session, ticket, reason, now=now, tell_customer=False)
+            elif receipt.new_ticket and self._settings.auto_ack:
+                events += await acks.acknowledge(
+                    session, self._settings, receipt.ticket_id, parsed.sender, now=now
+                )
+        return events
+
+    async def _record_bounce(
+        self, session: AsyncSession, item: _Item, now: datetime, events: list[Event]
+    ) -> bool:
+        """Mark the outbound message a bounce names as failed; False if it names none of ours."""
+        assert item.parsed is not None and item.parsed.bounce is not None
+        original = item.parsed.bounce.original_message_id
+        own = self._ids.ours(original) if original else None
+        if own is None:
+            return False
+        message = await session.get(Message, own.message_id)
+        if message is None or message.ticket_id != own.ticket_id:
+            return False
+        if message.direction != Direction.OUT:
+            return False
+        message.delivery_state = DeliveryState.FAILED
+        message.delivery_error = f"bounced: {item.parsed.bounce.status}"[:2000]
+        session.add(
+            AuditEntry(
+                at=now,
+                actor_type=AuthorType.SYSTEM,
+                actor_id=None,
+                ticket_id=message.ticket_id,
+                action="email.bounced",
+                detail={"message_id": message.id, "status": item.parsed.bounce.status},
+            )
+        )
+        events.append(DeliveryChanged(message.ticket_id, message.id, DeliveryState.FAILED.value))
+        return True
+
+    async def _quarantine(
+        self, session: AsyncSession, mailbox: str, item: _Item, now: datetime
+    ) -> None:
+        digest = item.hashes[0]
+        known = await session.scalar(
+            select(EmailQuarantine.id).where(
+                EmailQuarantine.mailbox == mailbox, EmailQuarantine.sha256 == digest
+            )
+        )
+        if known is not None:
+            return
+        sender, subject = _peek(item.raw.data)
+        log.warning("mailbox %s: quarantined a message from %s: %s", mailbox, sender, item.reason)
+        session.add(
+            EmailQuarantine(
+                mailbox=mailbox,
+                reason=item.reason or "unknown",
+                sha256=digest,
+                size=len(item.raw.data),
+                sender=sender[:320],
+                subject=subject[:200],
+                created_at=now,
+            )
+        )
+
+
+def parse_many(
+    data: Sequence[bytes], limit: int | None
+) -> list[tuple[ParsedMail | None, str | None]]:
+    """Each message parsed, or the reason it must be quarantined (runs in a worker thread)."""
+    outcomes: list[tuple[ParsedMail | None, str | None]] = []
+    for raw in data:
+        if limit is not None and len(raw) > limit:
+            outcomes.append((None, f"too large: {len(raw)} bytes, the limit is {limit}"))
+            continue
+        try:
+            outcomes.append((parse(raw), None))
+        except ParseError as exc:
+            outcomes.append((None, str(exc)))
+        except Exception as exc:
+            outcomes.append((None, f"could not be parsed: {type(exc).__name__}: {exc}"[:1000]))
+    return outcomes
+
+
+async def _checkpoint(
+    session: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int, now: datetime
+) -> None:
+    checkpoint = await session.get(EmailCheckpoint, mailbox, with_for_update=True)
+    if checkpoint is None:
+        session.add(EmailCheckpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
+        checkpoint = await session.get(EmailCheckpoint, mailbox)
+        assert checkpoint is not None
+    elif checkpoint.uidvalidity != uidvalidity:
+        checkpoint.uidvalidity, checkpoint.last_uid = uidvalidity, last_uid
+    else:
+        checkpoint.last_uid = max(checkpoint.last_uid, last_uid)
+    checkpoint.last_import_at = now
+
+
+async def _customer_addresses(session: AsyncSession, ticket_ids: set[int]) -> dict[int, set[str]]:
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(Ticket.id, func.lower(Identity.address))
+        .join(Identity, Identity.customer_id == Ticket.customer_id)
+        .where(Ticket.id.in_(ticket_ids), Identity.channel == CHANNEL)
+    )
+    found: dict[int, set[str]] = {}
+    for ticket_id, address in rows:
+        found.setdefault(ticket_id, set()).add(address)
+    return found
+
+
+def _peek(raw: bytes) -> tuple[str, str]:
+    """Sender and subject for the quarantine list, read as leniently as possible."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    sender = subject = ""
+    for line in head.decode("utf-8", "replace").splitlines():
+        lower = line.lower()
+        if lower.startswith("from:") and not sender:
+            sender = line[5:].strip()
+        elif lower.startswith("subject:") and not subject:
+            subject = line[8:].strip()
+    return sender, subject

@@ -1,0 +1,195 @@
+"""A real Dovecot IMAP server in the foreground, on loopback, with its own config and mail dir.
+
+Dovecot will not store mail as root, so the mail files belong to the `mail` system user that
+Debian always has; the folder lives outside pytest's root-only tmp dir so that user can reach it.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import aioimaplib
+
+from tests.support.postgres import free_port
+
+MAIL_USER = "mail"
+
+_CONFIG = """\
+base_dir = {d}/run
+state_dir = {d}/run/state
+instance_name = helpdesk-test-{port}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = {d}/dovecot.log
+default_login_user = dovenull
+default_internal_user = dovecot
+mail_location = maildir:{d}/mail/%u/Maildir
+mail_uid = {user}
+mail_gid = {user}
+first_valid_uid = 1
+first_valid_gid = 1
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={user} home={d}/mail/%u
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+"""
+
+
+class DovecotServer:
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="helpdesk-dovecot-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> DovecotServer:
+        self.dir.chmod(0o755)
+        (self.dir / "mail").mkdir()
+        shutil.chown(self.dir / "mail", MAIL_USER, MAIL_USER)
+        (self.dir / "users").write_text(
+            "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.users.items())
+        )
+        config = self.dir / "dovecot.conf"
+        config.write_text(_CONFIG.format(d=self.dir, port=self.port, user=MAIL_USER))
+        return self._launch(timeout)
+
+    def _launch(self, timeout: float = 15.0) -> DovecotServer:
+        config = self.dir / "dovecot.conf"
+        self.process = subprocess.Popen(
+            ["dovecot", "-F", "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.dir / "stderr.log").open("ab"),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
+                    if probe.recv(100).startswith(b"* OK"):
+                        return self
+            except OSError:
+                time.sleep(0.03)
+        raise RuntimeError(f"dovecot did not greet in {timeout} s: {self.log()}")
+
+    def log(self) -> str:
+        parts = [self.dir / "dovecot.log", self.dir / "stderr.log"]
+        return "\n".join(p.read_text(errors="replace") for p in parts if p.exists())
+
+    def halt(self) -> None:
+        """Stop the server, keeping its mail (see `renumber`, `resume`)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def renumber(self, user: str) -> None:
+        """Forget the folder's UIDs, as a restored or migrated mail server does: Dovecot then
+        numbers the mail anew under a new UIDVALIDITY. Call while halted."""
+        for state in (self.dir / "mail" / user / "Maildir").rglob("dovecot*"):
+            if state.is_file():
+                state.unlink()
+
+    def resume(self) -> DovecotServer:
+        self.process = None
+        return self._launch()
+
+    def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ImapClient:
+    """What a sender's mail server (APPEND) and a curious test (flags, folders) do."""
+
+    def __init__(self, server: DovecotServer, user: str) -> None:
+        self.server = server
+        self.user = user
+        self.imap: aioimaplib.IMAP4 | None = None
+
+    async def __aenter__(self) -> ImapClient:
+        self.imap = aioimaplib.IMAP4("127.0.0.1", self.server.port, timeout=30)
+        await self.imap.wait_hello_from_server()
+        response = await self.imap.login(self.user, self.server.users[self.user])
+        assert response.result == "OK", response
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.imap is not None
+        await self.imap.logout()
+
+    async def append(self, raw: bytes | EmailMessage, folder: str = "INBOX") -> None:
+        assert self.imap is not None
+        data = raw if isinstance(raw, bytes) else raw.as_bytes(policy=email.policy.SMTP)
+        response = await self.imap.append(data, mailbox=folder)
+        assert response.result == "OK", response
+
+    async def create(self, folder: str) -> None:
+        assert self.imap is not None
+        await self.imap.create(folder)
+
+    async def count(self, folder: str = "INBOX", criteria: str = "ALL") -> int:
+        assert self.imap is not None
+        await self.imap.select(folder)
+        response = await self.imap.search(criteria)
+        return len(response.lines[0].split())
+
+
+def mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    to: str = "support@example.test",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+    if references:
+        message["References"] = references
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message
