@@ -17,6 +17,7 @@ from helpdesk.config import load_settings
 from helpdesk.db import Database
 from helpdesk.models import Role
 from helpdesk.runtime import Runtime
+from tests.support import telegram_api as tg
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
@@ -102,3 +103,32 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[HelpdeskSer
     process = HelpdeskServer(tmp_path / "server", database_url).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[tg.FakeTelegram]:
+    server = tg.FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def bot_runtime(
+    database_url: str, tmp_path: Path, clock: FixedClock, fake_telegram: tg.FakeTelegram
+) -> AsyncIterator[Runtime]:
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        telegram={
+            "token": tg.TOKEN,
+            "api_base_url": fake_telegram.base_url,
+            "poll_timeout_seconds": 1,
+            "max_file_bytes": 1000,
+        },
+    )
+    runtime = Runtime(settings, clock=clock)
+    await runtime.start()
+    await runtime.telegram_ready()
+    yield runtime
+    await runtime.stop()

@@ -4,16 +4,13 @@ as an inline keyboard and the customer's taps coming back as callbacks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
 from helpdesk import payloads
 from helpdesk.clock import FixedClock
-from helpdesk.config import load_settings
 from helpdesk.conversation import COMPLAINT_TEXT, HANDED_OVER_TEXT
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
@@ -25,30 +22,10 @@ from tests.kb_articles import ARTICLES
 from tests.support import telegram_api as tg
 
 
-@pytest.fixture
-def fake_telegram() -> Iterator[tg.FakeTelegram]:
-    server = tg.FakeTelegram().start()
-    yield server
-    server.stop()
-
-
 @pytest_asyncio.fixture
-async def bot_runtime(
-    database_url: str, tmp_path: Path, clock: FixedClock, fake_telegram: tg.FakeTelegram
-) -> AsyncIterator[Runtime]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        telegram={
-            "token": tg.TOKEN,
-            "api_base_url": fake_telegram.base_url,
-            "poll_timeout_seconds": 1,
-        },
-    )
-    runtime = Runtime(settings, clock=clock)
-    await runtime.start()
-    await runtime.telegram_ready()
+async def kb_runtime(bot_runtime: Runtime, clock: FixedClock) -> AsyncIterator[Runtime]:
+    """The Telegram runtime with the shared articles published and indexed."""
+    runtime = bot_runtime
     async with runtime.db.transaction() as session:
         for article in ARTICLES:
             await kb_articles.create(
@@ -66,7 +43,6 @@ async def bot_runtime(
         while runtime.kb.service.version == 0 or runtime.kb.service.index is None:
             await asyncio.sleep(0.1)
     yield runtime
-    await runtime.stop()
 
 
 async def sent_to(fake: tg.FakeTelegram, chat_id: int, count: int) -> list[tg.Call]:
@@ -103,7 +79,7 @@ async def answered_with_article(fake: tg.FakeTelegram, user: dict, text: str) ->
 
 
 async def test_the_bot_answers_and_yes_resolves(
-    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram
+    kb_runtime: Runtime, fake_telegram: tg.FakeTelegram
 ):
     fake, user = fake_telegram, tg.user(901, "Mia")
     answer = await answered_with_article(fake, user, "I forgott my pasword")
@@ -118,12 +94,12 @@ async def test_the_bot_answers_and_yes_resolves(
     assert any(
         c.params["callback_query_id"] == "q-901" for c in fake.calls_of("answerCallbackQuery")
     )
-    ticket = await ticket_of(bot_runtime, user["id"])
+    ticket = await ticket_of(kb_runtime, user["id"])
     assert ticket.status == TicketStatus.RESOLVED and ticket.handed_over_at is None
 
 
 async def test_not_helped_hands_over_to_a_person(
-    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram
+    kb_runtime: Runtime, fake_telegram: tg.FakeTelegram
 ):
     fake, user = fake_telegram, tg.user(902, "Noah")
     answer = await answered_with_article(fake, user, "how do i reset my password")
@@ -131,7 +107,7 @@ async def test_not_helped_hands_over_to_a_person(
     fake.push(tg.callback_update(user, not_helped, NOT_HELPED_LABEL))
     told = (await sent_to(fake, user["id"], 2))[1]
     assert told.params["text"] == HANDED_OVER_TEXT
-    ticket = await ticket_of(bot_runtime, user["id"])
+    ticket = await ticket_of(kb_runtime, user["id"])
     assert ticket.handed_over_at is not None and ticket.status != TicketStatus.RESOLVED
     # The bot stays silent on a ticket a person has.
     fake.push(tg.message_update(user, "I forgot my password"))
@@ -140,7 +116,7 @@ async def test_not_helped_hands_over_to_a_person(
 
 
 async def test_asking_for_a_person_or_complaining_goes_straight_to_people(
-    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram
+    kb_runtime: Runtime, fake_telegram: tg.FakeTelegram
 ):
     fake = fake_telegram
     asker, complainer = tg.user(903, "Ola"), tg.user(904, "Per")
@@ -149,6 +125,6 @@ async def test_asking_for_a_person_or_complaining_goes_straight_to_people(
     (told,) = await sent_to(fake, 903, 1)
     assert told.params["text"] == HANDED_OVER_TEXT
     (registered,) = await sent_to(fake, 904, 1)
-    complaint = await ticket_of(bot_runtime, 904)
+    complaint = await ticket_of(kb_runtime, 904)
     assert registered.params["text"] == COMPLAINT_TEXT.format(number=complaint.id)
     assert complaint.kind == TicketKind.COMPLAINT and complaint.handed_over_at is not None

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from helpdesk import payloads, tickets
 from helpdesk.channels.base import InboundMessage, QuickReply
 from helpdesk.channels.telegram import linking
 from helpdesk.clock import FixedClock
-from helpdesk.config import load_settings
 from helpdesk.models import (
     Attachment,
     AuditEntry,
@@ -34,35 +31,6 @@ from helpdesk.models import (
 )
 from helpdesk.runtime import Runtime
 from tests.support import telegram_api as tg
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[tg.FakeTelegram]:
-    server = tg.FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest_asyncio.fixture
-async def bot_runtime(
-    database_url: str, tmp_path: Path, clock: FixedClock, fake_telegram: tg.FakeTelegram
-) -> AsyncIterator[Runtime]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        telegram={
-            "token": tg.TOKEN,
-            "api_base_url": fake_telegram.base_url,
-            "poll_timeout_seconds": 1,
-            "max_file_bytes": 1000,
-        },
-    )
-    runtime = Runtime(settings, clock=clock)
-    await runtime.start()
-    await runtime.telegram_ready()
-    yield runtime
-    await runtime.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
