@@ -111,7 +111,7 @@ class KbSettings(BaseModel):
         True, description="The answer bot replies on chat channels once articles are published"
     )
     bot_threshold: float = Field(
-        0.28,
+        0.29,
         ge=0,
         le=1,
         description="Least confidence for an automatic answer (chosen on BANKING77 for >= 95% "
