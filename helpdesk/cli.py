@@ -58,7 +58,7 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--host", help="Address to listen on [HELPDESK_HOST]")
 @click.option("--port", type=int, help="Port to listen on [HELPDESK_PORT]")
 def demo(host: str | None, port: int | None) -> None:
-    """Serve with demo data: two teams, a supervisor, three agents, customers and tickets."""
+    """Serve with demo data: teams, a supervisor, agents, customers, tickets, articles."""
     from helpdesk.demo import DEMO_PASSWORD, DEMO_PEOPLE, seed_demo
     from helpdesk.runtime import Runtime
 

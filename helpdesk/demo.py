@@ -1,4 +1,5 @@
-"""Demo data: two teams, a supervisor, three agents, a few customers with tickets."""
+"""Demo data: two teams, a supervisor, three agents, a few customers with tickets, and a small
+knowledge base so the answer bot replies in the demo chat."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from helpdesk import tickets
 from helpdesk.accounts import add_agent
 from helpdesk.channels.base import InboundMessage
 from helpdesk.intake import receive_batch
-from helpdesk.models import Agent, Priority, Role, Ticket, TicketKind, TicketStatus
+from helpdesk.kb import articles as kb_articles
+from helpdesk.kb.articles import ArticleFields
+from helpdesk.models import Agent, ArticleStatus, Priority, Role, Ticket, TicketKind, TicketStatus
 from helpdesk.runtime import Runtime
 
 DEMO_PASSWORD = "demo-password"
@@ -25,6 +28,34 @@ DEMO_MESSAGES = (
     ("demo-visitor-2", "Kenji Sato", "How do I change the email address on my account?"),
     ("demo-visitor-3", "Lena Fischer", "I was charged twice for the same order. I want a refund."),
     ("demo-visitor-4", "Omar Haddad", "Is there a fee for international transfers?"),
+)
+
+
+DEMO_ARTICLES = (
+    (
+        "Reset your password",
+        "Open **Sign in**, choose *Forgot password* and follow the link we email you. The link "
+        "works for one hour.",
+        ("I forgot my password", "how do I reset my password", "can't log in", "change password"),
+    ),
+    (
+        "Why was my card payment declined?",
+        "Payments are declined when the card is frozen, the limit is reached or the shop is "
+        "blocked for security. Check **Cards → Limits** in the app, then try again.",
+        ("my card payment was declined", "card declined", "why did my payment fail"),
+    ),
+    (
+        "Fees for international transfers",
+        "Transfers in euro within the SEPA area are free; other currencies cost 0.5% "
+        "(at least 2 EUR). The fee is shown before you confirm.",
+        ("is there a fee for international transfers", "how much does a transfer abroad cost"),
+    ),
+    (
+        "Change the email address on your account",
+        "Go to **Profile → Contact details**, enter the new address and confirm the code we send "
+        "to it.",
+        ("how do I change my email address", "update my email", "new email address"),
+    ),
 )
 
 
@@ -93,4 +124,12 @@ async def seed_demo(runtime: Runtime) -> bool:
         await tickets.add_note(
             session, carol, third, "Duplicate charge confirmed in the ledger.", now=now
         )
+        for title, body, phrasings in DEMO_ARTICLES:
+            fields = ArticleFields(
+                title=title,
+                body=body,
+                phrasings=list(phrasings),
+                status=ArticleStatus.PUBLISHED,
+            )
+            await kb_articles.create(session, fields, now=now)
     return True

@@ -180,6 +180,13 @@ def test_demo_seeds_and_prints_the_urls_and_logins(tmp_path: Path):
         assert queue.json()["total"] == 4
         teams = httpx.get(f"{base}/api/teams", headers={"Authorization": f"Bearer {token}"})
         assert sorted(t["name"] for t in teams.json()) == ["Billing", "Support"]
+        # The demo's knowledge base is indexed, so the bot and the suggestions work at once.
+        found = httpx.get(
+            f"{base}/api/kb/suggestions",
+            params={"text": "I forgot my pasword"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert found[0]["title"] == "Reset your password"
         assert "<script" in httpx.get(f"{base}/chat").text
     finally:
         demo.terminate()
