@@ -181,11 +181,31 @@ async def add_note(
     text = clean_text(text).strip()
     if not text:
         raise TicketRuleError("a note needs text")
+    outcome = await _store_note(session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id)
+    assert outcome.message is not None
+    _audit(session, agent, ticket, now, "ticket.noted", message_id=outcome.message.id)
+    return outcome
+
+
+async def bot_note(session: AsyncSession, ticket: Ticket, text: str, *, now: datetime) -> Outcome:
+    """The bot's note to agents (why it stepped aside, what it would have suggested)."""
+    return await _store_note(session, ticket, clean_text(text).strip(), now, AuthorType.BOT)
+
+
+async def _store_note(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    now: datetime,
+    author: AuthorType,
+    *,
+    agent_id: int | None = None,
+) -> Outcome:
     message = Message(
         ticket_id=ticket.id,
         direction=Direction.NOTE,
-        author_type=AuthorType.AGENT,
-        agent_id=agent.id,
+        author_type=author,
+        agent_id=agent_id,
         channel="internal",
         text=text,
         created_at=now,
@@ -193,7 +213,6 @@ async def add_note(
     session.add(message)
     ticket.updated_at = now
     await session.flush()
-    _audit(session, agent, ticket, now, "ticket.noted", message_id=message.id)
     return Outcome(message, [NoteAdded(ticket.id, message.id)])
 
 

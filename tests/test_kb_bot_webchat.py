@@ -11,6 +11,8 @@ from typing import Any
 from helpdesk import payloads
 from helpdesk.conversation import HANDED_OVER_TEXT
 from helpdesk.kb.bot import ASK_TEXT, HELPED_LABEL, NOT_HELPED_LABEL, PERSON_LABEL, THANKS_TEXT
+from helpdesk.satisfaction import QUESTION_TEXT
+from helpdesk.satisfaction import THANKS_TEXT as RATING_THANKS_TEXT
 from tests.conftest import PASSWORD, People
 from tests.kb_articles import ARTICLES
 from tests.support.clients import AgentClient, ChatClient, chat_token
@@ -146,6 +148,7 @@ async def test_no_a_person_or_a_complaint_hand_over_with_the_bots_attempt_visibl
     texts = [m["text"] for m in (await ticket_of(sam, ack["ticket"]))["messages"]]
     assert answer["text"] in texts
     assert "ticket.handed_over" in await audit_actions(sam, ack["ticket"])
+    assert (await ticket_of(sam, ack["ticket"]))["handed_over_at"] is not None
     stored = (await sam.http.get(f"/api/kb/articles/{card}")).json()
     assert stored["not_helpful_count"] == 1
     # The bot stays silent on a ticket that people have.
@@ -205,3 +208,23 @@ async def test_never_two_bot_answers_in_a_row_and_odd_messages_do_not_break_it(
         assert found.json()["suggestions"] == []
     health = await sam.http.get("/api/health")
     assert health.json()["status"] == "ok"
+
+
+async def test_after_a_person_resolves_the_chat_asks_for_a_rating_the_agent_then_sees(
+    server: HelpdeskServer,
+):
+    sam = await AgentClient(server.base_url).login(People().supervisor, PASSWORD)
+    chat = await customer(server)
+    ack = await say(chat, "My statement shows a fee I do not understand")
+    assert (await sam.reply(ack["ticket"], "That is the yearly card fee.")).status_code == 200
+    assert (await chat.expect("message", timeout=20))["author"] == "agent"
+    assert (await sam.change(ack["ticket"], status="resolved")).status_code == 200
+
+    question = await bot_says(chat)
+    assert question["text"] == QUESTION_TEXT
+    ratings = [q["payload"] for q in question["quick_replies"]]
+    assert ratings == [payloads.rating(score) for score in range(1, 6)]
+    assert (await choose(chat, payloads.rating(4)))["type"] == "ack"
+    assert (await bot_says(chat))["text"] == RATING_THANKS_TEXT
+    ticket = await ticket_of(sam, ack["ticket"])
+    assert ticket["status"] == "resolved" and ticket["satisfaction"] == 4

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk import audit, payloads
 from helpdesk.channels.base import QuickReply
 from helpdesk.conversation import hand_over
-from helpdesk.events import Event, NoteAdded, TicketChanged
+from helpdesk.events import Event, TicketChanged
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.events import ArticleVoted
 from helpdesk.kb.index import Suggestion
@@ -27,12 +27,11 @@ from helpdesk.models import (
     BotAnswer,
     BotAnswerOutcome,
     Customer,
-    Direction,
     Message,
     Ticket,
     TicketStatus,
 )
-from helpdesk.tickets import bot_reply
+from helpdesk.tickets import bot_note, bot_reply
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ class KbAnswerBot:
         lines = [f"Bot handed this ticket over: {reason}."]
         for s in suggestions or []:
             lines.append(f"• #{s.article_id} {s.title} ({s.confidence:.2f}): {s.reason}")
-        events = await _note(session, ticket, "\n".join(lines), now)
+        events = (await bot_note(session, ticket, "\n".join(lines), now=now)).events
         return events + await hand_over(session, ticket, f"bot: {reason}", now=now)
 
     async def record_vote(
@@ -246,17 +245,3 @@ async def _pending_answer(session: AsyncSession, ticket_id: int) -> BotAnswer | 
         .order_by(BotAnswer.id.desc())
         .limit(1)
     )
-
-
-async def _note(session: AsyncSession, ticket: Ticket, text: str, now: datetime) -> list[Event]:
-    note = Message(
-        ticket_id=ticket.id,
-        direction=Direction.NOTE,
-        author_type=AuthorType.BOT,
-        channel="internal",
-        text=text,
-        created_at=now,
-    )
-    session.add(note)
-    await session.flush()
-    return [NoteAdded(ticket.id, note.id)]

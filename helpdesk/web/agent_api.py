@@ -333,6 +333,8 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
         first_response_at=ticket.first_response_at,
         resolved_at=ticket.resolved_at,
         last_customer_message_at=ticket.last_customer_message_at,
+        handed_over_at=ticket.handed_over_at,
+        satisfaction=ticket.satisfaction,
     )
 
 

@@ -68,6 +68,10 @@ class TicketSummary(BaseModel):
     first_response_at: datetime | None
     resolved_at: datetime | None
     last_customer_message_at: datetime | None
+    # When the bot stepped aside for a person (None: the bot may still answer).
+    handed_over_at: datetime | None
+    # The customer's 1-5 answer to the satisfaction question.
+    satisfaction: int | None
 
 
 class TicketPage(BaseModel):
