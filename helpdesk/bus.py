@@ -18,22 +18,33 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
+Wanted = Callable[[Any], bool]
 
 
 class EventBus:
     def __init__(self, *, attempts: int = 5, first_delay: float = 0.2) -> None:
-        self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self._handlers: dict[type[Event], list[tuple[Handler, Wanted | None]]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
         self._attempts = attempts
         self._first_delay = first_delay
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
-        self._handlers[event_type].append(handler)
+    def subscribe(
+        self,
+        event_type: type[E],
+        handler: Callable[[E], Awaitable[None]],
+        *,
+        wanted: Callable[[E], bool] | None = None,
+    ) -> None:
+        """`wanted`, when given, is asked synchronously first: an event it declines costs no task,
+        which matters for events as frequent as every arriving message."""
+        self._handlers[event_type].append((handler, wanted))
 
     def publish(self, events: Iterable[Event]) -> None:
         """Schedule every handler of every event; returns at once."""
         for event in events:
-            for handler in self._handlers.get(type(event), ()):
+            for handler, wanted in self._handlers.get(type(event), ()):
+                if wanted is not None and not wanted(event):
+                    continue
                 task = asyncio.create_task(self._run(handler, event))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -159,16 +159,19 @@ class ConversationService:
         self._bot_channels = frozenset(settings.bot_channels)
         # Set by the knowledge base when it is on; without it every ticket waits for people.
         self.answer_bot: AnswerBot | None = None
-        bus.subscribe(MessageReceived, self.on_message)
+        bus.subscribe(MessageReceived, self.on_message, wanted=self.needs_reaction)
+
+    def needs_reaction(self, event: MessageReceived) -> bool:
+        """Most messages need nothing from us; deciding that from the event alone keeps them
+        off the database and intake's write lock free."""
+        return (
+            event.payload is not None
+            or self._bot_answers(event.channel)
+            or asks_for_person(event.text)
+        )
 
     async def on_message(self, event: MessageReceived) -> None:
-        nothing_to_do = (
-            event.payload is None
-            and not self._bot_answers(event.channel)
-            and not asks_for_person(event.text)
-        )
-        if nothing_to_do:
-            # Most messages need nothing from us; skipping them keeps intake's write lock free.
+        if not self.needs_reaction(event):
             return
         now = self._clock.now()
         async with self._db.transaction() as session:

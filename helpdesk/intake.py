@@ -80,7 +80,9 @@ class IntakeService:
         job = _Job(message, asyncio.get_running_loop().create_future(), hashes)
         self._queue.append(job)
         self._wake.set()
-        return await asyncio.shield(job.future)
+        # Not shielded: a caller that gives up cancels only its wait; the worker skips a done
+        # future, and the message is stored all the same.
+        return await job.future
 
     async def _run(self) -> None:
         while True:

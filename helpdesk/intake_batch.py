@@ -3,38 +3,39 @@
 Each message's outcome is what it would be if it had arrived alone: its customer found or created
 by identity, a duplicate recognised by (channel, external id), the ticket chosen by
 `ticket_choice`. Statements work on whole sets (one INSERT for all messages, one UPDATE for all
-touched tickets) because per-object ORM work, not the database, was what limited intake.
+touched tickets; `intake_sql` holds them) because per-object and per-statement work in Python,
+not the database, was what limited intake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from helpdesk import payloads
 from helpdesk.channels.base import InboundMessage
 from helpdesk.events import Event, MessageReceived, TicketCreated, TicketReopened
-from helpdesk.models import (
-    Attachment,
-    AuditEntry,
-    AuthorType,
-    Customer,
-    Direction,
-    Identity,
-    Message,
-    Ticket,
-    TicketStatus,
+from helpdesk.intake_sql import (
+    AUDIT,
+    CUSTOMERS,
+    IDENTITIES,
+    MESSAGES,
+    TICKETS,
+    IntakeStatements,
+    insert_rows,
+    new_ids,
+    statements_for,
 )
-from helpdesk.sanitize import clean_html, clean_text
-from helpdesk.ticket_choice import Choice, Decision, candidates, decide, pairs_in
+from helpdesk.models import Attachment, AuthorType, Direction, TicketStatus
+from helpdesk.sanitize import CONTROL_CHARACTER, clean_html, clean_text
+from helpdesk.ticket_choice import Choice, Decision, TicketRow, decide
 
 SUBJECT_LENGTH = 120
-NO_SYNC = {"synchronize_session": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,17 @@ def _sender_key(message: InboundMessage) -> tuple[str, str]:
     return message.channel, normalise_address(message.channel, message.sender)
 
 
+@dataclass(slots=True)
+class _Senders:
+    """Who sent the batch's messages: customer and identity per (channel, address)."""
+
+    known: dict[tuple[str, str], _Sender]
+    # First-time senders, each with its first message; their rows are inserted later.
+    newcomers: list[tuple[tuple[str, str], InboundMessage]]
+    # Each known sender's latest ticket per channel.
+    latest: dict[tuple[int, str], TicketRow]
+
+
 async def receive_batch(
     session: AsyncSession,
     messages: Sequence[InboundMessage],
@@ -84,19 +96,41 @@ async def receive_batch(
     attachment_hashes: Sequence[Sequence[str]] | None = None,
 ) -> tuple[list[Receipt], list[Event]]:
     """Store each message once; must run inside a transaction the caller commits."""
+    connection = await session.connection()
+    sql = statements_for(connection.dialect.name)
     messages = [_cleaned(m) for m in messages]
     hashes = list(attachment_hashes) if attachment_hashes else [()] * len(messages)
-    stored = await _already_stored(session, messages)
+    stored = await _already_stored(connection, sql, messages)
     fresh: dict[tuple[str, str], int] = {}
     for index, message in enumerate(messages):
         if _key(message) not in stored and _key(message) not in fresh:
             fresh[_key(message)] = index
     new = [messages[i] for i in fresh.values()]
-    senders = await _senders(session, new, now)
-    decisions = await _decisions(session, new, senders, now, reopen_window)
-    ticket_ids, created = await _write_tickets(session, new, senders, decisions, now)
-    message_ids = await _insert_messages(session, new, senders, ticket_ids, now)
-    await _insert_attachments(session, new, [hashes[i] for i in fresh.values()], message_ids)
+    found = await _find_senders(connection, sql, new)
+    # Until their rows exist, first-time senders stand as negative customer ids: distinct from
+    # each other and from every real customer, so each gets a conversation of its own.
+    customer_of = {key: sender.customer_id for key, sender in found.known.items()}
+    for number, (key, _) in enumerate(found.newcomers, start=1):
+        customer_of[key] = -number
+    decisions = await _decisions(
+        connection, sql, new, customer_of, found.latest, now, reopen_window
+    )
+    opening = _conversations_to_open(decisions)
+    ids = await new_ids(
+        connection,
+        {
+            CUSTOMERS: len(found.newcomers),
+            IDENTITIES: len(found.newcomers),
+            TICKETS: len(opening),
+            MESSAGES: len(new),
+        },
+    )
+    senders = await _insert_newcomers(connection, found, ids, now)
+    ticket_ids, created = await _write_tickets(
+        connection, sql, new, senders, decisions, opening, ids[TICKETS], now
+    )
+    message_ids = await _insert_messages(connection, new, senders, ticket_ids, ids[MESSAGES], now)
+    await _insert_attachments(connection, new, [hashes[i] for i in fresh.values()], message_ids)
 
     events: list[Event] = []
     audits: list[dict[str, Any]] = []
@@ -118,7 +152,7 @@ async def receive_batch(
             )
         )
     if audits:
-        await session.execute(insert(AuditEntry.__table__), audits)
+        await connection.execute(insert(AUDIT), audits)
 
     receipts: list[Receipt] = []
     reported: set[int] = set()
@@ -156,6 +190,11 @@ async def receive_batch(
 
 def _cleaned(message: InboundMessage) -> InboundMessage:
     """Every text field without control characters; channels need not remember to do it."""
+    fields = (message.external_id, message.sender, message.sender_name, message.text)
+    extra = (message.html or "", message.subject or "", message.payload or "")
+    too_long = message.payload is not None and len(message.payload) > payloads.MAX_LENGTH
+    if not too_long and not any(CONTROL_CHARACTER.search(f) for f in (*fields, *extra)):
+        return message  # the usual case, and a copy costs more than the search
     return replace(
         message,
         external_id=clean_text(message.external_id),
@@ -169,169 +208,164 @@ def _cleaned(message: InboundMessage) -> InboundMessage:
 
 
 async def _already_stored(
-    session: AsyncSession, messages: Sequence[InboundMessage]
+    connection: AsyncConnection, sql: IntakeStatements, messages: Sequence[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
-    rows = await session.execute(
-        select(
-            Message.channel, Message.external_id, Message.id, Message.ticket_id, Ticket.customer_id
-        )
-        .join(Ticket, Ticket.id == Message.ticket_id)
-        .where(pairs_in(Message.channel, Message.external_id, {_key(m) for m in messages}))
-    )
-    return {(r.channel, r.external_id): (r.id, r.ticket_id, r.customer_id) for r in rows}
-
-
-async def _senders(
-    session: AsyncSession, messages: Sequence[InboundMessage], now: datetime
-) -> dict[tuple[str, str], _Sender]:
-    """Each sender's customer and identity, creating both for first-time senders."""
-    keys = {_sender_key(m) for m in messages}
-    senders: dict[tuple[str, str], _Sender] = {}
-    unnamed: list[tuple[int, tuple[str, str]]] = []
-    if keys:
-        rows = await session.execute(
-            select(
-                Identity.id,
-                Identity.channel,
-                Identity.address,
-                Identity.customer_id,
-                Identity.display_name,
-            ).where(pairs_in(Identity.channel, Identity.address, keys))
-        )
+    stored: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for channel, external_ids in _by_channel(_key(m) for m in messages).items():
+        rows = await connection.execute(sql.stored, {"channel": channel, "keys": external_ids})
         for row in rows:
-            senders[(row.channel, row.address)] = _Sender(row.customer_id, row.id)
+            stored[(channel, row.external_id)] = (row.id, row.ticket_id, row.customer_id)
+    return stored
+
+
+async def _find_senders(
+    connection: AsyncConnection, sql: IntakeStatements, messages: Sequence[InboundMessage]
+) -> _Senders:
+    """Each known sender's customer, identity and latest ticket on the channel (one statement per
+    channel); names identities that had none; lists the first-time senders."""
+    known: dict[tuple[str, str], _Sender] = {}
+    latest: dict[tuple[int, str], TicketRow] = {}
+    unnamed: list[tuple[int, tuple[str, str]]] = []
+    for channel, addresses in _by_channel(_sender_key(m) for m in messages).items():
+        rows = await connection.execute(sql.known_senders, {"channel": channel, "keys": addresses})
+        for row in rows:
+            known[(channel, row.address)] = _Sender(row.customer_id, row.id)
             if not row.display_name:
-                unnamed.append((row.id, (row.channel, row.address)))
-    firsts = {}
+                unnamed.append((row.id, (channel, row.address)))
+            if row.ticket_id is not None:
+                latest[(row.customer_id, channel)] = TicketRow(
+                    row.ticket_id, row.customer_id, channel, row.status, row.resolved_at
+                )
+    firsts: dict[tuple[str, str], InboundMessage] = {}
     for message in messages:
         firsts.setdefault(_sender_key(message), message)
-    await _name_identities(session, unnamed, firsts)
-    newcomers = [(key, m) for key, m in firsts.items() if key not in senders]
-    if not newcomers:
+    names = [
+        {"identity_id": identity_id, "name": firsts[key].sender_name[:200]}
+        for identity_id, key in unnamed
+        if firsts[key].sender_name
+    ]
+    if names:
+        # An identity first seen without a name takes the first name a message brings.
+        await connection.execute(sql.name_identity, names)
+    newcomers = [(key, m) for key, m in firsts.items() if key not in known]
+    return _Senders(known, newcomers, latest)
+
+
+def _by_channel(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, set[str]] = {}
+    for channel, value in pairs:
+        grouped.setdefault(channel, set()).add(value)
+    return {channel: sorted(values) for channel, values in grouped.items()}
+
+
+async def _insert_newcomers(
+    connection: AsyncConnection, found: _Senders, ids: dict[Table, list[int]], now: datetime
+) -> dict[tuple[str, str], _Sender]:
+    """A customer and an identity for each first-time sender; returns every sender."""
+    senders = dict(found.known)
+    if not found.newcomers:
         return senders
-    customer_ids = await _insert_in_order(
-        session,
-        Customer.__table__,
-        [
+    customers, identities = [], []
+    for ((channel, address), m), customer_id, identity_id in zip(
+        found.newcomers, ids[CUSTOMERS], ids[IDENTITIES], strict=True
+    ):
+        customers.append(
             {
+                "id": customer_id,
                 "name": (m.sender_name or address)[:200],
                 "email": address if channel == "email" else None,
                 "language": m.language,
                 "created_at": now,
             }
-            for (channel, address), m in newcomers
-        ],
-    )
-    identity_ids = await _insert_in_order(
-        session,
-        Identity.__table__,
-        [
+        )
+        identities.append(
             {
+                "id": identity_id,
                 "customer_id": customer_id,
                 "channel": channel,
                 "address": address,
                 "display_name": m.sender_name[:200],
                 "created_at": now,
             }
-            for ((channel, address), m), customer_id in zip(newcomers, customer_ids, strict=True)
-        ],
-    )
-    for (key, _), customer_id, identity_id in zip(
-        newcomers, customer_ids, identity_ids, strict=True
-    ):
-        senders[key] = _Sender(customer_id, identity_id)
+        )
+        senders[(channel, address)] = _Sender(customer_id, identity_id)
+    await insert_rows(connection, CUSTOMERS, customers)
+    await insert_rows(connection, IDENTITIES, identities)
     return senders
 
 
-async def _insert_in_order(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
-) -> list[int]:
-    """Insert rows that have no natural key; returns their ids in the order of `rows`."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLAlchemy keeps RETURNING in parameter order on SQLite only by inserting row by row,
-        # each statement compiled anew. Writers are serialised on SQLite, so the next ids are
-        # known: one cached executemany is far cheaper. (Another process writing meanwhile
-        # would make the insert fail, and intake retries; it never mixes ids up.)
-        largest = await session.scalar(select(func.max(table.c.id)))
-        first = (largest or 0) + 1
-        ids = list(range(first, first + len(rows)))
-        await session.execute(
-            insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
-        )
-        return ids
-    result = await session.scalars(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
-    return list(result)
-
-
-async def _name_identities(
-    session: AsyncSession,
-    unnamed: list[tuple[int, tuple[str, str]]],
-    firsts: dict[tuple[str, str], InboundMessage],
-) -> None:
-    """An identity first seen without a name takes the first name a message brings."""
-    for identity_id, key in unnamed:
-        name = firsts[key].sender_name
-        if name:
-            await session.execute(
-                update(Identity)
-                .where(Identity.id == identity_id)
-                .values(display_name=name[:200])
-                .execution_options(**NO_SYNC)
-            )
-
-
 async def _decisions(
-    session: AsyncSession,
+    connection: AsyncConnection,
+    sql: IntakeStatements,
     messages: Sequence[InboundMessage],
-    senders: dict[tuple[str, str], _Sender],
+    customer_of: dict[tuple[str, str], int],
+    latest: dict[tuple[int, str], TicketRow],
     now: datetime,
     reopen_window: timedelta,
 ) -> list[Decision]:
-    wanted = [(m, senders[_sender_key(m)].customer_id) for m in messages]
-    latest, hinted = await candidates(session, wanted)
+    hints = sorted({m.ticket_hint for m in messages if m.ticket_hint is not None})
+    hinted: dict[int, TicketRow] = {}
+    if hints:
+        for row in await connection.execute(sql.hinted_tickets, {"ids": hints}):
+            hinted[row.id] = TicketRow(*row)
     return [
-        decide(m, customer_id, position, latest, hinted, now=now, reopen_window=reopen_window)
-        for position, (m, customer_id) in enumerate(wanted)
+        decide(
+            m,
+            customer_of[_sender_key(m)],
+            position,
+            latest,
+            hinted,
+            now=now,
+            reopen_window=reopen_window,
+        )
+        for position, m in enumerate(messages)
     ]
 
 
-async def _write_tickets(
-    session: AsyncSession,
-    messages: Sequence[InboundMessage],
-    senders: dict[tuple[str, str], _Sender],
-    decisions: list[Decision],
-    now: datetime,
-) -> tuple[list[int], dict[int, tuple[int, str, int]]]:
-    """Open the new tickets and update the continued and reopened ones. Returns each message's
-    ticket id, and for every new ticket its customer, channel and first message's position."""
+def _conversations_to_open(decisions: list[Decision]) -> dict[tuple[object, ...], int]:
+    """Each conversation that needs a new ticket, with the position of its first message."""
     opening: dict[tuple[object, ...], int] = {}
     for position, decision in enumerate(decisions):
         if decision.choice == Choice.NEW:
             opening.setdefault(decision.conversation, position)
+    return opening
+
+
+async def _write_tickets(
+    connection: AsyncConnection,
+    sql: IntakeStatements,
+    messages: Sequence[InboundMessage],
+    senders: dict[tuple[str, str], _Sender],
+    decisions: list[Decision],
+    opening: dict[tuple[object, ...], int],
+    new_ticket_ids: list[int],
+    now: datetime,
+) -> tuple[list[int], dict[int, tuple[int, str, int]]]:
+    """Open the new tickets and update the continued and reopened ones. Returns each message's
+    ticket id, and for every new ticket its customer, channel and first message's position."""
     created: dict[int, tuple[int, str, int]] = {}
-    new_ids: dict[tuple[object, ...], int] = {}
-    if opening:
-        firsts = list(opening.items())
-        rows = [
+    opened_ids: dict[tuple[object, ...], int] = {}
+    rows = []
+    for (conversation, position), ticket_id in zip(opening.items(), new_ticket_ids, strict=True):
+        message = messages[position]
+        customer_id = senders[_sender_key(message)].customer_id
+        rows.append(
             {
-                "subject": subject_from(messages[p]),
+                "id": ticket_id,
+                "subject": subject_from(message),
                 "status": TicketStatus.NEW,
-                "channel": messages[p].channel,
-                "customer_id": senders[_sender_key(messages[p])].customer_id,
+                "channel": message.channel,
+                "customer_id": customer_id,
                 "created_at": now,
                 "updated_at": now,
                 "last_customer_message_at": now,
             }
-            for _, p in firsts
-        ]
-        ids = await _insert_in_order(session, Ticket.__table__, rows)
-        for (conversation, position), ticket_id, row in zip(firsts, ids, rows, strict=True):
-            new_ids[conversation] = ticket_id
-            created[ticket_id] = (row["customer_id"], row["channel"], position)
+        )
+        opened_ids[conversation] = ticket_id
+        created[ticket_id] = (customer_id, message.channel, position)
+    await insert_rows(connection, TICKETS, rows)
     ticket_ids = [
-        decision.ticket.id if decision.ticket is not None else new_ids[decision.conversation]
+        decision.ticket.id if decision.ticket is not None else opened_ids[decision.conversation]
         for decision in decisions
     ]
     to_open = {
@@ -344,57 +378,50 @@ async def _write_tickets(
         )
     }
     if to_open:
-        await session.execute(
-            update(Ticket)
-            .where(Ticket.id.in_(to_open))
-            .values(status=TicketStatus.OPEN, resolved_at=None)
-            .execution_options(**NO_SYNC)
-        )
+        await connection.execute(sql.reopen_tickets, {"ids": sorted(to_open)})
     touched = {
         d.ticket.id for d in decisions if d.ticket is not None and d.choice != Choice.FEEDBACK
     }
     if touched:
-        await session.execute(
-            update(Ticket)
-            .where(Ticket.id.in_(touched))
-            .values(updated_at=now, last_customer_message_at=now)
-            .execution_options(**NO_SYNC)
-        )
+        # Sorted, so two writers touching the same tickets lock them in the same order.
+        await connection.execute(sql.touch_tickets, {"ids": sorted(touched), "now": now})
     return ticket_ids, created
 
 
 async def _insert_messages(
-    session: AsyncSession,
+    connection: AsyncConnection,
     messages: Sequence[InboundMessage],
     senders: dict[tuple[str, str], _Sender],
     ticket_ids: list[int],
+    message_ids: list[int],
     now: datetime,
 ) -> dict[tuple[str, str], int]:
-    if not messages:
-        return {}
-    rows = [
-        {
-            "ticket_id": ticket_id,
-            "direction": Direction.IN,
-            "author_type": AuthorType.CUSTOMER,
-            "customer_id": senders[_sender_key(m)].customer_id,
-            "identity_id": senders[_sender_key(m)].identity_id,
-            "channel": m.channel,
-            "external_id": m.external_id,
-            "text": m.text,
-            "html": clean_html(m.html),
-            "created_at": now,
-            "sent_at": m.sent_at,
-            "payload": m.payload,
-        }
-        for m, ticket_id in zip(messages, ticket_ids, strict=True)
-    ]
-    ids = await _insert_in_order(session, Message.__table__, rows)
-    return {_key(m): message_id for m, message_id in zip(messages, ids, strict=True)}
+    rows = []
+    for m, ticket_id, message_id in zip(messages, ticket_ids, message_ids, strict=True):
+        sender = senders[_sender_key(m)]
+        rows.append(
+            {
+                "id": message_id,
+                "ticket_id": ticket_id,
+                "direction": Direction.IN,
+                "author_type": AuthorType.CUSTOMER,
+                "customer_id": sender.customer_id,
+                "identity_id": sender.identity_id,
+                "channel": m.channel,
+                "external_id": m.external_id,
+                "text": m.text,
+                "html": clean_html(m.html),
+                "created_at": now,
+                "sent_at": m.sent_at,
+                "payload": m.payload,
+            }
+        )
+    await insert_rows(connection, MESSAGES, rows)
+    return {_key(m): message_id for m, message_id in zip(messages, message_ids, strict=True)}
 
 
 async def _insert_attachments(
-    session: AsyncSession,
+    connection: AsyncConnection,
     messages: Sequence[InboundMessage],
     hashes: Sequence[Sequence[str]],
     message_ids: dict[tuple[str, str], int],
@@ -412,7 +439,7 @@ async def _insert_attachments(
         for attachment, digest in zip(m.attachments, digests, strict=True)
     ]
     if rows:
-        await session.execute(insert(Attachment.__table__), rows)
+        await connection.execute(insert(Attachment.__table__), rows)
 
 
 def _audit_row(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nh3
 
 _ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "cid"}
@@ -16,6 +18,8 @@ def clean_html(html: str | None) -> str | None:
 
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+# Finds what `clean_text` would drop, far faster than translating a text that has none.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def clean_text(text: str) -> str:

@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, false, or_
 
 from helpdesk import payloads
 from helpdesk.channels.base import InboundMessage
-from helpdesk.models import OPEN_STATUSES, Ticket, TicketStatus
+from helpdesk.models import OPEN_STATUSES, TicketStatus
 
 
 class Choice(enum.Enum):
@@ -60,29 +59,6 @@ def pairs_in(
     if not grouped:
         return false()
     return or_(*(and_(first == a, second.in_(sorted(bs))) for a, bs in grouped.items()))  # type: ignore[type-var]
-
-
-async def candidates(
-    session: AsyncSession, wanted: list[tuple[InboundMessage, int]]
-) -> tuple[dict[tuple[int, str], TicketRow], dict[int, TicketRow]]:
-    """Each customer's latest ticket per channel, and every hinted ticket, in two queries."""
-    pairs = {(m.channel, customer_id) for m, customer_id in wanted if m.continues_latest}
-    hints = {m.ticket_hint for m, _ in wanted if m.ticket_hint is not None}
-    columns = (Ticket.id, Ticket.customer_id, Ticket.channel, Ticket.status, Ticket.resolved_at)
-    latest: dict[tuple[int, str], TicketRow] = {}
-    if pairs:
-        newest = (
-            select(func.max(Ticket.id))
-            .where(pairs_in(Ticket.channel, Ticket.customer_id, pairs))
-            .group_by(Ticket.customer_id, Ticket.channel)
-        )
-        for row in await session.execute(select(*columns).where(Ticket.id.in_(newest))):
-            latest[(row.customer_id, row.channel)] = TicketRow(*row)
-    hinted: dict[int, TicketRow] = {}
-    if hints:
-        for row in await session.execute(select(*columns).where(Ticket.id.in_(hints))):
-            hinted[row.id] = TicketRow(*row)
-    return latest, hinted
 
 
 def decide(
