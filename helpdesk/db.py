@@ -41,10 +41,6 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,
-                # asyncpg prepares every statement; a generic plan made while a table has no
-                # statistics yet (a new database) scanned all messages of a channel for each
-                # duplicate check. Planning with the actual values costs far less than that.
-                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None

@@ -40,7 +40,11 @@ class _Job:
 
 
 class IntakeService:
-    """Receives messages from every channel; returns only once each is committed."""
+    """Receives messages from every channel; returns only once each is committed.
+
+    One writer commits batches one after another. Several side by side (tried on PostgreSQL)
+    made batches smaller and cost more CPU per message than the overlap saved
+    (docs/benchmarks.md)."""
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class IntakeService:
         self._reopen_window = reopen_window
         self._batch_size = batch_size
         self._queue: list[_Job] = []
+        self._in_flight: list[_Job] = []
         self._wake = asyncio.Event()
         self._worker = BackgroundTask("intake", self._run)
 
@@ -67,10 +72,11 @@ class IntakeService:
 
     async def stop(self) -> None:
         await self._worker.stop()
-        for job in self._queue:
+        # A batch cut short by the stop was rolled back: its callers must not wait forever.
+        for job in [*self._in_flight, *self._queue]:
             if not job.future.done():
                 job.future.set_exception(IntakeError("helpdesk is shutting down"))
-        self._queue.clear()
+        self._in_flight, self._queue = [], []
 
     async def receive(self, message: InboundMessage) -> Receipt:
         """Store the message (or find it already stored) and return after the commit."""
@@ -89,9 +95,10 @@ class IntakeService:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                jobs = self._queue[: self._batch_size]
+                self._in_flight = self._queue[: self._batch_size]
                 del self._queue[: self._batch_size]
-                await self._store(jobs)
+                await self._store(self._in_flight)
+                self._in_flight = []
 
     async def _store(self, jobs: list[_Job]) -> None:
         try:

@@ -72,7 +72,7 @@ def _key(message: InboundMessage) -> tuple[str, str]:
     return message.channel, message.external_id
 
 
-def _sender_key(message: InboundMessage) -> tuple[str, str]:
+def sender_key(message: InboundMessage) -> tuple[str, str]:
     return message.channel, normalise_address(message.channel, message.sender)
 
 
@@ -164,7 +164,7 @@ async def receive_batch(
             continue
         position = position_of[key]
         message_id, ticket_id = message_ids[key], ticket_ids[position]
-        customer_id = senders[_sender_key(message)].customer_id
+        customer_id = senders[sender_key(message)].customer_id
         if message_id in reported:
             receipts.append(Receipt(message_id, ticket_id, customer_id, duplicate=True))
             continue
@@ -226,7 +226,7 @@ async def _find_senders(
     known: dict[tuple[str, str], _Sender] = {}
     latest: dict[tuple[int, str], TicketRow] = {}
     unnamed: list[tuple[int, tuple[str, str]]] = []
-    for channel, addresses in _by_channel(_sender_key(m) for m in messages).items():
+    for channel, addresses in _by_channel(sender_key(m) for m in messages).items():
         rows = await connection.execute(sql.known_senders, {"channel": channel, "keys": addresses})
         for row in rows:
             known[(channel, row.address)] = _Sender(row.customer_id, row.id)
@@ -238,7 +238,7 @@ async def _find_senders(
                 )
     firsts: dict[tuple[str, str], InboundMessage] = {}
     for message in messages:
-        firsts.setdefault(_sender_key(message), message)
+        firsts.setdefault(sender_key(message), message)
     names = [
         {"identity_id": identity_id, "name": firsts[key].sender_name[:200]}
         for identity_id, key in unnamed
@@ -311,7 +311,7 @@ async def _decisions(
     return [
         decide(
             m,
-            customer_of[_sender_key(m)],
+            customer_of[sender_key(m)],
             position,
             latest,
             hinted,
@@ -348,7 +348,7 @@ async def _write_tickets(
     rows = []
     for (conversation, position), ticket_id in zip(opening.items(), new_ticket_ids, strict=True):
         message = messages[position]
-        customer_id = senders[_sender_key(message)].customer_id
+        customer_id = senders[sender_key(message)].customer_id
         rows.append(
             {
                 "id": ticket_id,
@@ -398,7 +398,7 @@ async def _insert_messages(
 ) -> dict[tuple[str, str], int]:
     rows = []
     for m, ticket_id, message_id in zip(messages, ticket_ids, message_ids, strict=True):
-        sender = senders[_sender_key(m)]
+        sender = senders[sender_key(m)]
         rows.append(
             {
                 "id": message_id,

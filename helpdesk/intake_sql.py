@@ -2,10 +2,10 @@
 
 Intake's statements are SQLAlchemy Core on plain tables, not ORM: per-statement ORM overhead cost
 more than the database's own work (docs/benchmarks.md). Lists are bound so that each statement's
-text is the same whatever the batch size: `IN (…)` expanded on SQLite, `= ANY(array)` on
+text is the same whatever the batch size: `IN (…)` expanded on SQLite, one array on
 PostgreSQL, where every new text would be prepared anew by asyncpg. For the same reason rows go
-into PostgreSQL as one `INSERT … SELECT FROM unnest(arrays)`: asyncpg's executemany runs (and,
-with `force_custom_plan`, plans) the insert once per row.
+into PostgreSQL as one `INSERT … SELECT FROM unnest(arrays)`: asyncpg's executemany runs the
+insert once per row.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -82,24 +83,43 @@ def statements_for(dialect: str) -> IntakeStatements:
         TICKETS.c.status,
         TICKETS.c.resolved_at,
     )
+
+    def by_keys(query: Select[Any], column: ColumnElement[Any]) -> Select[Any]:
+        """`query` for each of the bound "keys" in `column` (unique together with channel)."""
+        if not postgresql:
+            return query.where(column.in_(bindparam("keys", expanding=True)))
+        # One index probe per key. With `= ANY(keys)` the planner, short of statistics (a new or
+        # fast-growing table), scanned every row of the channel instead; LIMIT 1 keeps the
+        # lateral subquery from being flattened into a join it could plan the same way.
+        keys = bindparam("keys", type_=ARRAY(column.type))
+        wanted = func.unnest(keys).table_valued("key").render_derived(name="wanted")
+        match = query.where(column == wanted.c.key).limit(1).lateral("match")
+        return select(*match.c).select_from(wanted).join(match, true())
+
     return IntakeStatements(
-        stored=select(
-            MESSAGES.c.external_id, MESSAGES.c.id, MESSAGES.c.ticket_id, TICKETS.c.customer_id
-        )
-        .join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
-        .where(MESSAGES.c.channel == bindparam("channel"), one_of(MESSAGES.c.external_id, "keys")),
+        stored=by_keys(
+            select(
+                MESSAGES.c.external_id, MESSAGES.c.id, MESSAGES.c.ticket_id, TICKETS.c.customer_id
+            )
+            .join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+            .where(MESSAGES.c.channel == bindparam("channel")),
+            MESSAGES.c.external_id,
+        ),
         # A known sender's latest ticket on the channel comes along: a chat message continues it.
-        known_senders=select(
-            IDENTITIES.c.id,
+        known_senders=by_keys(
+            select(
+                IDENTITIES.c.id,
+                IDENTITIES.c.address,
+                IDENTITIES.c.customer_id,
+                IDENTITIES.c.display_name,
+                TICKETS.c.id.label("ticket_id"),
+                TICKETS.c.status,
+                TICKETS.c.resolved_at,
+            )
+            .outerjoin(TICKETS, TICKETS.c.id == latest_ticket)
+            .where(IDENTITIES.c.channel == bindparam("channel")),
             IDENTITIES.c.address,
-            IDENTITIES.c.customer_id,
-            IDENTITIES.c.display_name,
-            TICKETS.c.id.label("ticket_id"),
-            TICKETS.c.status,
-            TICKETS.c.resolved_at,
-        )
-        .outerjoin(TICKETS, TICKETS.c.id == latest_ticket)
-        .where(IDENTITIES.c.channel == bindparam("channel"), one_of(IDENTITIES.c.address, "keys")),
+        ),
         hinted_tickets=select(*ticket_columns).where(one_of(TICKETS.c.id, "ids")),
         name_identity=update(IDENTITIES)
         .where(IDENTITIES.c.id == bindparam("identity_id"))

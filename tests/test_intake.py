@@ -138,6 +138,62 @@ async def test_concurrent_arrivals_are_each_stored_once(runtime: Runtime):
     assert sum(r.new_ticket for r in receipts) == 40
 
 
+async def test_a_mixed_batch_is_stored_as_if_each_message_came_alone(runtime: Runtime):
+    """Known and new senders, open and resolved tickets, repeats and control characters, all in
+    one burst: every row points where it should and ids never mix up between tables."""
+    for n in range(10):
+        await runtime.intake.receive(chat(f"old{n}", "first", f"first from old{n}"))
+    resolved = await runtime.intake.receive(chat("old0", "second", "thanks"))
+    await set_status(runtime, resolved.ticket_id, TicketStatus.CLOSED)
+    burst = [chat(f"old{n % 10}", f"b{n}", f"old again {n}") for n in range(30)]
+    burst += [
+        chat(f"new{n % 15}", f"b{n}", f"new \x00{n}", sender_name=f"New {n % 15}")
+        for n in range(45)
+    ]
+    burst += burst[:5]  # resent at the same moment
+    receipts = await asyncio.gather(*(runtime.intake.receive(m) for m in burst))
+
+    async with runtime.db.read() as session:
+        rows = (
+            await session.execute(
+                select(Message.external_id, Message.text, Message.ticket_id, Identity.address)
+                .join(Identity, Identity.id == Message.identity_id)
+                .join(Ticket, Ticket.id == Message.ticket_id)
+                .where(Ticket.customer_id == Identity.customer_id)
+            )
+        ).all()
+        names = dict(
+            (await session.execute(select(Identity.address, Customer.name).join(Customer))).all()
+        )
+    by_id = {row.external_id: row for row in rows}
+    assert len(rows) == 11 + 75  # every message once, each on a ticket of its own sender
+    for message, receipt in zip(burst, receipts, strict=True):
+        row = by_id[message.external_id]
+        assert row.ticket_id == receipt.ticket_id and row.address == message.sender
+        assert "\x00" not in row.text
+    assert sum(r.duplicate for r in receipts) == 5
+    assert names["new3"] == "New 3"
+    # old0's closed ticket stays closed: its burst opened a new one; the others continued.
+    tickets_of_old0 = {by_id[m.external_id].ticket_id for m in burst if m.sender == "old0"}
+    assert tickets_of_old0 != {resolved.ticket_id} and len(tickets_of_old0) == 1
+    assert sum(r.new_ticket for r in receipts) == 15 + 1
+    assert await count(runtime, Ticket) == 10 + 15 + 1
+    assert await count(runtime, Customer) == 25
+
+
+async def test_a_handler_that_declines_an_event_is_not_run(runtime: Runtime):
+    ran: list[str] = []
+
+    async def record(event: MessageReceived) -> None:
+        ran.append(event.text)
+
+    runtime.bus.subscribe(MessageReceived, record, wanted=lambda event: "help" in event.text)
+    await runtime.intake.receive(chat("v1", "1", "hello"))
+    await runtime.intake.receive(chat("v1", "2", "help me"))
+    await runtime.bus.drain()
+    assert ran == ["help me"]
+
+
 async def test_events_are_published_after_commit(runtime: Runtime):
     seen: list[object] = []
 
