@@ -141,9 +141,9 @@ class IntakeService:
             job.future.set_result(receipts[0])
 
     async def _commit(self, jobs: list[_Job]) -> tuple[list[Receipt], list[Event]]:
-        async with self._db.transaction() as session:
+        async with self._db.write_connection() as connection:
             return await receive_batch(
-                session,
+                connection,
                 [job.message for job in jobs],
                 now=self._clock.now(),
                 reopen_window=self._reopen_window,

@@ -88,7 +88,7 @@ class _Senders:
 
 
 async def receive_batch(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     messages: Sequence[InboundMessage],
     *,
     now: datetime,
@@ -96,7 +96,7 @@ async def receive_batch(
     attachment_hashes: Sequence[Sequence[str]] | None = None,
 ) -> tuple[list[Receipt], list[Event]]:
     """Store each message once; must run inside a transaction the caller commits."""
-    connection = await session.connection()
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
     sql = statements_for(connection.dialect.name)
     messages = [_cleaned(m) for m in messages]
     hashes = list(attachment_hashes) if attachment_hashes else [()] * len(messages)
