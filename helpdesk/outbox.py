@@ -159,7 +159,9 @@ class OutboxWorker:
         async with self._db.transaction() as session:
             item = await session.get(OutboxItem, item_id)
             assert item is not None
-            message = await session.get(Message, item.message_id)
+            # Locked: the customer's receipt (`received` on the web chat) may be committing
+            # now, and a plain read would overwrite its DELIVERED with SENT.
+            message = await session.get(Message, item.message_id, with_for_update=True)
             assert message is not None
             item.status, item.done_at, item.lease_until, item.last_error = (
                 OutboxStatus.DONE,
