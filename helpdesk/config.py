@@ -62,6 +62,13 @@ class IntakeSettings(BaseModel):
     batch_size: int = Field(
         200, ge=1, description="Messages committed together under load (each stays atomic)"
     )
+    batch_interval_ms: float = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Least time between the starts of two batches (a message after a pause "
+        "never waits for it)",
+    )
 
 
 class TelegramSettings(BaseModel):

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# Writers checkpoint the WAL themselves only past this many pages (see `wal_checkpoints.py`).
+WAL_SAFETY_NET_PAGES = 10_000
+
 # Any constant works; it only has to be the same in every helpdesk process.
 MIGRATION_LOCK_KEY = 0x48454C50
 
@@ -112,6 +115,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Checkpoints run off the commit path (`wal_checkpoints.py`); this is only its safety net.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_NET_PAGES}")
     cursor.close()
 
 

@@ -55,6 +55,7 @@ class IntakeService:
         *,
         reopen_window: timedelta,
         batch_size: int = 200,
+        batch_interval: float = 0.0,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -62,6 +63,7 @@ class IntakeService:
         self._attachments = attachments
         self._reopen_window = reopen_window
         self._batch_size = batch_size
+        self._batch_interval = batch_interval
         self._queue: list[_Job] = []
         self._in_flight: list[_Job] = []
         self._wake = asyncio.Event()
@@ -91,10 +93,19 @@ class IntakeService:
         return await job.future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_start = -self._batch_interval
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
+                # Under load, batches started back to back stay small and each pays the fixed
+                # cost of a transaction; waiting out the interval lets more arrivals join one.
+                # A message after a quiet spell finds the interval long past and waits not at all.
+                early = last_start + self._batch_interval - loop.time()
+                if early > 0 and len(self._queue) < self._batch_size:
+                    await asyncio.sleep(early)
+                last_start = loop.time()
                 self._in_flight = self._queue[: self._batch_size]
                 del self._queue[: self._batch_size]
                 await self._store(self._in_flight)

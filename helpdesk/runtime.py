@@ -24,6 +24,7 @@ from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.outbox import OutboxWorker
 from helpdesk.satisfaction import SatisfactionSurvey
 from helpdesk.security import Signer
+from helpdesk.wal_checkpoints import WalCheckpointer
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
@@ -48,6 +49,7 @@ class Runtime:
             self.attachments,
             reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
             batch_size=settings.intake.batch_size,
+            batch_interval=settings.intake.batch_interval_ms / 1000,
         )
         self.webchat = WebchatService(
             self.db,
@@ -77,6 +79,7 @@ class Runtime:
         )
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
+        self.wal_checkpoints = WalCheckpointer(self.db)
         self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
@@ -115,6 +118,7 @@ class Runtime:
             await self.db.migrate()
         await self.webchat.fanout.start()
         await self.kb.start()
+        self.wal_checkpoints.start()
         self.intake.start()
         self.outbox.start()
         if self.settings.telegram.token:
@@ -140,6 +144,7 @@ class Runtime:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.drain(), SHUTDOWN_GRACE_SECONDS)
         await self.bus.close()
+        await self.wal_checkpoints.stop()
         await self.db.dispose()
         self.started = False
 

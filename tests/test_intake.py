@@ -181,6 +181,16 @@ async def test_a_mixed_batch_is_stored_as_if_each_message_came_alone(runtime: Ru
     assert await count(runtime, Customer) == 25
 
 
+async def test_a_message_after_a_pause_does_not_wait_for_the_batch_interval(runtime: Runtime):
+    runtime.intake._batch_interval = 0.5  # long enough that waiting for it would show
+    await runtime.intake.receive(chat("v1", "1", "hello"))
+    await asyncio.sleep(0.6)
+    started = asyncio.get_running_loop().time()
+    await runtime.intake.receive(chat("v1", "2", "still there?"))
+    assert asyncio.get_running_loop().time() - started < 0.3
+    assert await count(runtime, Message) == 2
+
+
 async def test_a_handler_that_declines_an_event_is_not_run(runtime: Runtime):
     ran: list[str] = []
 
