@@ -66,8 +66,8 @@ class IntakeSettings(BaseModel):
         10,
         ge=0,
         le=1000,
-        description="Least time between the starts of two batches (a message after a pause "
-        "never waits for it)",
+        description="SQLite: least time between the starts of two batches (a message after a "
+        "pause never waits for it)",
     )
 
 
