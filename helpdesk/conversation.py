@@ -171,8 +171,7 @@ class ConversationService:
         )
 
     async def on_message(self, event: MessageReceived) -> None:
-        if not self.needs_reaction(event):
-            return
+        """Runs only for events `needs_reaction` accepted (the bus asks it first)."""
         now = self._clock.now()
         async with self._db.transaction() as session:
             message = await session.get(Message, event.message_id)

@@ -52,21 +52,23 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one write transaction: committed on success, rolled back on error."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._write_lock is not None:
-                await stack.enter_async_context(self._write_lock)
-            session = await stack.enter_async_context(self.sessions())
-            await stack.enter_async_context(session.begin())
+        async with self._writer_turn(), self.sessions() as session, session.begin():
             yield session
 
     @contextlib.asynccontextmanager
     async def write_connection(self) -> AsyncIterator[AsyncConnection]:
         """Like `transaction`, on a bare connection: for Core-only writers on a hot path, where
         a session's own bookkeeping costs more than the statements (intake)."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._write_lock is not None:
-                await stack.enter_async_context(self._write_lock)
-            yield await stack.enter_async_context(self.engine.begin())
+        async with self._writer_turn(), self.engine.begin() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

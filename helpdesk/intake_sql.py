@@ -158,7 +158,7 @@ async def new_ids(connection: AsyncConnection, counts: dict[Table, int]) -> dict
     taken: dict[Table, list[int]] = {table: [] for table in ID_TABLES}
     if not any(counts.values()):
         return taken
-    if isinstance(statement, TextClause):
+    if connection.dialect.name == "postgresql":
         wanted = {table.name: counts.get(table, 0) for table in ID_TABLES}
         by_name = {table.name: table for table in ID_TABLES}
         for row in await connection.execute(statement, wanted):

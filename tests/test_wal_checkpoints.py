@@ -7,34 +7,36 @@ from pathlib import Path
 
 from helpdesk.channels.base import InboundMessage
 from helpdesk.config import load_settings
+from helpdesk.db import WAL_SAFETY_NET_PAGES
 from helpdesk.runtime import Runtime
 from helpdesk.wal_checkpoints import checkpoint
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
-async def test_the_log_is_checkpointed_in_the_background_and_stays_small(tmp_path: Path):
+async def test_the_log_reaches_the_database_file_without_a_commit_copying_it(tmp_path: Path):
+    database = tmp_path / "h.db"
     settings = load_settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
-        secret_key=SECRET,
+        data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{database}", secret_key=SECRET
     )
     runtime = Runtime(settings)
     await runtime.start()
     try:
         async with runtime.db.engine.connect() as connection:
             limit = (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
-        assert limit == 10_000  # commits no longer checkpoint at SQLite's 1,000 pages
+        assert limit == WAL_SAFETY_NET_PAGES  # commits no longer checkpoint at 1,000 pages
+        before = database.stat().st_size
         messages = [
             InboundMessage("webchat", f"v{n % 50}:{n}", f"v{n % 50}", "x" * 2000)
-            for n in range(3000)
+            for n in range(500)
         ]
         await asyncio.gather(*(runtime.intake.receive(m) for m in messages))
-        await asyncio.sleep(0.5)  # a few of the checkpointer's rounds
+        # In WAL mode only a checkpoint writes the database file. This burst stays far below
+        # the commits' own limit, so the growth is the background checkpointer's work.
+        async with asyncio.timeout(5):
+            while database.stat().st_size < before + 500 * 2000:
+                await asyncio.sleep(0.1)
         done = await checkpoint(runtime.db)
-        # Everything written so far is in the database file; the log has nothing left over.
         assert not done.busy and done.log_pages == done.checkpointed_pages
-        wal = tmp_path / "h.db-wal"
-        assert wal.stat().st_size < 10_000 * 4096
     finally:
         await runtime.stop()

@@ -21,6 +21,7 @@ from helpdesk.kb.index import Suggestion
 from helpdesk.kb.render import to_text
 from helpdesk.kb.service import KnowledgeBase
 from helpdesk.models import (
+    OPEN_STATUSES,
     Article,
     ArticleStatus,
     AuthorType,
@@ -214,11 +215,7 @@ class KbAnswerBot:
             return events + await self._step_aside(
                 session, ticket, now, f"the customer said article #{article_id} did not help"
             )
-        if ticket.handed_over_at is not None or ticket.status not in (
-            TicketStatus.NEW,
-            TicketStatus.OPEN,
-            TicketStatus.PENDING,
-        ):
+        if ticket.handed_over_at is not None or ticket.status not in OPEN_STATUSES:
             return events  # a person already has it: the vote counts, people decide the rest
         ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = now
