@@ -39,9 +39,10 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select
 
 from bench.cpu_meter import CpuMeter
+from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.config import load_settings
-from helpdesk.models import EmailCheckpoint, Message
 from helpdesk.runtime import Runtime, tune_garbage_collector
+from helpdesk.tickets.models import Message
 from tests.support.dovecot import MAIL_USER, DovecotServer, ImapClient
 from tests.support.postgres import PostgresServer
 
@@ -181,7 +182,7 @@ async def main() -> None:
             for phase in ("import", "latency"):
                 data_dir = work / f"{kind}-{phase}"
                 if kind == "sqlite":
-                    url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
+                    url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}"
                 else:
                     assert postgres is not None
                     url = postgres.create_database(f"bench_email_{phase}")

@@ -52,14 +52,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.cpu_meter import CpuMeter
-from helpdesk.channels.base import InboundMessage
 from helpdesk.config import load_settings
-from helpdesk.intake import IntakeError
-from helpdesk.models import Customer, Message, Ticket
-from helpdesk.runtime import (
-    Runtime,
-    tune_garbage_collector,
-)
+from helpdesk.customers.models import Customer
+from helpdesk.intake.service import IntakeError
+from helpdesk.messages import InboundMessage
+from helpdesk.runtime import Runtime, tune_garbage_collector
+from helpdesk.tickets.models import Message, Ticket
 from tests.support.postgres import PostgresServer
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
@@ -322,7 +320,7 @@ def database_url(database: str, data_dir: Path) -> Iterator[tuple[str, list[int]
     """A fresh, empty database and the pids of its processes (none for SQLite); a PostgreSQL
     server (fsync on) lives only inside the block."""
     if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}", []
+        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}", []
         return
     server = PostgresServer(fsync=True)
     try:

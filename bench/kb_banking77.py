@@ -45,12 +45,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.cpu_meter import CpuMeter
-from helpdesk.db import Database
 from helpdesk.kb.articles import bump_version
 from helpdesk.kb.index import IndexedArticle, RankerSettings, SuggestionIndex, standardise
+from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.query import usable_query
 from helpdesk.kb.service import KnowledgeBase
-from helpdesk.models import Article, ArticleStatus
+from helpdesk.storage.database import Database
 from tests.support.postgres import PostgresServer
 
 DATA = ROOT.parent / "shared" / "data" / "banking77"
@@ -305,7 +305,7 @@ def scale(train: list[tuple[str, str]], test: list[tuple[str, str]], databases: 
         server = None
         try:
             if database == "sqlite":
-                url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
+                url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}"
             else:
                 server = PostgresServer(fsync=True).start()
                 url = server.create_database("bench")

@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select
 
-from helpdesk.db import Database
-from helpdesk.models import Message, Ticket
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import Message, Ticket
 from tests.support import telegram_api as tg
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer

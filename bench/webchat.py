@@ -61,8 +61,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.cpu_meter import CpuMeter
-from helpdesk.db import Database
-from helpdesk.models import Message
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import Message
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
@@ -482,7 +482,7 @@ def postmaster_pid(server: PostgresServer) -> int:
 def database_url(database: str, data_dir: Path) -> Iterator[tuple[str, list[int]]]:
     """A fresh database and the pids of its processes (none for SQLite)."""
     if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}", []
+        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}", []
         return
     postgres = PostgresServer(fsync=True)
     try:

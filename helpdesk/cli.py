@@ -88,7 +88,7 @@ def demo(host: str | None, port: int | None) -> None:
 @main.command()
 def migrate() -> None:
     """Create or upgrade the database schema to this version."""
-    from helpdesk.db import Database
+    from helpdesk.storage.database import Database
 
     settings = _settings()
 
@@ -128,10 +128,10 @@ def agent() -> None:
 )
 def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
     """Add an agent who can log in to the API and workspace."""
-    from helpdesk.accounts import AccountError, add_agent
-    from helpdesk.clock import SystemClock
-    from helpdesk.db import Database
-    from helpdesk.models import Role
+    from helpdesk.common.clock import SystemClock
+    from helpdesk.staff.accounts import AccountError, add_agent
+    from helpdesk.staff.models import Role
+    from helpdesk.storage.database import Database
 
     settings = _settings()
 
@@ -173,9 +173,9 @@ def kb() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar")
 def kb_import(folder: Path, quiet: bool) -> None:
     """Import Markdown articles (YAML front matter) from FOLDER; updates articles by slug."""
-    from helpdesk.clock import SystemClock
-    from helpdesk.db import Database
+    from helpdesk.common.clock import SystemClock
     from helpdesk.kb.files import import_folder
+    from helpdesk.storage.database import Database
 
     settings = _settings()
 
@@ -199,8 +199,8 @@ def kb_import(folder: Path, quiet: bool) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def kb_export(folder: Path) -> None:
     """Write every article to FOLDER as SLUG.md; `kb import` reads them back unchanged."""
-    from helpdesk.db import Database
     from helpdesk.kb.files import export_folder
+    from helpdesk.storage.database import Database
 
     settings = _settings()
 
@@ -246,7 +246,7 @@ async def _check_database(settings: Settings) -> None:
     """Reach the database and bring its schema up to date, or say plainly why not."""
     from sqlalchemy.engine import make_url
 
-    from helpdesk.db import Database
+    from helpdesk.storage.database import Database
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     db: Database | None = None

@@ -7,14 +7,16 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from helpdesk import tickets
-from helpdesk.accounts import add_agent
-from helpdesk.channels.base import InboundMessage
-from helpdesk.intake import receive_batch
+from helpdesk.intake.service import receive_batch
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
-from helpdesk.models import Agent, ArticleStatus, Priority, Role, Ticket, TicketKind, TicketStatus
+from helpdesk.kb.models import ArticleStatus
+from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
+from helpdesk.staff.accounts import add_agent
+from helpdesk.staff.models import Agent, Role
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import Priority, Ticket, TicketKind, TicketStatus
 
 DEMO_PASSWORD = "demo-password"
 DEMO_PEOPLE = (

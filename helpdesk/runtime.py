@@ -10,21 +10,21 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from helpdesk.attachments import AttachmentStore
-from helpdesk.bus import EventBus
-from helpdesk.channels.base import ChannelAdapter
 from helpdesk.channels.email import EmailChannel
-from helpdesk.channels.webchat import ChatTokens, WebchatService
-from helpdesk.clock import Clock, SystemClock
+from helpdesk.channels.webchat.service import ChatTokens, WebchatService
+from helpdesk.common.clock import Clock, SystemClock
+from helpdesk.common.security import Signer
 from helpdesk.config import Settings
-from helpdesk.conversation import ConversationService
-from helpdesk.db import Database
-from helpdesk.intake import IntakeService
+from helpdesk.conversation.satisfaction import SatisfactionSurvey
+from helpdesk.conversation.service import ConversationService
+from helpdesk.delivery.worker import OutboxWorker
+from helpdesk.events.bus import EventBus
+from helpdesk.intake.service import IntakeService
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
-from helpdesk.outbox import OutboxWorker
-from helpdesk.satisfaction import SatisfactionSurvey
-from helpdesk.security import Signer
-from helpdesk.wal_checkpoints import WalCheckpointer
+from helpdesk.messages import ChannelAdapter
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
+from helpdesk.storage.wal_checkpoints import WalCheckpointer
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from helpdesk.accounts import add_agent
-from helpdesk.clock import FixedClock
+from helpdesk.common.clock import FixedClock
 from helpdesk.config import load_settings
-from helpdesk.db import Database
-from helpdesk.models import Role
 from helpdesk.runtime import Runtime
+from helpdesk.staff.accounts import add_agent
+from helpdesk.staff.models import Role
+from helpdesk.storage.database import Database
 from tests.support import telegram_api as tg
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
@@ -35,7 +35,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
+        return f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
     postgres: PostgresServer = request.getfixturevalue("postgres")
     return postgres.create_database(f"test_{next(_database_numbers)}")
 

@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import func, select
 
 from helpdesk.config import load_settings
-from helpdesk.models import Message, Ticket
 from helpdesk.runtime import Runtime
+from helpdesk.tickets.models import Message, Ticket
 from helpdesk.web.app import create_app
 from tests.conftest import PASSWORD
 from tests.support.dovecot import DovecotServer

@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpdesk import payloads, tickets
-from helpdesk.accounts import add_agent
-from helpdesk.channels.base import InboundMessage
-from helpdesk.conversation import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
-from helpdesk.models import (
+from helpdesk import payloads
+from helpdesk.conversation.satisfaction import QUESTION_TEXT, THANKS_TEXT
+from helpdesk.conversation.service import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
+from helpdesk.messages import InboundMessage
+from helpdesk.runtime import Runtime
+from helpdesk.staff.accounts import add_agent
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import (
     AuditEntry,
     AuthorType,
     Direction,
@@ -20,8 +23,6 @@ from helpdesk.models import (
     TicketKind,
     TicketStatus,
 )
-from helpdesk.runtime import Runtime
-from helpdesk.satisfaction import QUESTION_TEXT, THANKS_TEXT
 
 
 def chat(client_id: str, text: str, payload: str | None = None) -> InboundMessage:

@@ -12,16 +12,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from helpdesk.models import (
-    DeliveryState,
-    Direction,
-    EmailParticipant,
-    Identity,
-    Message,
-    OutboxItem,
-    OutboxStatus,
-    Ticket,
-)
+from helpdesk.channels.email.models import EmailParticipant
+from helpdesk.customers.models import Identity
+from helpdesk.delivery.models import OutboxItem, OutboxStatus
+from helpdesk.tickets.models import DeliveryState, Direction, Message, Ticket
 from tests.conftest import People, seed_staff
 from tests.email_helpers import (
     IMAP_PASSWORD,
@@ -323,7 +317,7 @@ async def test_smtp_modes_deliver_and_a_wrong_password_is_a_clear_error(
 ):
     context = self_signed_context(tmp_path) if tls != "none" else None
     server = await SmtpServer(tls=tls, tls_context=context, login=login).start()
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
     people = await seed_staff(database_url)
     try:
         settings = email_settings(dovecot, server, auto_ack=False)

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from helpdesk.channels.email.models import EmailQuarantine
 from helpdesk.channels.email.parse import ParseError, parse
 from helpdesk.channels.email.threads import external_id
-from helpdesk.models import Attachment, EmailQuarantine, Message
+from helpdesk.tickets.models import Attachment, Message
 from tests.email_helpers import (
     IMAP_PASSWORD,
     SUPPORT,

@@ -3,10 +3,10 @@ bounce detection, Message-IDs and subject tags, and the intake rule for a proven
 
 from __future__ import annotations
 
-from helpdesk.channels.base import InboundMessage
 from helpdesk.channels.email.parse import parse
 from helpdesk.channels.email.quoting import visible_reply
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id
+from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 
 OUTLOOK_REPLY = """Works now, thank you!

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from helpdesk.db import Database
-from helpdesk.models import EmailCheckpoint, Message, Ticket
+from helpdesk.channels.email.models import EmailCheckpoint
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import Message, Ticket
 from tests.conftest import seed_staff
 from tests.email_helpers import (
     IMAP_PASSWORD,

@@ -7,19 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from helpdesk.channels.base import InboundAttachment, InboundMessage
-from helpdesk.clock import FixedClock
-from helpdesk.events import MessageReceived, TicketCreated, TicketReopened
-from helpdesk.models import (
-    Attachment,
-    AuditEntry,
-    Customer,
-    Identity,
-    Message,
-    Ticket,
-    TicketStatus,
-)
+from helpdesk.common.clock import FixedClock
+from helpdesk.customers.models import Customer, Identity
+from helpdesk.events.types import MessageReceived, TicketCreated, TicketReopened
+from helpdesk.messages import InboundAttachment, InboundMessage
 from helpdesk.runtime import Runtime
+from helpdesk.tickets.models import Attachment, AuditEntry, Message, Ticket, TicketStatus
 
 HOSTILE_HTML = '<p onclick="x()">hi <script>alert(1)</script><a href="javascript:x">l</a></p>'
 

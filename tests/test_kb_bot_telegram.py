@@ -10,14 +10,16 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from helpdesk import payloads
-from helpdesk.clock import FixedClock
-from helpdesk.conversation import COMPLAINT_TEXT, HANDED_OVER_TEXT
+from helpdesk.common.clock import FixedClock
+from helpdesk.conversation.service import COMPLAINT_TEXT, HANDED_OVER_TEXT
+from helpdesk.customers.models import Identity
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
 from helpdesk.kb.bot import HELPED_LABEL, NOT_HELPED_LABEL, PERSON_LABEL, THANKS_TEXT
 from helpdesk.kb.events import ArticlesChanged
-from helpdesk.models import ArticleStatus, Identity, Ticket, TicketKind, TicketStatus
+from helpdesk.kb.models import ArticleStatus
 from helpdesk.runtime import Runtime
+from helpdesk.tickets.models import Ticket, TicketKind, TicketStatus
 from tests.kb_articles import ARTICLES
 from tests.support import telegram_api as tg
 

@@ -9,10 +9,10 @@ import itertools
 from typing import Any
 
 from helpdesk import payloads
-from helpdesk.conversation import HANDED_OVER_TEXT
+from helpdesk.conversation.satisfaction import QUESTION_TEXT
+from helpdesk.conversation.satisfaction import THANKS_TEXT as RATING_THANKS_TEXT
+from helpdesk.conversation.service import HANDED_OVER_TEXT
 from helpdesk.kb.bot import ASK_TEXT, HELPED_LABEL, NOT_HELPED_LABEL, PERSON_LABEL, THANKS_TEXT
-from helpdesk.satisfaction import QUESTION_TEXT
-from helpdesk.satisfaction import THANKS_TEXT as RATING_THANKS_TEXT
 from tests.conftest import PASSWORD, People
 from tests.kb_articles import ARTICLES
 from tests.support.clients import AgentClient, ChatClient, chat_token

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from helpdesk.clock import SystemClock
-from helpdesk.db import Database
+from helpdesk.common.clock import SystemClock
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
 from helpdesk.kb.events import ArticlesChanged
 from helpdesk.kb.files import export_folder, import_folder
-from helpdesk.models import Article, ArticleStatus
+from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.runtime import Runtime
+from helpdesk.storage.database import Database
 from tests.kb_articles import ARTICLE_FILES
 
 

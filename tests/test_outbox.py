@@ -12,13 +12,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from helpdesk import tickets
-from helpdesk.accounts import add_agent
-from helpdesk.channels.base import DeliveryError, DeliveryReceipt, InboundMessage, OutboundMessage
-from helpdesk.clock import FixedClock
-from helpdesk.models import DeliveryState, Message, OutboxItem, OutboxStatus, Ticket
-from helpdesk.outbox import OutboxWorker
+from helpdesk.common.clock import FixedClock
+from helpdesk.delivery.models import OutboxItem, OutboxStatus
+from helpdesk.delivery.worker import OutboxWorker
+from helpdesk.messages import DeliveryError, DeliveryReceipt, InboundMessage, OutboundMessage
 from helpdesk.runtime import Runtime
+from helpdesk.staff.accounts import add_agent
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import DeliveryState, Message, Ticket
 
 CHANNEL = "scripted"
 

@@ -12,24 +12,23 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from helpdesk import payloads, tickets
-from helpdesk.channels.base import InboundMessage, QuickReply
+from helpdesk import payloads
 from helpdesk.channels.telegram import linking
-from helpdesk.clock import FixedClock
-from helpdesk.models import (
+from helpdesk.channels.telegram.models import TelegramMessageEdit, TelegramSkippedUpdate
+from helpdesk.common.clock import FixedClock
+from helpdesk.customers.models import Customer, Identity
+from helpdesk.delivery.models import OutboxItem
+from helpdesk.messages import InboundMessage, QuickReply
+from helpdesk.runtime import Runtime
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import (
     Attachment,
     AuditEntry,
-    Customer,
     DeliveryState,
-    Identity,
     Message,
-    OutboxItem,
-    TelegramMessageEdit,
-    TelegramSkippedUpdate,
     Ticket,
     TicketKind,
 )
-from helpdesk.runtime import Runtime
 from tests.support import telegram_api as tg
 
 

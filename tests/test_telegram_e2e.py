@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from helpdesk.db import Database
-from helpdesk.models import Message
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import Message
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.support import telegram_api as tg
 from tests.support.clients import AgentClient, ChatClient, chat_token

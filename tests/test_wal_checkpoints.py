@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from helpdesk.channels.base import InboundMessage
 from helpdesk.config import load_settings
-from helpdesk.db import WAL_SAFETY_NET_PAGES
+from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
-from helpdesk.wal_checkpoints import checkpoint
+from helpdesk.storage.database import WAL_SAFETY_NET_PAGES
+from helpdesk.storage.wal_checkpoints import checkpoint
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.models import Article, ArticleStatus, KbState
-from helpdesk.sanitize import clean_text
+from helpdesk.common.sanitize import clean_text
+from helpdesk.kb.models import Article, ArticleStatus, KbState
 
 MAX_PHRASINGS = 2000
 MAX_PHRASING_CHARS = 500

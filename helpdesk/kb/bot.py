@@ -11,28 +11,20 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import audit, payloads
-from helpdesk.channels.base import QuickReply
-from helpdesk.conversation import hand_over
-from helpdesk.events import Event, TicketChanged
+from helpdesk import payloads
+from helpdesk.conversation.service import hand_over
+from helpdesk.customers.models import Customer
+from helpdesk.events.types import Event, TicketChanged
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.events import ArticleVoted
 from helpdesk.kb.index import Suggestion
+from helpdesk.kb.models import Article, ArticleStatus, BotAnswer, BotAnswerOutcome
 from helpdesk.kb.render import to_text
 from helpdesk.kb.service import KnowledgeBase
-from helpdesk.models import (
-    OPEN_STATUSES,
-    Article,
-    ArticleStatus,
-    AuthorType,
-    BotAnswer,
-    BotAnswerOutcome,
-    Customer,
-    Message,
-    Ticket,
-    TicketStatus,
-)
-from helpdesk.tickets import bot_note, bot_reply
+from helpdesk.messages import QuickReply
+from helpdesk.tickets import audit
+from helpdesk.tickets.actions import bot_note, bot_reply
+from helpdesk.tickets.models import OPEN_STATUSES, AuthorType, Message, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpdesk.events import Event
+from helpdesk.events.types import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,11 +28,11 @@ import yaml
 from sqlalchemy import select
 from tqdm import tqdm
 
-from helpdesk.clock import Clock
-from helpdesk.db import Database
+from helpdesk.common.clock import Clock
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleError, ArticleFields, slugify
-from helpdesk.models import Article, ArticleStatus
+from helpdesk.kb.models import Article, ArticleStatus
+from helpdesk.storage.database import Database
 
 MAX_FILE_BYTES = 1024 * 1024
 # Below this many files a progress bar is noise.

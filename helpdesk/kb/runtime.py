@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from helpdesk.bus import EventBus
 from helpdesk.config import KbSettings
-from helpdesk.db import Database
+from helpdesk.events.bus import EventBus
 from helpdesk.kb.bot import KbAnswerBot
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.index import RankerSettings
 from helpdesk.kb.service import KnowledgeBase
+from helpdesk.storage.database import Database
 
 
 class KnowledgeBaseRuntime:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.db import Database
 from helpdesk.kb.articles import current_version
 from helpdesk.kb.index import IndexedArticle, RankerSettings, Suggestion, SuggestionIndex
-from helpdesk.models import Article, ArticleStatus
+from helpdesk.kb.models import Article, ArticleStatus
+from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)
 

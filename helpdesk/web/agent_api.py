@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from helpdesk import tickets
-from helpdesk.accounts import authenticate
-from helpdesk.channels.base import OutboundAttachment
-from helpdesk.events import AgentTyping, Event
-from helpdesk.models import (
-    Agent,
-    Attachment,
-    AuditEntry,
-    Customer,
-    Identity,
-    Message,
-    Team,
-    Ticket,
-    TicketStatus,
-)
-from helpdesk.runtime import Runtime
+from helpdesk.customers.models import Customer, Identity
+from helpdesk.events.types import AgentTyping, Event
+from helpdesk.messages import OutboundAttachment
+from helpdesk.staff.accounts import authenticate
+from helpdesk.staff.models import Agent, Team
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import Attachment, AuditEntry, Message, Ticket, TicketStatus
 from helpdesk.web.auth import SESSION_COOKIE, csrf_token, current_agent, session_token
+from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.schemas import (
     MAX_ID,
@@ -49,15 +41,14 @@ from helpdesk.web.schemas import (
     TicketSummary,
 )
 
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
 T = TypeVar("T")
 router = APIRouter(prefix="/api")
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
 MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
 TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
-
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 @router.post("/auth/login", response_model=LoginOut, tags=["auth"])

@@ -11,8 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from helpdesk import __version__
+from helpdesk.channels.email import routes as email_routes
+from helpdesk.channels.telegram import routes as telegram_routes
+from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, chat_api, email_api, kb_api, telegram_api
+from helpdesk.web import agent_api, kb_api
 from helpdesk.web.login_throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -36,10 +39,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
-    app.include_router(chat_api.router)
-    app.include_router(telegram_api.router)
+    app.include_router(webchat_routes.router)
+    app.include_router(telegram_routes.router)
     app.include_router(kb_api.router)
-    app.include_router(email_api.router)
+    app.include_router(email_routes.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

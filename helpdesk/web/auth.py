@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import select
 
-from helpdesk.models import Agent
-from helpdesk.runtime import Runtime
-from helpdesk.security import TokenError
+from helpdesk.common.security import TokenError
+from helpdesk.staff.models import Agent
+from helpdesk.web.dependencies import runtime_of
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
 
 SESSION_COOKIE = "helpdesk_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,7 +38,7 @@ def _unauthorised(detail: str) -> HTTPException:
 
 
 async def current_agent(request: Request) -> Agent:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     header = request.headers.get("authorization", "")
     from_cookie = False
     if header.lower().startswith("bearer "):

@@ -13,25 +13,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import tickets
-from helpdesk.events import Event
+from helpdesk.customers.models import Customer
+from helpdesk.events.types import Event
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleError, ArticleFields
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
+from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.render import to_html, to_text
-from helpdesk.models import (
-    Agent,
-    Article,
-    ArticleStatus,
-    AuthorType,
-    Customer,
-    Direction,
-    Message,
-    Role,
-    Ticket,
-)
-from helpdesk.runtime import Runtime
+from helpdesk.staff.models import Agent, Role
+from helpdesk.tickets import actions as tickets
+from helpdesk.tickets.models import AuthorType, Direction, Message, Ticket
 from helpdesk.web.auth import current_agent
+from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID, CleanStr
 
 T = TypeVar("T")
@@ -116,10 +109,6 @@ class VoteIn(BaseModel):
 class DraftIn(BaseModel):
     message_id: int = Field(ge=1, le=MAX_ID, description="The agent reply to turn into an article")
     title: CleanStr | None = Field(None, min_length=1, max_length=200)
-
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def _editor(agent: Agent) -> None:

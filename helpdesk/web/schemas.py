@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from helpdesk.models import Priority, Role, TicketKind, TicketStatus
-from helpdesk.sanitize import clean_text
+from helpdesk.common.sanitize import clean_text
+from helpdesk.staff.models import Role
+from helpdesk.tickets.models import Priority, TicketKind, TicketStatus
 
 # Every free-text field arrives without control characters (NUL breaks PostgreSQL text).
 CleanStr = Annotated[str, AfterValidator(clean_text)]

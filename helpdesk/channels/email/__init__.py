@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpdesk.attachments import AttachmentStore
-from helpdesk.bus import EventBus
 from helpdesk.channels.email.importer import MailImporter
 from helpdesk.channels.email.mailbox import MailboxStatus, MailboxWorker
 from helpdesk.channels.email.quarantine import Quarantine
 from helpdesk.channels.email.smtp import SmtpAdapter
 from helpdesk.channels.email.threads import MessageIds
-from helpdesk.clock import Clock
+from helpdesk.common.clock import Clock
 from helpdesk.config import EmailSettings
-from helpdesk.db import Database
+from helpdesk.events.bus import EventBus
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
 
 __all__ = ["EmailChannel", "MailboxStatus"]
 

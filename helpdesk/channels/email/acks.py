@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.config import EmailSettings
-from helpdesk.events import Event
-from helpdesk.models import AuthorType, EmailAutoAck, Ticket
-from helpdesk.tickets import bot_reply
+from helpdesk.conversation.models import EmailAutoAck
+from helpdesk.events.types import Event
+from helpdesk.tickets.actions import bot_reply
+from helpdesk.tickets.models import AuthorType, Ticket
 
 # Plain-text templates: nothing here is HTML, so nothing is escaped.
 text_templates = Environment(

@@ -16,32 +16,34 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.attachments import AttachmentStore
-from helpdesk.bus import EventBus
-from helpdesk.channels.base import InboundMessage
 from helpdesk.channels.email import acks
-from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
-from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
-from helpdesk.clock import Clock
-from helpdesk.config import EmailSettings
-from helpdesk.conversation import hand_over
-from helpdesk.db import Database
-from helpdesk.events import DeliveryChanged, Event
-from helpdesk.intake_batch import Receipt, receive_batch
-from helpdesk.models import (
-    AuditEntry,
-    AuthorType,
-    DeliveryState,
-    Direction,
+from helpdesk.channels.email.models import (
     EmailCheckpoint,
     EmailParticipant,
     EmailQuarantine,
     EmailReference,
-    Identity,
+)
+from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
+from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
+from helpdesk.common.clock import Clock
+from helpdesk.config import EmailSettings
+from helpdesk.conversation.service import hand_over
+from helpdesk.customers.models import Identity
+from helpdesk.events.bus import EventBus
+from helpdesk.events.types import DeliveryChanged, Event
+from helpdesk.intake.batch import Receipt, receive_batch
+from helpdesk.intake.ticket_choice import pairs_in
+from helpdesk.messages import InboundMessage
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import (
+    AuditEntry,
+    AuthorType,
+    DeliveryState,
+    Direction,
     Message,
     Ticket,
 )
-from helpdesk.ticket_choice import pairs_in
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"

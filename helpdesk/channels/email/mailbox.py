@@ -18,13 +18,13 @@ from datetime import datetime
 
 import aioimaplib
 
-from helpdesk.background import BackgroundTask
 from helpdesk.channels.email.imap_client import ImapClient
 from helpdesk.channels.email.importer import MailImporter, Prepared, RawMail
-from helpdesk.clock import Clock
+from helpdesk.channels.email.models import EmailCheckpoint
+from helpdesk.common.background import BackgroundTask
+from helpdesk.common.clock import Clock
 from helpdesk.config import EmailSettings, MailboxSettings
-from helpdesk.db import Database
-from helpdesk.models import EmailCheckpoint
+from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)
 

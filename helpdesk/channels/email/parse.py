@@ -19,8 +19,8 @@ from html import escape
 
 import html2text
 
-from helpdesk.channels.base import InboundAttachment
 from helpdesk.channels.email import noise, quoting
+from helpdesk.messages import InboundAttachment
 
 # Nested messages deeper than this are kept whole as attachments, never walked.
 MAX_DEPTH = 20

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from helpdesk.attachments import AttachmentStore
 from helpdesk.channels.email.importer import MailImporter, RawMail
-from helpdesk.clock import Clock
-from helpdesk.db import Database
-from helpdesk.models import EmailQuarantine
+from helpdesk.channels.email.models import EmailQuarantine
+from helpdesk.common.clock import Clock
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
 
 
 class QuarantineError(Exception):

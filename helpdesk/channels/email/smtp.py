@@ -17,19 +17,14 @@ import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
-from helpdesk.channels.base import DeliveryError, DeliveryReceipt, OutboundMessage
 from helpdesk.channels.email.acks import text_templates
+from helpdesk.channels.email.models import EmailParticipant, EmailReference
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
 from helpdesk.config import EmailSettings, SmtpSettings
-from helpdesk.db import Database
-from helpdesk.models import (
-    Direction,
-    EmailParticipant,
-    EmailReference,
-    Identity,
-    Message,
-    Ticket,
-)
+from helpdesk.customers.models import Identity
+from helpdesk.messages import DeliveryError, DeliveryReceipt, OutboundMessage
+from helpdesk.storage.database import Database
+from helpdesk.tickets.models import Direction, Message, Ticket
 
 HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800

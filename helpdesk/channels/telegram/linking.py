@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.telegram import CHANNEL
-from helpdesk.customers import merge_customers
-from helpdesk.models import Customer, Identity, TelegramLinkCode
+from helpdesk.channels.telegram.models import TelegramLinkCode
+from helpdesk.customers.merge import merge_customers
+from helpdesk.customers.models import Customer, Identity
 
 # Telegram allows 1-64 characters A-Z a-z 0-9 _ - in a start parameter; 16 bytes of randomness
 # make 22 of them.

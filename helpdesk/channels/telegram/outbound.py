@@ -23,18 +23,18 @@ from aiogram.types import (
 from aiogram.types import Message as TelegramMessage
 from sqlalchemy import update
 
-from helpdesk.attachments import AttachmentStore
-from helpdesk.channels.base import (
+from helpdesk.channels.telegram import CHANNEL
+from helpdesk.channels.telegram.render import message_chunks
+from helpdesk.customers.models import Identity
+from helpdesk.messages import (
     DeliveryError,
     DeliveryReceipt,
     OutboundAttachment,
     OutboundMessage,
     QuickReply,
 )
-from helpdesk.channels.telegram import CHANNEL
-from helpdesk.channels.telegram.render import message_chunks
-from helpdesk.db import Database
-from helpdesk.models import Identity
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,6 @@ from aiogram.types import Update
 from pydantic import ValidationError
 
 from helpdesk import payloads
-from helpdesk.attachments import AttachmentStore
-from helpdesk.background import BackgroundTask
-from helpdesk.bus import EventBus
-from helpdesk.channels.base import QuickReply
 from helpdesk.channels.telegram import WEBHOOK_PATH
 from helpdesk.channels.telegram.outbound import TelegramAdapter, keyboard
 from helpdesk.channels.telegram.render import template
@@ -39,9 +35,13 @@ from helpdesk.channels.telegram.state import ChannelState
 from helpdesk.channels.telegram.store import Committed, Item, commit_batch, saved_offset
 from helpdesk.channels.telegram.translate import build_router, unhandled_reason
 from helpdesk.channels.telegram.translations import Incoming, Skipped, Start, Translation
-from helpdesk.clock import Clock
+from helpdesk.common.background import BackgroundTask
+from helpdesk.common.clock import Clock
 from helpdesk.config import Settings
-from helpdesk.db import Database
+from helpdesk.events.bus import EventBus
+from helpdesk.messages import QuickReply
+from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)
 

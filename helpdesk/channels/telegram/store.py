@@ -12,16 +12,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.telegram import CHANNEL, linking
-from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
-from helpdesk.events import Event
-from helpdesk.intake_batch import Receipt, receive_batch
-from helpdesk.models import (
-    Identity,
-    Message,
+from helpdesk.channels.telegram.models import (
     TelegramMessageEdit,
     TelegramSkippedUpdate,
     TelegramState,
 )
+from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
+from helpdesk.customers.models import Identity
+from helpdesk.events.types import Event
+from helpdesk.intake.batch import Receipt, receive_batch
+from helpdesk.tickets.models import Message
 
 RAW_LIMIT = 64 * 1024
 

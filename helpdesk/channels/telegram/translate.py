@@ -14,10 +14,10 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
 
 from helpdesk import payloads
-from helpdesk.channels.base import InboundAttachment, InboundMessage
 from helpdesk.channels.telegram import CHANNEL
 from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
 from helpdesk.config import TelegramSettings
+from helpdesk.messages import InboundAttachment, InboundMessage
 
 # Content types stored as messages; anything else (stickers, polls, locations, ...) is skipped.
 STORED_CONTENT = frozenset({"text", "photo", "document", "voice", "video_note", "video", "audio"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpdesk.channels.base import InboundMessage
+from helpdesk.messages import InboundMessage
 
 
 @dataclass(frozen=True, slots=True)

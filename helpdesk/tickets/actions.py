@@ -1,0 +1,298 @@
+"""What people do to a ticket: see it, reply, add a note, change status, priority, assignee.
+
+Every function runs inside the caller's transaction, writes the audit trail, and returns the
+events to publish after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.common.sanitize import clean_text
+from helpdesk.delivery.models import OutboxItem
+from helpdesk.events.types import Event, NoteAdded, ReplyQueued, TicketChanged
+from helpdesk.messages import OutboundAttachment, QuickReply
+from helpdesk.staff.models import Agent, Role, Team
+from helpdesk.tickets import audit
+from helpdesk.tickets.models import (
+    Attachment,
+    AuthorType,
+    DeliveryState,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+)
+
+
+class TicketNotFound(Exception):
+    """No such ticket, or not one this agent may see (the two are not told apart)."""
+
+
+class TicketRuleError(Exception):
+    """The change is not allowed; the message says why in words an agent understands."""
+
+
+def sees_all(agent: Agent) -> bool:
+    return agent.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def visible_to(agent: Agent) -> ColumnElement[bool]:
+    """Agents see their own tickets, their teams' tickets, and tickets not yet routed anywhere."""
+    if sees_all(agent):
+        return true()
+    team_ids = [team.id for team in agent.teams]
+    return or_(
+        Ticket.assignee_id == agent.id,
+        Ticket.team_id.in_(team_ids) if team_ids else false(),
+        and_(Ticket.team_id.is_(None), Ticket.assignee_id.is_(None)),
+    )
+
+
+async def visible_ticket(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    ticket = await session.scalar(select(Ticket).where(Ticket.id == number, visible_to(agent)))
+    if ticket is None:
+        raise TicketNotFound(number)
+    return ticket
+
+
+@dataclass(slots=True)
+class Outcome:
+    message: Message | None = None
+    events: list[Event] = field(default_factory=list)
+    duplicate: bool = False
+
+
+async def reply(
+    session: AsyncSession,
+    agent: Agent,
+    ticket: Ticket,
+    text: str,
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+    attachments: Sequence[OutboundAttachment] = (),
+) -> Outcome:
+    """Commit the reply together with its delivery job; the outbox worker sends it.
+    `attachments` are files already in the attachment store."""
+    text = clean_text(text).strip()
+    if not text:
+        raise TicketRuleError("a reply needs text")
+    external_id = f"reply:{agent.id}:{idempotency_key}" if idempotency_key else None
+    if external_id is not None:
+        earlier = await session.scalar(
+            select(Message).where(
+                Message.channel == ticket.channel, Message.external_id == external_id
+            )
+        )
+        if earlier is not None:
+            return Outcome(message=earlier, duplicate=True)
+    message, item = await _queue_outbound(
+        session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id, external_id=external_id
+    )
+    for file in attachments:
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename=file.filename[:255],
+                content_type=file.content_type[:255],
+                size=file.size,
+                sha256=file.sha256,
+            )
+        )
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+    # A person is talking to the customer now; the bot keeps out of it.
+    ticket.handed_over_at = ticket.handed_over_at or now
+    if ticket.status == TicketStatus.NEW:
+        ticket.status = TicketStatus.OPEN
+    ticket.updated_at = now
+    await session.flush()
+    _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
+    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+
+
+async def bot_reply(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    *,
+    now: datetime,
+    quick_replies: Sequence[QuickReply] = (),
+    author: AuthorType = AuthorType.BOT,
+) -> Outcome:
+    """A message from the bot (or the system) to the customer, delivered like an agent's.
+    It is not a first response: the SLA clock waits for a person."""
+    message, item = await _queue_outbound(
+        session, ticket, clean_text(text).strip(), now, author, quick_replies=quick_replies
+    )
+    ticket.updated_at = now
+    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+
+
+async def _queue_outbound(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    now: datetime,
+    author: AuthorType,
+    *,
+    agent_id: int | None = None,
+    external_id: str | None = None,
+    quick_replies: Sequence[QuickReply] = (),
+) -> tuple[Message, OutboxItem]:
+    message = Message(
+        ticket_id=ticket.id,
+        direction=Direction.OUT,
+        author_type=author,
+        agent_id=agent_id,
+        customer_id=ticket.customer_id,
+        channel=ticket.channel,
+        external_id=external_id,
+        text=text,
+        created_at=now,
+        delivery_state=DeliveryState.PENDING,
+        quick_replies=[{"payload": q.payload, "label": q.label} for q in quick_replies] or None,
+    )
+    session.add(message)
+    await session.flush()
+    item = OutboxItem(
+        message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
+    )
+    session.add(item)
+    await session.flush()
+    return message, item
+
+
+async def add_note(
+    session: AsyncSession, agent: Agent, ticket: Ticket, text: str, *, now: datetime
+) -> Outcome:
+    """An internal note: visible to agents only, never sent to the customer."""
+    text = clean_text(text).strip()
+    if not text:
+        raise TicketRuleError("a note needs text")
+    outcome = await _store_note(session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id)
+    assert outcome.message is not None
+    _audit(session, agent, ticket, now, "ticket.noted", message_id=outcome.message.id)
+    return outcome
+
+
+async def bot_note(session: AsyncSession, ticket: Ticket, text: str, *, now: datetime) -> Outcome:
+    """The bot's note to agents (why it stepped aside, what it would have suggested)."""
+    return await _store_note(session, ticket, clean_text(text).strip(), now, AuthorType.BOT)
+
+
+async def _store_note(
+    session: AsyncSession,
+    ticket: Ticket,
+    text: str,
+    now: datetime,
+    author: AuthorType,
+    *,
+    agent_id: int | None = None,
+) -> Outcome:
+    message = Message(
+        ticket_id=ticket.id,
+        direction=Direction.NOTE,
+        author_type=author,
+        agent_id=agent_id,
+        channel="internal",
+        text=text,
+        created_at=now,
+    )
+    session.add(message)
+    ticket.updated_at = now
+    await session.flush()
+    return Outcome(message, [NoteAdded(ticket.id, message.id)])
+
+
+@dataclass(frozen=True, slots=True)
+class TicketChanges:
+    """The fields an agent may change; None means unchanged. `clear_*` empties a field."""
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    kind: TicketKind | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+    clear_assignee: bool = False
+    clear_team: bool = False
+
+
+async def change(
+    session: AsyncSession, agent: Agent, ticket: Ticket, changes: TicketChanges, *, now: datetime
+) -> Outcome:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+
+    def set_field(name: str, value: Any) -> None:
+        old = getattr(ticket, name)
+        if old != value:
+            before[name], after[name] = _plain(old), _plain(value)
+            setattr(ticket, name, value)
+
+    if changes.status is not None:
+        _apply_status(ticket, changes.status, now)
+        set_field("status", changes.status)
+    if changes.priority is not None:
+        set_field("priority", changes.priority)
+    if changes.kind is not None:
+        set_field("kind", changes.kind)
+    if changes.clear_assignee:
+        set_field("assignee_id", None)
+    elif changes.assignee_id is not None:
+        assignee = await session.get(Agent, changes.assignee_id)
+        if assignee is None or not assignee.active:
+            raise TicketRuleError(f"there is no active agent with id {changes.assignee_id}")
+        set_field("assignee_id", assignee.id)
+    if changes.clear_team:
+        set_field("team_id", None)
+    elif changes.team_id is not None:
+        if await session.get(Team, changes.team_id) is None:
+            raise TicketRuleError(f"there is no team with id {changes.team_id}")
+        set_field("team_id", changes.team_id)
+    if not after:
+        return Outcome()
+    ticket.updated_at = now
+    _audit(session, agent, ticket, now, "ticket.changed", before=before, after=after)
+    return Outcome(events=[TicketChanged(ticket.id, after)])
+
+
+def _audit(
+    session: AsyncSession, agent: Agent, ticket: Ticket, now: datetime, action: str, **detail: Any
+) -> None:
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action=action,
+        **detail,
+    )
+
+
+def _apply_status(ticket: Ticket, status: TicketStatus, now: datetime) -> None:
+    if ticket.status == TicketStatus.CLOSED and status != TicketStatus.CLOSED:
+        raise TicketRuleError(
+            "a closed ticket cannot be reopened; the customer's next message opens a new one"
+        )
+    if status == TicketStatus.RESOLVED and ticket.status != TicketStatus.RESOLVED:
+        ticket.resolved_at = now
+    elif status == TicketStatus.CLOSED:
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    elif status in (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING):
+        ticket.resolved_at = None
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value

@@ -1,0 +1,32 @@
+"""The audit trail: one row for every change to a ticket, written in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.tickets.models import AuditEntry, AuthorType
+
+
+def record(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor_type: AuthorType,
+    actor_id: int | None,
+    ticket_id: int | None,
+    action: str,
+    **detail: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=at,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            ticket_id=ticket_id,
+            action=action,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,178 @@
+"""Tickets, their messages, attachments and audit trail."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpdesk.customers.models import Customer, Identity
+from helpdesk.staff.models import Agent, Team
+from helpdesk.storage.base import Base, BigId, enum_column
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
+
+
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class TicketKind(enum.StrEnum):
+    QUESTION = "question"
+    REQUEST = "request"
+    COMPLAINT = "complaint"
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+    NOTE = "note"
+
+
+class AuthorType(enum.StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class DeliveryState(enum.StrEnum):
+    """Where an outbound message is; inbound messages and notes stay NOT_APPLICABLE."""
+
+    NOT_APPLICABLE = "n/a"
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Ticket(Base):
+    """The ticket's id is its human-friendly number (#1042): short, unique, never reused."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_updated", "status", "updated_at"),
+        Index("ix_tickets_customer_channel", "customer_id", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    status: Mapped[TicketStatus] = mapped_column(
+        enum_column(TicketStatus), default=TicketStatus.NEW
+    )
+    priority: Mapped[Priority] = mapped_column(enum_column(Priority), default=Priority.NORMAL)
+    kind: Mapped[TicketKind] = mapped_column(enum_column(TicketKind), default=TicketKind.QUESTION)
+    channel: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_customer_message_at: Mapped[datetime | None]
+    # Set once a person must take over: the bot then stays silent on this ticket.
+    handed_over_at: Mapped[datetime | None]
+    # The customer's 1-5 answer to the satisfaction question.
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    satisfaction_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship(lazy="raise")
+    assignee: Mapped[Agent | None] = relationship(lazy="raise")
+    team: Mapped[Team | None] = relationship(lazy="raise")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_messages_ticket_id_id", "ticket_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction))
+    author_type: Mapped[AuthorType] = mapped_column(enum_column(AuthorType))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    # Unique per channel: the channel's own id for inbound, our idempotency key for outbound.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    delivery_state: Mapped[DeliveryState] = mapped_column(
+        enum_column(DeliveryState), default=DeliveryState.NOT_APPLICABLE
+    )
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    # The quick reply or command this inbound message carried (`helpdesk.payloads`).
+    payload: Mapped[str | None] = mapped_column(String(64))
+    # Buttons offered under an outbound message: [{"payload": ..., "label": ...}].
+    quick_replies: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
+    identity: Mapped[Identity | None] = relationship(lazy="raise")
+    agent: Mapped[Agent | None] = relationship(lazy="raise")
+    attachments: Mapped[list[Attachment]] = relationship(lazy="raise")
+
+
+class Attachment(Base):
+    """Metadata of a file; its bytes live once in the content-addressed store, by sha256."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """Who changed what, and why when the actor was automatic."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    actor_type: Mapped[AuthorType] = mapped_column(enum_column(AuthorType))
+    actor_id: Mapped[int | None]
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
