@@ -71,6 +71,23 @@ class IntakeSettings(BaseModel):
     )
 
 
+class EventSettings(BaseModel):
+    """The durable event log and the reactions that read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_hours: float = Field(
+        72.0, gt=0, description="Events every reaction has handled are deleted after this long"
+    )
+    batch_size: int = Field(200, ge=1, description="Events one reaction handles per transaction")
+    poll_seconds: float = Field(
+        1.0, gt=0, description="Reactions look at the log this often even without a wake-up"
+    )
+    retry_attempts: int = Field(
+        5, ge=1, description="Tries of a failing reaction before its event is set aside"
+    )
+
+
 class TelegramSettings(BaseModel):
     """The Telegram bot; the channel is on when `token` is set."""
 
@@ -236,6 +253,7 @@ class Settings(BaseSettings):
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
@@ -288,7 +306,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.storage.database'}"
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")

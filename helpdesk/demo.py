@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from helpdesk.intake.service import receive_batch
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
 from helpdesk.kb.models import ArticleStatus
@@ -64,7 +63,9 @@ DEMO_ARTICLES = (
 async def seed_demo(runtime: Runtime) -> bool:
     """Add the demo data unless the database already has agents. Returns whether it seeded."""
     now = runtime.clock.now()
-    async with runtime.db.transaction() as session:
+    # Through intake, as every message comes in, with the seeding in the same transaction.
+    async with runtime.intake.unit(now=now - timedelta(minutes=30)) as unit:
+        session = unit.session
         if await session.scalar(select(func.count()).select_from(Agent)):
             return False
         people = {}
@@ -88,9 +89,7 @@ async def seed_demo(runtime: Runtime) -> bool:
             )
             for visitor, name, text in DEMO_MESSAGES
         ]
-        receipts, _events = await receive_batch(
-            session, inbound, now=now - timedelta(minutes=30), reopen_window=timedelta(hours=72)
-        )
+        receipts = await unit.receive(inbound)
         alice, carol = people["alice@demo.test"], people["carol@demo.test"]
         support, billing = alice.teams[0], carol.teams[0]
         first = await session.get(Ticket, receipts[0].ticket_id)

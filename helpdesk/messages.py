@@ -57,6 +57,9 @@ class InboundMessage:
     language: str | None = None
     # A tapped quick reply or a command (`/human`, `/complaint`) in channel-neutral form.
     payload: str | None = None
+    # Why the channel believes a machine sent this (an auto-reply, a mailing list): the core
+    # then never answers it automatically.
+    automatic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

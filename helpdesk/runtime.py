@@ -10,16 +10,37 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
 from helpdesk.channels.email import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.common.security import Signer
 from helpdesk.config import Settings
+from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
 from helpdesk.delivery.worker import OutboxWorker
-from helpdesk.events.bus import EventBus
+from helpdesk.events.dispatcher import (
+    Broadcast,
+    DispatchSettings,
+    EventDispatcher,
+    EventTable,
+    Reaction,
+)
+from helpdesk.events.types import (
+    DeliveryChanged,
+    MessageReceived,
+    NoteAdded,
+    ReplyQueued,
+    SatisfactionRated,
+    TicketChanged,
+    TicketCreated,
+    TicketHandedOver,
+    TicketReopened,
+)
 from helpdesk.intake.service import IntakeService
+from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
 from helpdesk.storage.attachments import AttachmentStore
@@ -31,8 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 5.0
-
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
@@ -40,11 +59,9 @@ class Runtime:
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url)
-        self.bus = EventBus()
         self.attachments = AttachmentStore(settings.data_dir / "attachments")
         self.intake = IntakeService(
             self.db,
-            self.bus,
             self.clock,
             self.attachments,
             reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
@@ -53,34 +70,31 @@ class Runtime:
         )
         self.webchat = WebchatService(
             self.db,
-            self.bus,
             self.intake.receive,
             ChatTokens(secret, settings.webchat),
             settings.webchat,
         )
-        self.conversation = ConversationService(
-            self.db, self.bus, self.clock, settings.conversation
+        self.conversation = ConversationService(self.clock, settings.conversation)
+        self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)
+        self.acknowledgements = Acknowledgements(
+            self.clock, acknowledgement_policies(settings), render_text
         )
-        self.satisfaction = SatisfactionSurvey(self.db, self.bus, self.clock, settings.conversation)
         # Knowledge base (issue 5): the suggestion index and, when enabled, the answer bot.
-        self.kb = KnowledgeBaseRuntime(self.db, self.bus, settings.kb)
+        self.kb = KnowledgeBaseRuntime(self.db, settings.kb)
         if settings.kb.bot_enabled:
             self.conversation.answer_bot = self.kb.bot
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         # --- email channel (issue 3): on when mailboxes or SMTP are configured ---
         self.email = EmailChannel(
-            settings.email,
-            self.db,
-            self.bus,
-            self.clock,
-            self.attachments,
-            secret=secret,
-            reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
+            settings.email, self.db, self.intake, self.clock, self.attachments, secret=secret
         )
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
         self.wal_checkpoints = WalCheckpointer(self.db)
-        self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
+        self.outbox = OutboxWorker(self.db, self.clock, self.adapters, settings.outbox)
+        self.events = EventDispatcher(
+            self.db, self.clock, event_table(self), dispatch_settings(settings)
+        )
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
         self.telegram: TelegramChannel | None = None
@@ -95,12 +109,7 @@ class Runtime:
             importlib.import_module, "helpdesk.channels.telegram.service"
         )
         channel: TelegramChannel = module.TelegramChannel(
-            self.settings,
-            self.db,
-            self.bus,
-            self.clock,
-            self.attachments,
-            reopen_window=timedelta(hours=self.settings.intake.reopen_window_hours),
+            self.settings, self.db, self.intake, self.clock, self.attachments
         )
         self.adapters[channel.adapter.name] = channel.adapter
         self.telegram = channel
@@ -119,6 +128,8 @@ class Runtime:
         await self.webchat.fanout.start()
         await self.kb.start()
         self.wal_checkpoints.start()
+        # Reactions first: a message stored before them would be behind a new one's checkpoint.
+        await self.events.start()
         self.intake.start()
         self.outbox.start()
         if self.settings.telegram.token:
@@ -139,11 +150,10 @@ class Runtime:
         await self.email.stop()
         await self.outbox.stop()
         await self.intake.stop()
+        # A reaction cut short rolls back and is handled again after the restart.
+        await self.events.stop()
         await self.webchat.fanout.stop()
         await self.kb.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.bus.drain(), SHUTDOWN_GRACE_SECONDS)
-        await self.bus.close()
         await self.wal_checkpoints.stop()
         await self.db.dispose()
         self.started = False
@@ -161,3 +171,68 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 1_000)
+
+
+def event_table(rt: Runtime) -> EventTable:
+    """Which handler reacts to which event: the one place to read it. A `Reaction` acts once,
+    in whichever process claims it, in the transaction that moves its checkpoint; a `Broadcast`
+    runs in every process for what that process keeps in memory."""
+    conversation = Reaction(
+        "conversation", rt.conversation.on_message, wanted=rt.conversation.needs_reaction
+    )
+    acknowledgement = Reaction(
+        "acknowledgement", rt.acknowledgements.on_message, wanted=rt.acknowledgements.wanted
+    )
+    survey = Reaction(
+        "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
+    )
+    return {
+        MessageReceived: [conversation, acknowledgement],
+        TicketChanged: [survey] if rt.settings.conversation.satisfaction_survey else [],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued)],
+        ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
+        ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
+        # None yet: routing (issue 14) and SLA timers (issue 15) will react to these.
+        TicketCreated: [],
+        TicketReopened: [],
+        TicketHandedOver: [],
+        # None yet: the agent workspace's live feed (issue 17).
+        NoteAdded: [],
+        DeliveryChanged: [],
+        SatisfactionRated: [],
+    }
+
+
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    events = settings.events
+    return DispatchSettings(
+        batch_size=events.batch_size,
+        poll_seconds=events.poll_seconds,
+        attempts=events.retry_attempts,
+        retention=timedelta(hours=events.retention_hours),
+    )
+
+
+def acknowledgement_policies(settings: Settings) -> dict[str, AcknowledgementPolicy]:
+    email = settings.email
+    if not email.auto_ack:
+        return {}
+    return {
+        "email": AcknowledgementPolicy(
+            per_sender_per_hour=email.auto_ack_per_sender_per_hour,
+            expected_answer=email.expected_answer,
+        )
+    }
+
+
+# Plain-text customer messages: nothing here is HTML, so nothing is escaped.
+_text_templates = Environment(
+    loader=PackageLoader("helpdesk", "templates"),
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render_text(name: str, **context: object) -> str:
+    return _text_templates.get_template(name).render(**context)

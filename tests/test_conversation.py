@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from helpdesk import payloads
 from helpdesk.conversation.satisfaction import QUESTION_TEXT, THANKS_TEXT
-from helpdesk.conversation.service import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
+from helpdesk.conversation.handover import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 from helpdesk.staff.accounts import add_agent
@@ -36,8 +36,7 @@ def chat(client_id: str, text: str, payload: str | None = None) -> InboundMessag
 
 
 async def settle(runtime: Runtime) -> None:
-    await runtime.bus.drain()
-    await runtime.bus.drain()
+    await runtime.events.idle()
 
 
 async def outbound_texts(runtime: Runtime, ticket_id: int) -> list[tuple[str, str]]:
@@ -130,17 +129,16 @@ async def resolve_as_agent(runtime: Runtime, ticket_id: int) -> None:
             now=runtime.clock.now(),
         )
         ticket = await session.get(Ticket, ticket_id)
-        answered = await tickets.reply(
+        await tickets.reply(
             session, agent, ticket, "Your card is on its way.", now=runtime.clock.now()
         )
-        outcome = await tickets.change(
+        await tickets.change(
             session,
             agent,
             ticket,
             tickets.TicketChanges(status=TicketStatus.RESOLVED),
             now=runtime.clock.now(),
         )
-    runtime.bus.publish(answered.events + outcome.events)
     await settle(runtime)
 
 

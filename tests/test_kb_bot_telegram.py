@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from helpdesk import payloads
 from helpdesk.common.clock import FixedClock
-from helpdesk.conversation.service import COMPLAINT_TEXT, HANDED_OVER_TEXT
+from helpdesk.conversation.handover import COMPLAINT_TEXT, HANDED_OVER_TEXT
 from helpdesk.customers.models import Identity
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
@@ -40,7 +40,7 @@ async def kb_runtime(bot_runtime: Runtime, clock: FixedClock) -> AsyncIterator[R
                 ),
                 now=clock.now(),
             )
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     async with asyncio.timeout(120):
         while runtime.kb.service.version == 0 or runtime.kb.service.index is None:
             await asyncio.sleep(0.1)

@@ -49,7 +49,7 @@ async def test_the_index_follows_article_changes_without_a_restart(runtime: Runt
             ArticleFields(title="Opening hours", phrasings=["when are you open"]),
             now=runtime.clock.now(),
         )
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     await eventually(runtime, "how do I freeze my card", article.id)
     # A draft is never suggested; publishing it makes it so.
     assert await best_for(runtime, "when are you open") != other.id
@@ -58,7 +58,7 @@ async def test_the_index_follows_article_changes_without_a_restart(runtime: Runt
         await kb_articles.update_article(
             session, stored, ArticleFields(status=ArticleStatus.PUBLISHED), now=runtime.clock.now()
         )
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     await eventually(runtime, "when are you open", other.id)
     # New phrasings are learnt; a deleted article disappears.
     async with runtime.db.transaction() as session:
@@ -69,11 +69,11 @@ async def test_the_index_follows_article_changes_without_a_restart(runtime: Runt
             ArticleFields(phrasings=["how do I freeze my card", "my wallet was stolen"]),
             now=runtime.clock.now(),
         )
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     await eventually(runtime, "my wallet was stolen", article.id)
     async with runtime.db.transaction() as session:
         await kb_articles.delete(session, await session.get(Article, article.id))
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     async with asyncio.timeout(60):
         while await best_for(runtime, "my wallet was stolen") == article.id:
             await asyncio.sleep(0.1)
@@ -122,7 +122,7 @@ async def test_import_export_round_trip_and_bad_files(runtime: Runtime, tmp_path
         card = await session.scalar(select(Article).where(Article.slug == "card-delivery"))
     assert card.title == "Where is my card?" and card.status == ArticleStatus.PUBLISHED
     assert card.tags == ["cards"] and len(card.phrasings) == 3
-    runtime.bus.publish([ArticlesChanged()])
+    await runtime.events.idle()
     await eventually(runtime, "my new card has not arrived", card.id)
 
     first = tmp_path / "export-1"

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    ForeignKey,
-    String,
-)
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.storage.base import Base
 
 
-class EmailAutoAck(Base):
+class Acknowledgement(Base):
     """An automatic acknowledgement sent: at most one per ticket, a few per sender and hour."""
 
-    __tablename__ = "email_auto_acks"
+    __tablename__ = "acknowledgements"
 
     ticket_id: Mapped[int] = mapped_column(
         ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
     )
+    channel: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(320), index=True)
     sent_at: Mapped[datetime]

@@ -11,10 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk import payloads
 from helpdesk.common.clock import Clock
 from helpdesk.config import ConversationSettings
-from helpdesk.events.bus import EventBus
-from helpdesk.events.types import Event, SatisfactionRated, TicketChanged
+from helpdesk.events.types import SatisfactionRated, TicketChanged
 from helpdesk.messages import QuickReply
-from helpdesk.storage.database import Database
+from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.actions import bot_reply
 from helpdesk.tickets.models import AuditEntry, AuthorType, Ticket, TicketStatus
@@ -26,41 +25,36 @@ RATING_BUTTONS = tuple(QuickReply(payloads.rating(score), "★" * score) for sco
 
 
 class SatisfactionSurvey:
-    def __init__(
-        self, db: Database, bus: EventBus, clock: Clock, settings: ConversationSettings
-    ) -> None:
-        self._db = db
-        self._bus = bus
+    def __init__(self, clock: Clock, settings: ConversationSettings) -> None:
         self._clock = clock
         self._channels = frozenset(settings.survey_channels)
-        if settings.satisfaction_survey:
-            bus.subscribe(TicketChanged, self.on_ticket_changed)
 
-    async def on_ticket_changed(self, event: TicketChanged) -> None:
-        if event.changes.get("status") != TicketStatus.RESOLVED.value:
-            return
+    @staticmethod
+    def wanted(event: TicketChanged) -> bool:
+        return event.changes.get("status") == TicketStatus.RESOLVED.value
+
+    async def on_ticket_changed(self, session: AsyncSession, event: TicketChanged) -> None:
+        """The reaction to a resolved ticket: ask once how satisfied the customer is."""
         now = self._clock.now()
-        async with self._db.transaction() as session:
-            ticket = await session.get(Ticket, event.ticket_id, with_for_update=True)
-            if ticket is None or not await self._should_ask(session, ticket):
-                return
-            audit.record(
-                session,
-                at=now,
-                actor_type=AuthorType.SYSTEM,
-                actor_id=None,
-                ticket_id=ticket.id,
-                action=ASKED,
-            )
-            outcome = await bot_reply(
-                session,
-                ticket,
-                QUESTION_TEXT,
-                now=now,
-                quick_replies=RATING_BUTTONS,
-                author=AuthorType.SYSTEM,
-            )
-        self._bus.publish(outcome.events)
+        ticket = await session.get(Ticket, event.ticket_id, with_for_update=True)
+        if ticket is None or not await self._should_ask(session, ticket):
+            return
+        audit.record(
+            session,
+            at=now,
+            actor_type=AuthorType.SYSTEM,
+            actor_id=None,
+            ticket_id=ticket.id,
+            action=ASKED,
+        )
+        await bot_reply(
+            session,
+            ticket,
+            QUESTION_TEXT,
+            now=now,
+            quick_replies=RATING_BUTTONS,
+            author=AuthorType.SYSTEM,
+        )
 
     async def _should_ask(self, session: AsyncSession, ticket: Ticket) -> bool:
         """Once per ticket, where buttons show, not after a rating, and only after a person
@@ -81,7 +75,7 @@ class SatisfactionSurvey:
 
 async def record_satisfaction(
     session: AsyncSession, ticket: Ticket, score: int, *, now: datetime
-) -> list[Event]:
+) -> None:
     """The customer's answer; a later answer replaces the earlier one, thanked only once."""
     first_rating = ticket.satisfaction is None
     ticket.satisfaction = score
@@ -95,8 +89,6 @@ async def record_satisfaction(
         action="ticket.rated",
         score=score,
     )
-    events: list[Event] = [SatisfactionRated(ticket.id, score)]
+    record(session, SatisfactionRated(ticket.id, score))
     if first_rating:
-        reply = await bot_reply(session, ticket, THANKS_TEXT, now=now, author=AuthorType.SYSTEM)
-        events += reply.events
-    return events
+        await bot_reply(session, ticket, THANKS_TEXT, now=now, author=AuthorType.SYSTEM)

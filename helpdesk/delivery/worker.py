@@ -22,7 +22,6 @@ from helpdesk.common.clock import Clock
 from helpdesk.config import OutboxSettings
 from helpdesk.customers.models import Identity
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
-from helpdesk.events.bus import EventBus
 from helpdesk.events.types import DeliveryChanged, ReplyQueued
 from helpdesk.messages import (
     ChannelAdapter,
@@ -33,6 +32,7 @@ from helpdesk.messages import (
 )
 from helpdesk.staff.models import Agent
 from helpdesk.storage.database import Database
+from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import Attachment, DeliveryState, Direction, Message, Ticket
 
 log = logging.getLogger(__name__)
@@ -42,21 +42,19 @@ class OutboxWorker:
     def __init__(
         self,
         db: Database,
-        bus: EventBus,
         clock: Clock,
         adapters: Mapping[str, ChannelAdapter],
         settings: OutboxSettings,
     ) -> None:
         self._db = db
-        self._bus = bus
         self._clock = clock
         self._adapters = adapters
         self._settings = settings
         self._wake = asyncio.Event()
         self._worker = BackgroundTask("outbox", self._run)
-        bus.subscribe(ReplyQueued, self._on_reply_queued)
 
-    async def _on_reply_queued(self, _event: ReplyQueued) -> None:
+    async def on_reply_queued(self, _event: ReplyQueued) -> None:
+        """Deliver now rather than at the next poll (a broadcast: every process's worker)."""
         self._wake.set()
 
     def start(self) -> None:
@@ -167,12 +165,10 @@ class OutboxWorker:
                 message.delivery_state = state
             message.delivered_at = message.delivered_at or now
             message.delivery_error = None
-            ticket_id, message_id, final_state = (
-                message.ticket_id,
-                message.id,
-                message.delivery_state,
+            record(
+                session,
+                DeliveryChanged(message.ticket_id, message.id, message.delivery_state.value),
             )
-        self._bus.publish([DeliveryChanged(ticket_id, message_id, final_state.value)])
 
     async def _record_failure(self, item_id: int, attempts: int, error: DeliveryError) -> None:
         now = self._clock.now()
@@ -192,14 +188,17 @@ class OutboxWorker:
             else:
                 item.status = OutboxStatus.PENDING
                 item.next_attempt_at = now + self._backoff(attempts, error.retry_after)
-            ticket_id, message_id, state = message.ticket_id, message.id, message.delivery_state
+            record(
+                session,
+                DeliveryChanged(message.ticket_id, message.id, message.delivery_state.value),
+            )
+            message_id = message.id
         log.warning(
             "delivery of message %d %s: %s",
             message_id,
             "failed for good" if gives_up else f"failed (attempt {attempts}), will retry",
             error,
         )
-        self._bus.publish([DeliveryChanged(ticket_id, message_id, state.value)])
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         if retry_after is not None:

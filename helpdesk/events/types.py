@@ -1,4 +1,9 @@
-"""Domain events: facts recorded inside a transaction and published only after it commits."""
+"""Domain events: facts recorded in the transaction that caused them (`event_log.record`) and
+handed to their reactions after it commits (`helpdesk.events.dispatcher`).
+
+Each is stored as its class name and its fields as JSON, so fields are plain values, and a
+renamed class or field needs a migration of the stored rows.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +28,24 @@ class TicketReopened(Event):
     ticket_id: int
 
 
+# Longer texts cannot be a request for a person (`conversation.asks_for_person`); the event
+# carries at most this much so that reactions can decline most messages without a query.
+TEXT_PREVIEW = 200
+
+
 @dataclass(frozen=True, slots=True)
 class MessageReceived(Event):
     ticket_id: int
     message_id: int
     customer_id: int
     channel: str
-    # Carried so listeners can ignore most messages without a database round trip.
+    # The start of the text (`TEXT_PREVIEW`); the stored message has all of it.
     text: str = ""
     payload: str | None = None
+    # The message opened its ticket.
+    opened_ticket: bool = False
+    # Why the channel believes a machine sent it (an auto-reply, a mailing list), if it does.
+    automatic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +54,6 @@ class ReplyQueued(Event):
 
     ticket_id: int
     message_id: int
-    outbox_item_id: int
     channel: str
 
 
@@ -61,14 +74,6 @@ class DeliveryChanged(Event):
     ticket_id: int
     message_id: int
     state: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentTyping(Event):
-    """Transient: nothing is stored, it only tells the customer's chat someone is writing."""
-
-    ticket_id: int
-    agent_name: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from helpdesk import payloads
 from helpdesk.common.sanitize import CONTROL_CHARACTER, clean_html, clean_text
-from helpdesk.events.types import Event, MessageReceived, TicketCreated, TicketReopened
+from helpdesk.events.types import (
+    TEXT_PREVIEW,
+    Event,
+    MessageReceived,
+    TicketCreated,
+    TicketReopened,
+)
 from helpdesk.intake.statements import (
     AUDIT,
     CUSTOMERS,
@@ -182,7 +188,14 @@ async def receive_batch(
         )
         events.append(
             MessageReceived(
-                ticket_id, message_id, customer_id, message.channel, message.text, message.payload
+                ticket_id,
+                message_id,
+                customer_id,
+                message.channel,
+                message.text[:TEXT_PREVIEW],
+                message.payload,
+                opened_ticket=first_of_new,
+                automatic=message.automatic[:200] if message.automatic else None,
             )
         )
     return receipts, events

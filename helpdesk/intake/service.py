@@ -1,31 +1,39 @@
 """The one way in: InboundMessage -> customer, ticket, message, in one transaction.
 
-`IntakeService` gathers concurrent arrivals into batches that `receive_batch` stores in one
-transaction (each outcome as if the message had come alone), so a burst costs one commit instead
-of hundreds; if a batch fails it falls back to one transaction per message.
+Every channel hands its messages to `IntakeService`:
+  * `receive(message)` for one message at a time (web chat): concurrent arrivals are gathered
+    into batches that `receive_batch` stores in one transaction (each outcome as if the message
+    had come alone), so a burst costs one commit instead of hundreds; if a batch fails it falls
+    back to one transaction per message.
+  * `unit()` for a channel that must commit its own checkpoint (the IMAP UID, the Telegram
+    offset) with its messages: intake opens the transaction, the channel stores its messages
+    through it and writes its own tables on its session, and everything commits together.
+Either way the events of what was stored are written to the event log in the same transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
-from helpdesk.events.bus import EventBus
-from helpdesk.events.types import Event
 from helpdesk.intake.batch import Receipt, normalise_address, receive_batch
 from helpdesk.messages import InboundMessage
+from helpdesk.storage import event_log
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IntakeError", "IntakeService", "Receipt", "normalise_address", "receive_batch"]
+__all__ = ["IntakeError", "IntakeService", "IntakeUnit", "Receipt", "normalise_address"]
 
 
 class IntakeError(Exception):
@@ -39,6 +47,31 @@ class _Job:
     hashes: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class IntakeUnit:
+    """Intake's transaction, lent to a channel: `session` is for the channel's own tables."""
+
+    session: AsyncSession
+    now: datetime
+    reopen_window: timedelta
+
+    async def receive(
+        self,
+        messages: Sequence[InboundMessage],
+        attachment_hashes: Sequence[Sequence[str]] | None = None,
+    ) -> list[Receipt]:
+        """Store the messages (each once) in this unit's transaction."""
+        receipts, events = await receive_batch(
+            self.session,
+            messages,
+            now=self.now,
+            reopen_window=self.reopen_window,
+            attachment_hashes=attachment_hashes,
+        )
+        event_log.record(self.session, *events)
+        return receipts
+
+
 class IntakeService:
     """Receives messages from every channel; returns only once each is committed.
 
@@ -49,7 +82,6 @@ class IntakeService:
     def __init__(
         self,
         db: Database,
-        bus: EventBus,
         clock: Clock,
         attachments: AttachmentStore,
         *,
@@ -58,7 +90,6 @@ class IntakeService:
         batch_interval: float = 0.0,
     ) -> None:
         self._db = db
-        self._bus = bus
         self._clock = clock
         self._attachments = attachments
         self._reopen_window = reopen_window
@@ -116,7 +147,7 @@ class IntakeService:
 
     async def _store(self, jobs: list[_Job]) -> None:
         try:
-            receipts, events = await self._commit(jobs)
+            receipts = await self._commit(jobs)
         except (IntegrityError, DBAPIError, OSError) as exc:
             if len(jobs) == 1:
                 # A concurrent writer may have stored the same customer or message; try once more.
@@ -132,14 +163,13 @@ class IntakeService:
                 if not job.future.done():
                     job.future.set_exception(IntakeError(str(exc)))
             return
-        self._bus.publish(events)
         for job, receipt in zip(jobs, receipts, strict=True):
             if not job.future.done():
                 job.future.set_result(receipt)
 
     async def _store_alone(self, job: _Job, first_error: Exception) -> None:
         try:
-            receipts, events = await self._commit([job])
+            receipts = await self._commit([job])
         except Exception as exc:
             log.error(
                 "intake could not store %s: %s (first: %s)",
@@ -150,16 +180,27 @@ class IntakeService:
             if not job.future.done():
                 job.future.set_exception(IntakeError(str(exc)))
             return
-        self._bus.publish(events)
         if not job.future.done():
             job.future.set_result(receipts[0])
 
-    async def _commit(self, jobs: list[_Job]) -> tuple[list[Receipt], list[Event]]:
+    async def _commit(self, jobs: list[_Job]) -> list[Receipt]:
+        now = self._clock.now()
         async with self._db.write_connection() as connection:
-            return await receive_batch(
+            receipts, events = await receive_batch(
                 connection,
                 [job.message for job in jobs],
-                now=self._clock.now(),
+                now=now,
                 reopen_window=self._reopen_window,
                 attachment_hashes=[job.hashes for job in jobs],
             )
+            await event_log.append(connection, events, now)
+        if events:
+            self._db.events_committed(event_log.type_names(events))
+        return receipts
+
+    @contextlib.asynccontextmanager
+    async def unit(self, *, now: datetime | None = None) -> AsyncIterator[IntakeUnit]:
+        """One transaction for a channel's messages and its own checkpoint: both commit, or
+        neither does. The channel acknowledges upstream only after the block has returned."""
+        async with self._db.transaction() as session:
+            yield IntakeUnit(session, now or self._clock.now(), self._reopen_window)

@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
+from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.models import Article, ArticleStatus, KbState
+from helpdesk.storage.event_log import record
 
 MAX_PHRASINGS = 2000
 MAX_PHRASING_CHARS = 500
@@ -88,9 +90,11 @@ def _validate(fields: ArticleFields) -> ArticleFields:
 
 
 async def bump_version(session: AsyncSession) -> None:
+    """Articles changed: every process's suggestion index follows (`ArticlesChanged`)."""
     await session.execute(
         update(KbState).where(KbState.id == 1).values(version=KbState.version + 1)
     )
+    record(session, ArticlesChanged())
 
 
 async def current_version(session: AsyncSession) -> int:
@@ -161,12 +165,13 @@ async def delete(session: AsyncSession, article: Article) -> None:
 
 
 async def vote(session: AsyncSession, article: Article, helped: bool) -> None:
-    """Votes move the article's ranking prior. No rebuild: the process that took the vote
-    adjusts its index at once (`ArticleVoted`), others read the counts at their next rebuild."""
+    """Votes move the article's ranking prior. No rebuild: every process adjusts its index
+    (`ArticleVoted`)."""
     if helped:
         article.helpful_count += 1
     else:
         article.not_helpful_count += 1
+    record(session, ArticleVoted(article.id, helped))
 
 
 async def count_use(session: AsyncSession, article_id: int) -> None:

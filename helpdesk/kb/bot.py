@@ -12,16 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
-from helpdesk.conversation.service import hand_over
+from helpdesk.conversation.handover import hand_over
 from helpdesk.customers.models import Customer
-from helpdesk.events.types import Event, TicketChanged
+from helpdesk.events.types import TicketChanged
 from helpdesk.kb import articles as kb_articles
-from helpdesk.kb.events import ArticleVoted
 from helpdesk.kb.index import Suggestion
 from helpdesk.kb.models import Article, ArticleStatus, BotAnswer, BotAnswerOutcome
 from helpdesk.kb.render import to_text
 from helpdesk.kb.service import KnowledgeBase
 from helpdesk.messages import QuickReply
+from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.actions import bot_note, bot_reply
 from helpdesk.tickets.models import OPEN_STATUSES, AuthorType, Message, Ticket, TicketStatus
@@ -75,26 +75,29 @@ class KbAnswerBot:
 
     async def respond(
         self, session: AsyncSession, ticket: Ticket, message: Message, *, now: datetime
-    ) -> list[Event]:
+    ) -> None:
         if not self._kb.has_articles:
-            return []  # no knowledge base: tickets wait for people as without a bot
+            return  # no knowledge base: tickets wait for people as without a bot
         waiting = await _pending_answer(session, ticket.id)
         if waiting is not None:
             waiting.outcome = BotAnswerOutcome.SUPERSEDED
             waiting.decided_at = now
-            return await self._step_aside(
+            await self._step_aside(
                 session, ticket, now, "the customer wrote again after the bot's answer"
             )
+            return
         if message.payload:
-            return []  # an unknown button: nothing to answer
+            return  # an unknown button: nothing to answer
         if looks_like_complaint(message.text):
-            return await self._step_aside(session, ticket, now, "the message reads as a complaint")
+            await self._step_aside(session, ticket, now, "the message reads as a complaint")
+            return
         language = await session.scalar(
             select(Customer.language).where(Customer.id == ticket.customer_id)
         )
         suggestions = await self._kb.suggest(session, message.text, language=language)
         if not suggestions:
-            return await self._step_aside(session, ticket, now, "no article matches the message")
+            await self._step_aside(session, ticket, now, "no article matches the message")
+            return
         best = suggestions[0]
         article = await session.get(Article, best.article_id)
         if best.confidence < self.threshold or article is None:
@@ -102,10 +105,12 @@ class KbAnswerBot:
                 f"not confident enough: best article #{best.article_id} {best.title!r} at "
                 f"{best.confidence:.2f}, below the threshold {self.threshold:.2f}"
             )
-            return await self._step_aside(session, ticket, now, reason, suggestions)
+            await self._step_aside(session, ticket, now, reason, suggestions)
+            return
         if article.status != ArticleStatus.PUBLISHED:
-            return await self._step_aside(session, ticket, now, "the best article is unpublished")
-        return await self._answer(session, ticket, article, best, now)
+            await self._step_aside(session, ticket, now, "the best article is unpublished")
+            return
+        await self._answer(session, ticket, article, best, now)
 
     async def _answer(
         self,
@@ -114,7 +119,7 @@ class KbAnswerBot:
         article: Article,
         best: Suggestion,
         now: datetime,
-    ) -> list[Event]:
+    ) -> None:
         outcome = await bot_reply(
             session,
             ticket,
@@ -146,7 +151,6 @@ class KbAnswerBot:
             confidence=best.confidence,
             reason=best.reason,
         )
-        return outcome.events
 
     async def _step_aside(
         self,
@@ -155,13 +159,13 @@ class KbAnswerBot:
         now: datetime,
         reason: str,
         suggestions: list[Suggestion] | None = None,
-    ) -> list[Event]:
+    ) -> None:
         """Hand over, leaving the agent a note of what the bot saw and tried."""
         lines = [f"Bot handed this ticket over: {reason}."]
         for s in suggestions or []:
             lines.append(f"• #{s.article_id} {s.title} ({s.confidence:.2f}): {s.reason}")
-        events = (await bot_note(session, ticket, "\n".join(lines), now=now)).events
-        return events + await hand_over(session, ticket, f"bot: {reason}", now=now)
+        await bot_note(session, ticket, "\n".join(lines), now=now)
+        await hand_over(session, ticket, f"bot: {reason}", now=now)
 
     async def record_vote(
         self,
@@ -171,7 +175,7 @@ class KbAnswerBot:
         helped: bool,
         *,
         now: datetime,
-    ) -> list[Event]:
+    ) -> None:
         answer = await session.scalar(
             select(BotAnswer)
             .where(
@@ -185,14 +189,12 @@ class KbAnswerBot:
         if answer is None:
             # A second tap, or a button for an answer this ticket never got: not a vote.
             log.info("ticket #%s: vote on article %s without an open answer", ticket.id, article_id)
-            return []
+            return
         answer.outcome = BotAnswerOutcome.HELPED if helped else BotAnswerOutcome.NOT_HELPED
         answer.decided_at = now
         article = await session.get(Article, article_id)
-        events: list[Event] = []
         if article is not None:
             await kb_articles.vote(session, article, helped)
-            events.append(ArticleVoted(article_id, helped))
         audit.record(
             session,
             at=now,
@@ -204,11 +206,12 @@ class KbAnswerBot:
             helped=helped,
         )
         if not helped:
-            return events + await self._step_aside(
+            await self._step_aside(
                 session, ticket, now, f"the customer said article #{article_id} did not help"
             )
+            return
         if ticket.handed_over_at is not None or ticket.status not in OPEN_STATUSES:
-            return events  # a person already has it: the vote counts, people decide the rest
+            return  # a person already has it: the vote counts, people decide the rest
         ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = now
         ticket.updated_at = now
@@ -222,9 +225,8 @@ class KbAnswerBot:
             article_id=article_id,
             reason="the customer said the bot's article answered the question",
         )
-        events.append(TicketChanged(ticket.id, {"status": TicketStatus.RESOLVED.value}))
-        events += (await bot_reply(session, ticket, THANKS_TEXT, now=now)).events
-        return events
+        record(session, TicketChanged(ticket.id, {"status": TicketStatus.RESOLVED.value}))
+        await bot_reply(session, ticket, THANKS_TEXT, now=now)
 
 
 async def _pending_answer(session: AsyncSession, ticket_id: int) -> BotAnswer | None:

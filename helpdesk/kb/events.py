@@ -1,4 +1,4 @@
-"""Knowledge-base events, published after the commit like every domain event."""
+"""Knowledge-base events, recorded with the change and handed on after the commit."""
 
 from __future__ import annotations
 

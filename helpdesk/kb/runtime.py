@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from helpdesk.config import KbSettings
-from helpdesk.events.bus import EventBus
 from helpdesk.kb.bot import KbAnswerBot
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.index import RankerSettings
@@ -12,14 +11,12 @@ from helpdesk.storage.database import Database
 
 
 class KnowledgeBaseRuntime:
-    def __init__(self, db: Database, bus: EventBus, settings: KbSettings) -> None:
+    def __init__(self, db: Database, settings: KbSettings) -> None:
         self.settings = settings
         self.service = KnowledgeBase(
             db, RankerSettings(linear_max_articles=settings.linear_max_articles)
         )
         self.bot = KbAnswerBot(self.service, settings.bot_threshold)
-        bus.subscribe(ArticlesChanged, self._on_articles_changed)
-        bus.subscribe(ArticleVoted, self._on_vote)
 
     async def start(self) -> None:
         await self.service.start()
@@ -27,8 +24,9 @@ class KnowledgeBaseRuntime:
     async def stop(self) -> None:
         await self.service.stop()
 
-    async def _on_articles_changed(self, _event: ArticlesChanged) -> None:
+    async def on_articles_changed(self, _event: ArticlesChanged) -> None:
+        """Every process rebuilds its own suggestion index (a broadcast)."""
         self.service.changed()
 
-    async def _on_vote(self, event: ArticleVoted) -> None:
+    async def on_vote(self, event: ArticleVoted) -> None:
         self.service.note_vote(event.article_id, event.helped)

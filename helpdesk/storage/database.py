@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from helpdesk.storage.event_log import append, take_recorded, type_names
 
 # Writers checkpoint the WAL themselves only past this many pages (see `wal_checkpoints.py`).
 WAL_SAFETY_NET_PAGES = 10_000
@@ -48,19 +51,38 @@ class Database:
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._event_listeners: list[Callable[[list[str]], None]] = []
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction: committed on success, rolled back on error."""
-        async with self._writer_turn(), self.sessions() as session, session.begin():
-            yield session
+        """A session in one write transaction: committed on success, rolled back on error.
+        Events recorded on the session (`event_log.record`) are committed with it."""
+        async with self._writer_turn():
+            async with self.sessions() as session, session.begin():
+                yield session
+                events = take_recorded(session)
+                if events:
+                    await append(await session.connection(), events, datetime.now(UTC))
+            if events:
+                self.events_committed(type_names(events))
 
     @contextlib.asynccontextmanager
     async def write_connection(self) -> AsyncIterator[AsyncConnection]:
         """Like `transaction`, on a bare connection: for Core-only writers on a hot path, where
-        a session's own bookkeeping costs more than the statements (intake)."""
+        a session's own bookkeeping costs more than the statements (intake). The writer appends
+        its events itself (`event_log.append`) and calls `events_committed` after the block."""
         async with self._writer_turn(), self.engine.begin() as connection:
             yield connection
+
+    def events_committed(self, types: Iterable[str]) -> None:
+        """Tell this process's listeners (the dispatcher) that events of these types are in
+        the log."""
+        names = list(types)
+        for listener in self._event_listeners:
+            listener(names)
+
+    def listen_for_events(self, listener: Callable[[list[str]], None]) -> None:
+        self._event_listeners.append(listener)
 
     @contextlib.asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:

@@ -1,13 +1,13 @@
 """What people do to a ticket: see it, reply, add a note, change status, priority, assignee.
 
-Every function runs inside the caller's transaction, writes the audit trail, and returns the
-events to publish after the commit.
+Every function runs inside the caller's transaction, writes the audit trail, and records its
+events on the session, to be committed with the change (`storage.event_log.record`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.delivery.models import OutboxItem
-from helpdesk.events.types import Event, NoteAdded, ReplyQueued, TicketChanged
+from helpdesk.events.types import NoteAdded, ReplyQueued, TicketChanged
 from helpdesk.messages import OutboundAttachment, QuickReply
 from helpdesk.staff.models import Agent, Role, Team
+from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.models import (
     Attachment,
@@ -67,7 +68,6 @@ async def visible_ticket(session: AsyncSession, agent: Agent, number: int) -> Ti
 @dataclass(slots=True)
 class Outcome:
     message: Message | None = None
-    events: list[Event] = field(default_factory=list)
     duplicate: bool = False
 
 
@@ -95,7 +95,7 @@ async def reply(
         )
         if earlier is not None:
             return Outcome(message=earlier, duplicate=True)
-    message, item = await _queue_outbound(
+    message = await _queue_outbound(
         session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id, external_id=external_id
     )
     for file in attachments:
@@ -117,7 +117,8 @@ async def reply(
     ticket.updated_at = now
     await session.flush()
     _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
-    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    return Outcome(message)
 
 
 async def bot_reply(
@@ -131,11 +132,12 @@ async def bot_reply(
 ) -> Outcome:
     """A message from the bot (or the system) to the customer, delivered like an agent's.
     It is not a first response: the SLA clock waits for a person."""
-    message, item = await _queue_outbound(
+    message = await _queue_outbound(
         session, ticket, clean_text(text).strip(), now, author, quick_replies=quick_replies
     )
     ticket.updated_at = now
-    return Outcome(message, [ReplyQueued(ticket.id, message.id, item.id, ticket.channel)])
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    return Outcome(message)
 
 
 async def _queue_outbound(
@@ -148,7 +150,7 @@ async def _queue_outbound(
     agent_id: int | None = None,
     external_id: str | None = None,
     quick_replies: Sequence[QuickReply] = (),
-) -> tuple[Message, OutboxItem]:
+) -> Message:
     message = Message(
         ticket_id=ticket.id,
         direction=Direction.OUT,
@@ -168,8 +170,7 @@ async def _queue_outbound(
         message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
     )
     session.add(item)
-    await session.flush()
-    return message, item
+    return message
 
 
 async def add_note(
@@ -211,7 +212,8 @@ async def _store_note(
     session.add(message)
     ticket.updated_at = now
     await session.flush()
-    return Outcome(message, [NoteAdded(ticket.id, message.id)])
+    record(session, NoteAdded(ticket.id, message.id))
+    return Outcome(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +265,8 @@ async def change(
         return Outcome()
     ticket.updated_at = now
     _audit(session, agent, ticket, now, "ticket.changed", before=before, after=after)
-    return Outcome(events=[TicketChanged(ticket.id, after)])
+    record(session, TicketChanged(ticket.id, after))
+    return Outcome()
 
 
 def _audit(

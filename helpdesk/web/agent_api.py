@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from helpdesk.customers.models import Customer, Identity
-from helpdesk.events.types import AgentTyping, Event
 from helpdesk.messages import OutboundAttachment
 from helpdesk.staff.accounts import authenticate
 from helpdesk.staff.models import Agent, Team
@@ -196,7 +195,6 @@ async def reply(
                 attachments=files,
             )
         )
-    runtime.bus.publish(outcome.events)
     assert outcome.message is not None
     return MessageCreated(
         message=_message_out(outcome.message, agent.name, ""), duplicate=outcome.duplicate
@@ -214,7 +212,6 @@ async def add_note(
         outcome = await _rule_checked(
             tickets.add_note(session, agent, ticket, body.text, now=runtime.clock.now())
         )
-    runtime.bus.publish(outcome.events)
     assert outcome.message is not None
     return MessageCreated(message=_message_out(outcome.message, agent.name, ""))
 
@@ -237,12 +234,11 @@ async def change_ticket(
     )
     async with runtime.db.transaction() as session:
         ticket = await _visible(session, agent, number)
-        outcome = await _rule_checked(
+        await _rule_checked(
             tickets.change(session, agent, ticket, changes, now=runtime.clock.now())
         )
         name = await session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
         summary = _summary(ticket, name or "")
-    runtime.bus.publish(outcome.events)
     return summary
 
 
@@ -252,8 +248,7 @@ async def typing(number: TicketNumber, agent: CurrentAgent, request: Request) ->
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         await _visible(session, agent, number)
-    events: list[Event] = [AgentTyping(number, agent.name)]
-    runtime.bus.publish(events)
+    await runtime.webchat.show_typing(number, agent.name)
 
 
 @router.get("/tickets/{number}/audit", response_model=list[AuditOut], tags=["tickets"])

@@ -14,10 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer
-from helpdesk.events.types import Event
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleError, ArticleFields
-from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.render import to_html, to_text
 from helpdesk.staff.models import Agent, Role
@@ -199,7 +197,6 @@ async def create_article(body: ArticleIn, agent: CurrentAgent, request: Request)
             kb_articles.create(session, ArticleFields(**body.model_dump()), now=runtime.clock.now())
         )
         out = _out(article)
-    runtime.bus.publish([ArticlesChanged()])
     return out
 
 
@@ -216,7 +213,6 @@ async def update_article(
             kb_articles.update_article(session, article, fields, now=runtime.clock.now())
         )
         out = _out(article)
-    runtime.bus.publish([ArticlesChanged()])
     return out
 
 
@@ -231,7 +227,6 @@ async def publish_article(
         fields = ArticleFields(status=ArticleStatus.PUBLISHED)
         await kb_articles.update_article(session, article, fields, now=runtime.clock.now())
         out = _out(article)
-    runtime.bus.publish([ArticlesChanged()])
     return out
 
 
@@ -241,7 +236,6 @@ async def delete_article(article_id: ArticleId, agent: CurrentAgent, request: Re
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await kb_articles.delete(session, await _article(session, agent, article_id))
-    runtime.bus.publish([ArticlesChanged()])
 
 
 @router.post("/kb/articles/{article_id}/votes", status_code=204)
@@ -252,7 +246,6 @@ async def vote_article(
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await kb_articles.vote(session, await _article(session, agent, article_id), body.helpful)
-    runtime.bus.publish([ArticleVoted(article_id, body.helpful)])
 
 
 @router.get("/kb/suggestions", response_model=list[SuggestionOut])
@@ -297,7 +290,6 @@ async def insert_article(
     """Put an article into the reply: returned as text for the reply box, or sent at once.
     Either way it counts as a use of the article."""
     runtime = runtime_of(request)
-    events: list[Event] = []
     async with runtime.db.transaction() as session:
         ticket = await _ticket(session, agent, number)
         article = await _article(session, agent, body.article_id)
@@ -308,10 +300,8 @@ async def insert_article(
                 outcome = await tickets.reply(session, agent, ticket, text, now=runtime.clock.now())
             except tickets.TicketRuleError as exc:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-            events = outcome.events
             message_id = outcome.message.id if outcome.message else None
         await kb_articles.count_use(session, article.id)
-    runtime.bus.publish(events)
     return InsertOut(article_id=body.article_id, text=text, message_id=message_id)
 
 

@@ -2,13 +2,11 @@
 
 Modules: `parse` (bytes -> ParsedMail), `quoting` (the new part of a reply), `noise` (machines and
 bounces), `threads` (Message-IDs, subject tags, external ids), `importer` (one transaction per
-batch, with the checkpoint), `mailbox` (IMAP IDLE/poll loop), `acks` (automatic
-acknowledgements), `smtp` (the adapter), `quarantine` (re-import by an admin).
+batch, with the checkpoint), `mailbox` (IMAP IDLE/poll loop), `smtp` (the adapter),
+`quarantine` (re-import by an admin). Acknowledgements are the core's (`conversation`).
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 from helpdesk.channels.email.importer import MailImporter
 from helpdesk.channels.email.mailbox import MailboxStatus, MailboxWorker
@@ -17,7 +15,7 @@ from helpdesk.channels.email.smtp import SmtpAdapter
 from helpdesk.channels.email.threads import MessageIds
 from helpdesk.common.clock import Clock
 from helpdesk.config import EmailSettings
-from helpdesk.events.bus import EventBus
+from helpdesk.intake.service import IntakeService
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 
@@ -29,18 +27,15 @@ class EmailChannel:
         self,
         settings: EmailSettings,
         db: Database,
-        bus: EventBus,
+        intake: IntakeService,
         clock: Clock,
         attachments: AttachmentStore,
         *,
         secret: str,
-        reopen_window: timedelta,
     ) -> None:
         self.settings = settings
         self.ids = MessageIds(secret, settings.message_id_domain)
-        self.importer = MailImporter(
-            db, bus, clock, attachments, settings, self.ids, reopen_window=reopen_window
-        )
+        self.importer = MailImporter(intake, attachments, settings, self.ids)
         self.workers = [
             MailboxWorker(mailbox, settings, db, clock, self.importer)
             for mailbox in settings.mailboxes

@@ -1,8 +1,10 @@
 """Importing fetched mail: parse, thread, store and checkpoint in one transaction.
 
-The checkpoint (UIDVALIDITY and last UID) is committed with the messages, so a crash anywhere
-either keeps both or neither; events are published only after the commit, and the caller marks
-the mail on the server only after this returns.
+The transaction is intake's (`IntakeService.unit`): the checkpoint (UIDVALIDITY and last UID),
+the threading references and the quarantine are committed with the messages, so a crash anywhere
+either keeps all or nothing, and the caller marks the mail on the server only after this returns.
+What the messages mean for their tickets (no answer to machines, an acknowledgement to people)
+is the core's decision (`helpdesk.conversation`); the importer only says which mail is automatic.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.email import acks
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
     EmailParticipant,
@@ -25,22 +26,15 @@ from helpdesk.channels.email.models import (
 )
 from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
-from helpdesk.common.clock import Clock
 from helpdesk.config import EmailSettings
-from helpdesk.conversation.service import hand_over
 from helpdesk.customers.models import Identity
-from helpdesk.events.bus import EventBus
-from helpdesk.events.types import DeliveryChanged, Event
-from helpdesk.intake.batch import Receipt, receive_batch
+from helpdesk.delivery import state as delivery_state
+from helpdesk.intake.batch import Receipt
+from helpdesk.intake.service import IntakeService, IntakeUnit
 from helpdesk.intake.ticket_choice import pairs_in
 from helpdesk.messages import InboundMessage
 from helpdesk.storage.attachments import AttachmentStore
-from helpdesk.storage.database import Database
 from helpdesk.tickets.models import (
-    AuditEntry,
-    AuthorType,
-    DeliveryState,
-    Direction,
     Message,
     Ticket,
 )
@@ -89,23 +83,16 @@ class ImportResult:
 class MailImporter:
     def __init__(
         self,
-        db: Database,
-        bus: EventBus,
-        clock: Clock,
+        intake: IntakeService,
         attachments: AttachmentStore,
         settings: EmailSettings,
         ids: MessageIds,
-        *,
-        reopen_window: timedelta,
     ) -> None:
-        self._db = db
-        self._bus = bus
-        self._clock = clock
+        self._intake = intake
         self._attachments = attachments
         self._settings = settings
         self._ids = ids
         self._tag = SubjectTag(settings.subject_tag)
-        self._reopen_window = reopen_window
         self._own = {settings.from_address.lower()} | {
             m.user.lower() for m in settings.mailboxes if "@" in m.user
         }
@@ -139,14 +126,13 @@ class MailImporter:
     async def store(
         self, mailbox: str, prepared: Prepared, *, uidvalidity: int | None = None
     ) -> ImportResult:
-        now = self._clock.now()
         result = ImportResult()
-        async with self._db.transaction() as session:
-            events = await self._store(session, mailbox, prepared.items, now, result)
+        async with self._intake.unit() as unit:
+            await self._store(unit, mailbox, prepared.items, result)
             if uidvalidity is not None:
                 uids = [item.raw.uid for item in prepared.items if item.raw.uid is not None]
-                await _checkpoint(session, mailbox, uidvalidity, max(uids, default=0), now)
-        self._bus.publish(events)
+                last_uid = max(uids, default=0)
+                await _checkpoint(unit.session, mailbox, uidvalidity, last_uid, unit.now)
         return result
 
     async def _parse_all(self, mails: Sequence[RawMail], force_size: bool) -> list[_Item]:
@@ -158,31 +144,26 @@ class MailImporter:
         ]
 
     async def _store(
-        self,
-        session: AsyncSession,
-        mailbox: str,
-        items: list[_Item],
-        now: datetime,
-        result: ImportResult,
-    ) -> list[Event]:
-        events: list[Event] = []
+        self, unit: IntakeUnit, mailbox: str, items: list[_Item], result: ImportResult
+    ) -> None:
+        session, now = unit.session, unit.now
         wave: list[_Item] = []
         wave_ids: set[str] = set()
         for item in items:
             parsed = item.parsed
             if parsed is None:
                 continue
-            if parsed.bounce is not None and await self._record_bounce(session, item, now, events):
+            if parsed.bounce is not None and await self._record_bounce(session, item, now):
                 result.bounces += 1
                 continue
             # A reply to a message earlier in this batch must see that one stored first.
             if any(reference_key(r) in wave_ids for r in parsed.references):
-                events += await self._store_wave(session, mailbox, wave, now)
+                await self._store_wave(unit, mailbox, wave)
                 wave, wave_ids = [], set()
             wave.append(item)
             if parsed.message_id:
                 wave_ids.add(reference_key(parsed.message_id))
-        events += await self._store_wave(session, mailbox, wave, now)
+        await self._store_wave(unit, mailbox, wave)
         for item in items:
             if item.reason is not None:
                 await self._quarantine(session, mailbox, item, now)
@@ -192,14 +173,11 @@ class MailImporter:
                 result.imported += not item.receipt.duplicate
             result.message_ids.append(item.receipt.message_id if item.receipt else None)
             result.reasons.append(item.reason)
-        return events
 
-    async def _store_wave(
-        self, session: AsyncSession, mailbox: str, wave: list[_Item], now: datetime
-    ) -> list[Event]:
+    async def _store_wave(self, unit: IntakeUnit, mailbox: str, wave: list[_Item]) -> None:
         if not wave:
-            return []
-        hints = await self._hints(session, [item.parsed for item in wave if item.parsed])
+            return
+        hints = await self._hints(unit.session, [item.parsed for item in wave if item.parsed])
         inbound = []
         for item in wave:
             parsed = item.parsed
@@ -219,23 +197,16 @@ class MailImporter:
                     continues_latest=False,
                     ticket_hint=hint,
                     hint_verified=verified,
+                    automatic=parsed.automatic,
                 )
             )
-        receipts, events = await receive_batch(
-            session,
-            inbound,
-            now=now,
-            reopen_window=self._reopen_window,
-            attachment_hashes=[item.hashes for item in wave],
-        )
+        receipts = await unit.receive(inbound, [item.hashes for item in wave])
         fresh: list[tuple[_Item, Receipt]] = []
         for item, receipt in zip(wave, receipts, strict=True):
             item.receipt = receipt
             if not receipt.duplicate:
                 fresh.append((item, receipt))
-        await self._remember(session, fresh, now)
-        events += await self._react(session, fresh, now)
-        return events
+        await self._remember(unit.session, fresh, unit.now)
 
     async def _hints(
         self, session: AsyncSession, mails: list[ParsedMail]
@@ -325,53 +296,16 @@ class MailImporter:
         if new:
             await session.execute(EmailParticipant.__table__.insert(), new)
 
-    async def _react(
-        self, session: AsyncSession, fresh: list[tuple[_Item, Receipt]], now: datetime
-    ) -> list[Event]:
-        """Machines get no automatic answer; people get one acknowledgement per new ticket."""
-        events: list[Event] = []
-        for item, receipt in fresh:
-            parsed = item.parsed
-            assert parsed is not None
-            if parsed.automatic is not None:
-                ticket = await session.get(Ticket, receipt.ticket_id)
-                assert ticket is not None
-                reason = f"automatic mail ({parsed.automatic}): no automatic answer"
-                events += await hand_over(session, ticket, reason, now=now, tell_customer=False)
-            elif receipt.new_ticket and self._settings.auto_ack:
-                events += await acks.acknowledge(
-                    session, self._settings, receipt.ticket_id, parsed.sender, now=now
-                )
-        return events
-
-    async def _record_bounce(
-        self, session: AsyncSession, item: _Item, now: datetime, events: list[Event]
-    ) -> bool:
+    async def _record_bounce(self, session: AsyncSession, item: _Item, now: datetime) -> bool:
         """Mark the outbound message a bounce names as failed; False if it names none of ours."""
         assert item.parsed is not None and item.parsed.bounce is not None
         original = item.parsed.bounce.original_message_id
         own = self._ids.ours(original) if original else None
         if own is None:
             return False
-        message = await session.get(Message, own.message_id)
-        if message is None or message.ticket_id != own.ticket_id:
-            return False
-        if message.direction != Direction.OUT:
-            return False
-        message.delivery_state = DeliveryState.FAILED
-        message.delivery_error = f"bounced: {item.parsed.bounce.status}"[:2000]
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_type=AuthorType.SYSTEM,
-                actor_id=None,
-                ticket_id=message.ticket_id,
-                action="email.bounced",
-                detail={"message_id": message.id, "status": item.parsed.bounce.status},
-            )
+        return await delivery_state.record_bounce(
+            session, own.message_id, own.ticket_id, item.parsed.bounce.status, now=now
         )
-        events.append(DeliveryChanged(message.ticket_id, message.id, DeliveryState.FAILED.value))
-        return True
 
     async def _quarantine(
         self, session: AsyncSession, mailbox: str, item: _Item, now: datetime

@@ -17,7 +17,6 @@ import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
-from helpdesk.channels.email.acks import text_templates
 from helpdesk.channels.email.models import EmailParticipant, EmailReference
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
 from helpdesk.config import EmailSettings, SmtpSettings
@@ -30,6 +29,13 @@ HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800
 REFERENCES_KEPT = 10
 
+# Plain-text templates: nothing here is HTML, so nothing is escaped.
+_text_templates = Environment(
+    loader=PackageLoader("helpdesk", "templates"),
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 _html_templates = Environment(
     loader=PackageLoader("helpdesk", "templates"),
     autoescape=select_autoescape(default=True),
@@ -127,7 +133,7 @@ class SmtpAdapter:
             "ticket_number": message.ticket_id,
             "history": thread.history,
         }
-        mail.set_content(text_templates.get_template("email_reply.txt").render(**context))
+        mail.set_content(_text_templates.get_template("email_reply.txt").render(**context))
         mail.add_alternative(
             _html_templates.get_template("email_reply.html").render(**context), subtype="html"
         )

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.telegram import CHANNEL
 from helpdesk.channels.telegram.models import TelegramLinkCode
-from helpdesk.customers.merge import merge_customers
-from helpdesk.customers.models import Customer, Identity
+from helpdesk.customers import identities
+from helpdesk.customers.models import Customer
 
 # Telegram allows 1-64 characters A-Z a-z 0-9 _ - in a start parameter; 16 bytes of randomness
 # make 22 of them.
@@ -99,31 +99,17 @@ async def redeem_code(
     )
     if not spent.rowcount:  # type: ignore[attr-defined]
         return LinkResult.USED
-    identity = await session.scalar(
-        select(Identity).where(Identity.channel == CHANNEL, Identity.address == address)
-    )
-    if identity is None:
-        session.add(
-            Identity(
-                customer_id=link.customer_id,
-                channel=CHANNEL,
-                address=address,
-                display_name=display_name[:200],
-                username=username,
-                created_at=now,
-            )
-        )
-        return LinkResult.LINKED
-    if identity.customer_id == link.customer_id:
-        return LinkResult.ALREADY_LINKED
-    await merge_customers(
+    outcome = await identities.attach(
         session,
-        identity.customer_id,
         link.customer_id,
+        CHANNEL,
+        address,
+        display_name=display_name,
+        username=username,
         now=now,
         reason="the customer opened a Telegram link code issued for this customer",
     )
-    return LinkResult.LINKED
+    return LinkResult.ALREADY_LINKED if outcome == "already" else LinkResult.LINKED
 
 
 async def customer_exists(session: AsyncSession, customer_id: int) -> bool:

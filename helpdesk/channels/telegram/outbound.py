@@ -21,11 +21,10 @@ from aiogram.types import (
     LinkPreviewOptions,
 )
 from aiogram.types import Message as TelegramMessage
-from sqlalchemy import update
 
 from helpdesk.channels.telegram import CHANNEL
 from helpdesk.channels.telegram.render import message_chunks
-from helpdesk.customers.models import Identity
+from helpdesk.customers import identities
 from helpdesk.messages import (
     DeliveryError,
     DeliveryReceipt,
@@ -133,9 +132,5 @@ class TelegramAdapter:
 
     async def _mark_unreachable(self, address: str) -> None:
         async with self._db.transaction() as session:
-            await session.execute(
-                update(Identity)
-                .where(Identity.channel == CHANNEL, Identity.address == address)
-                .values(unreachable=True)
-            )
+            await identities.mark_unreachable(session, CHANNEL, address)
         log.warning("Telegram user %s blocked the bot; marked unreachable", address)

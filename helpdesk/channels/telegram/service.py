@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -38,7 +38,7 @@ from helpdesk.channels.telegram.translations import Incoming, Skipped, Start, Tr
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.config import Settings
-from helpdesk.events.bus import EventBus
+from helpdesk.intake.service import IntakeService
 from helpdesk.messages import QuickReply
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
@@ -67,11 +67,9 @@ class TelegramChannel:
         self,
         settings: Settings,
         db: Database,
-        bus: EventBus,
+        intake: IntakeService,
         clock: Clock,
         attachments: AttachmentStore,
-        *,
-        reopen_window: timedelta,
     ) -> None:
         self.settings = settings.telegram
         session = AiohttpSession(
@@ -91,10 +89,9 @@ class TelegramChannel:
             ).hexdigest()
         )
         self._db = db
-        self._bus = bus
+        self._intake = intake
         self._clock = clock
         self._attachments = attachments
-        self._reopen_window = reopen_window
         self._worker = BackgroundTask("telegram", self._run)
         self._answers: set[asyncio.Task[None]] = set()
         # aiogram logs every update at INFO; at hundreds a second that is noise.
@@ -250,18 +247,9 @@ class TelegramChannel:
         return result
 
     async def _commit(self, items: list[Item], next_offset: int | None) -> Committed:
-        now = self._clock.now()
-        async with self._db.transaction() as session:
-            committed = await commit_batch(
-                session,
-                items,
-                now=now,
-                reopen_window=self._reopen_window,
-                bot_id=self.bot.id,
-                next_offset=next_offset,
-            )
-        self._bus.publish(committed.events)
-        self._account(items, committed, now)
+        async with self._intake.unit() as unit:
+            committed = await commit_batch(unit, items, bot_id=self.bot.id, next_offset=next_offset)
+        self._account(items, committed, unit.now)
         for index, item in enumerate(items):
             self._answer(item.translation, committed, index)
         return committed

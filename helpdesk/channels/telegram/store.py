@@ -1,14 +1,14 @@
-"""Commit what a batch of updates means, in one transaction: the messages (through the core's
-`receive_batch`), edits linked to their originals, linking codes redeemed, skipped updates with
-their reasons, and the polling offset. The offset moves only with what it covers."""
+"""What a batch of updates means, stored in one intake transaction (`IntakeService.unit`): the
+messages, edits linked to their originals, linking codes redeemed, skipped updates with their
+reasons, and the polling offset. The offset moves only with what it covers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.telegram import CHANNEL, linking
@@ -17,10 +17,10 @@ from helpdesk.channels.telegram.models import (
     TelegramSkippedUpdate,
     TelegramState,
 )
-from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
-from helpdesk.customers.models import Identity
-from helpdesk.events.types import Event
-from helpdesk.intake.batch import Receipt, receive_batch
+from helpdesk.channels.telegram.translations import Incoming, Skipped, Start, Translation
+from helpdesk.customers import identities
+from helpdesk.intake.batch import Receipt
+from helpdesk.intake.service import IntakeUnit
 from helpdesk.tickets.models import Message
 
 RAW_LIMIT = 64 * 1024
@@ -28,7 +28,6 @@ RAW_LIMIT = 64 * 1024
 
 @dataclass(slots=True)
 class Committed:
-    events: list[Event] = field(default_factory=list)
     receipts: dict[int, Receipt] = field(default_factory=dict)
     links: dict[int, linking.LinkResult] = field(default_factory=dict)
 
@@ -43,20 +42,15 @@ class Item:
 
 
 async def commit_batch(
-    session: AsyncSession,
-    items: Sequence[Item],
-    *,
-    now: datetime,
-    reopen_window: timedelta,
-    bot_id: int,
-    next_offset: int | None,
+    unit: IntakeUnit, items: Sequence[Item], *, bot_id: int, next_offset: int | None
 ) -> Committed:
+    session, now = unit.session, unit.now
     committed = Committed()
     run: list[int] = []
 
     async def flush() -> None:
         if run:
-            await _store_messages(session, items, run, committed, now, reopen_window)
+            await _store_messages(unit, items, run, committed)
             run.clear()
 
     for index, item in enumerate(items):
@@ -84,25 +78,14 @@ async def commit_batch(
 
 
 async def _store_messages(
-    session: AsyncSession,
-    items: Sequence[Item],
-    indexes: list[int],
-    committed: Committed,
-    now: datetime,
-    reopen_window: timedelta,
+    unit: IntakeUnit, items: Sequence[Item], indexes: list[int], committed: Committed
 ) -> None:
+    session = unit.session
     incoming = [t for i in indexes if isinstance(t := items[i].translation, Incoming)]
-    messages = [t.message for t in incoming]
-    receipts, events = await receive_batch(
-        session,
-        messages,
-        now=now,
-        reopen_window=reopen_window,
-        attachment_hashes=[items[i].hashes for i in indexes],
-    )
-    committed.events.extend(events)
+    receipts = await unit.receive([t.message for t in incoming], [items[i].hashes for i in indexes])
     committed.receipts.update(zip(indexes, receipts, strict=True))
-    await _refresh_senders(session, [t.sender for t in incoming])
+    latest = {s.address: s.username for s in (t.sender for t in incoming)}
+    await identities.refresh(session, CHANNEL, latest)
     edits = [
         (t.edit_of, receipt.message_id)
         for t, receipt in zip(incoming, receipts, strict=True)
@@ -123,25 +106,6 @@ async def _store_messages(
         ]
         if rows:
             await session.execute(insert(TelegramMessageEdit.__table__), rows)
-
-
-async def _refresh_senders(session: AsyncSession, senders: list[Sender]) -> None:
-    """Keep @username current, and make a sender who writes again reachable again."""
-    latest = {s.address: s for s in senders}
-    rows = await session.execute(
-        select(Identity.id, Identity.address, Identity.username, Identity.unreachable).where(
-            Identity.channel == CHANNEL, Identity.address.in_(latest)
-        )
-    )
-    for row in rows:
-        sender = latest[row.address]
-        if row.username != sender.username or row.unreachable:
-            await session.execute(
-                update(Identity)
-                .where(Identity.id == row.id)
-                .values(username=sender.username, unreachable=False)
-                .execution_options(synchronize_session=False)
-            )
 
 
 async def _redeem(session: AsyncSession, start: Start, now: datetime) -> linking.LinkResult:

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
@@ -31,13 +31,12 @@ from helpdesk.common.sanitize import clean_text
 from helpdesk.common.security import Signer, TokenError
 from helpdesk.config import WebchatSettings
 from helpdesk.customers.models import Identity
-from helpdesk.events.bus import EventBus
-from helpdesk.events.types import AgentTyping
+from helpdesk.delivery import state as delivery_state
 from helpdesk.intake.service import IntakeError, Receipt
 from helpdesk.messages import DeliveryReceipt, InboundMessage, OutboundMessage, QuickReply
 from helpdesk.staff.models import Agent
 from helpdesk.storage.database import Database
-from helpdesk.tickets.models import DeliveryState, Direction, Message, Ticket
+from helpdesk.tickets.models import Direction, Message, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,6 @@ class WebchatService:
     def __init__(
         self,
         db: Database,
-        bus: EventBus,
         receive: Receive,
         tokens: ChatTokens,
         settings: WebchatSettings,
@@ -245,7 +243,6 @@ class WebchatService:
         self._db = db
         self._receive = receive
         self._settings = settings
-        bus.subscribe(AgentTyping, self._on_agent_typing)
 
     async def serve(self, socket: Socket, frames: AsyncIterator[str]) -> None:
         """Run one chat connection until the customer leaves. The first frame must be
@@ -428,20 +425,8 @@ class WebchatService:
             return
         async with self._db.transaction() as session:
             customer_id = await _customer_of(session, visitor)
-            if customer_id is None:
-                return
-            # Only this visitor's own outbound messages can be confirmed.
-            own_tickets = select(Ticket.id).where(Ticket.customer_id == customer_id)
-            await session.execute(
-                update(Message)
-                .where(
-                    Message.id.in_(ids),
-                    Message.direction == Direction.OUT,
-                    Message.ticket_id.in_(own_tickets),
-                    Message.delivery_state.in_([DeliveryState.PENDING, DeliveryState.SENT]),
-                )
-                .values(delivery_state=DeliveryState.DELIVERED)
-            )
+            if customer_id is not None:
+                await delivery_state.confirm_received(session, customer_id, ids)
 
     async def history(self, visitor: str) -> dict[str, Any]:
         """The visitor's conversation: its messages and the replies, never internal notes."""
@@ -488,17 +473,18 @@ class WebchatService:
             history.append(entry)
         return {"history": history, "ticket": ticket}
 
-    async def _on_agent_typing(self, event: AgentTyping) -> None:
+    async def show_typing(self, ticket_id: int, agent_name: str) -> None:
+        """Tell the ticket's chat that a person is writing; nothing is stored."""
         async with self._db.read() as session:
             visitors = (
                 await session.scalars(
                     select(Identity.address)
                     .join(Ticket, Ticket.customer_id == Identity.customer_id)
-                    .where(Ticket.id == event.ticket_id, Identity.channel == CHANNEL)
+                    .where(Ticket.id == ticket_id, Identity.channel == CHANNEL)
                 )
             ).all()
         for visitor in visitors:
-            await self.fanout.publish(visitor, {"type": "typing", "name": event.agent_name})
+            await self.fanout.publish(visitor, {"type": "typing", "name": agent_name})
 
     async def _reply_frame_of(self, message_id: int) -> dict[str, Any] | None:
         async with self._db.read() as session:

@@ -1,0 +1,388 @@
+"""Hands the durable event log to its reactions, after the commit, exactly once each.
+
+A `Reaction` is a named handler with its own checkpoint (`reaction_checkpoints`). One round of a
+reaction is one transaction: it locks its checkpoint row, reads the events after it, handles
+them with that transaction's session, and moves the checkpoint. What the handler writes and how
+far the checkpoint moved commit together, so after a crash an event is handled again only if its
+effects were rolled back: every effect happens once. On PostgreSQL the row lock is taken with
+SKIP LOCKED, so several processes share the reactions without waiting on each other, and a
+NOTIFY sent with every append wakes them all.
+
+A `Broadcast` runs in every process, after the commit, for what each process keeps in memory
+(the suggestion index, a worker's wake-up): it starts at the end of the log and has no
+checkpoint, since a process that starts rebuilds that state anyway.
+
+A handler that fails is retried with backoff, one event at a time; an event that still fails
+after `attempts` tries is written to `reaction_failures` with the error, and the reaction goes
+on, so one bad event never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.common.background import BackgroundTask
+from helpdesk.common.clock import Clock
+from helpdesk.events.types import Event
+from helpdesk.storage.database import Database
+from helpdesk.storage.event_log import (
+    EVENTS,
+    NOTIFY_CHANNEL,
+    ReactionCheckpoint,
+    ReactionFailure,
+    latest_id,
+)
+from helpdesk.storage.listener import PostgresListener
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[AsyncSession, Any], Awaitable[None]]
+Wanted = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A handler that must act once per event, whichever process runs it."""
+
+    name: str
+    handle: Handle
+    # Asked first, from the event alone: a declined event costs the handler nothing.
+    wanted: Wanted | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """A handler every process runs for itself, for state it keeps in memory."""
+
+    name: str
+    handle: Callable[[Any], Awaitable[None]]
+
+
+EventTable = dict[type[Event], Sequence[Reaction | Broadcast]]
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    batch_size: int = 200
+    poll_seconds: float = 1.0
+    # Under load, rounds a little apart carry more events each: fewer transactions.
+    round_interval_seconds: float = 0.02
+    attempts: int = 5
+    first_retry_seconds: float = 0.2
+    retention: timedelta = timedelta(days=3)
+    prune_every_seconds: float = 300.0
+
+
+class _Route:
+    """One reaction's part of the table: the event types it handles, by stored name."""
+
+    def __init__(self, reaction: Reaction) -> None:
+        self.reaction = reaction
+        self.types: dict[str, type[Event]] = {}
+        self.wake = asyncio.Event()
+
+
+class EventDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        table: EventTable,
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings or DispatchSettings()
+        self._routes: dict[str, _Route] = {}
+        self._broadcasts: dict[str, list[Broadcast]] = {}
+        self._types_by_name: dict[str, type[Event]] = {}
+        for event_type, handlers in table.items():
+            for handler in handlers:
+                if isinstance(handler, Broadcast):
+                    self._broadcasts.setdefault(event_type.__name__, []).append(handler)
+                    self._types_by_name[event_type.__name__] = event_type
+                    continue
+                route = self._routes.setdefault(handler.name, _Route(handler))
+                if route.reaction is not handler and route.reaction.handle != handler.handle:
+                    raise ValueError(f"two reactions are named {handler.name!r}")
+                route.types[event_type.__name__] = event_type
+        self._broadcast_wake = asyncio.Event()
+        self._broadcast_cursor = 0
+        self._tasks = [
+            BackgroundTask(f"reaction:{name}", self._reaction_loop(route))
+            for name, route in self._routes.items()
+        ]
+        self._tasks.append(BackgroundTask("broadcasts", self._broadcast_loop))
+        self._tasks.append(BackgroundTask("event-pruning", self._prune_loop))
+        self._listener = (
+            None
+            if db.is_sqlite
+            else PostgresListener(
+                db.url,
+                NOTIFY_CHANNEL,
+                lambda payload: self.wake(payload.split(",") if payload else None),
+                on_connect=self.wake,
+            )
+        )
+        db.listen_for_events(self.wake)
+
+    @property
+    def reactions(self) -> list[str]:
+        return list(self._routes)
+
+    def wake(self, types: Iterable[str] | None = None) -> None:
+        """Look at the log now: every reaction, or those handling one of `types`."""
+        wanted = None if types is None else set(types)
+        for route in self._routes.values():
+            if wanted is None or not wanted.isdisjoint(route.types):
+                route.wake.set()
+        if wanted is None or not wanted.isdisjoint(self._broadcasts):
+            self._broadcast_wake.set()
+
+    async def start(self) -> None:
+        async with self._db.transaction() as session:
+            self._broadcast_cursor = await latest_id(session)
+            known = set(await session.scalars(select(ReactionCheckpoint.name)))
+            for name in self._routes.keys() - known:
+                # A new reaction starts at the end: it reacts to what happens from now on,
+                # not to a history that others already handled.
+                session.add(
+                    ReactionCheckpoint(
+                        name=name,
+                        last_event_id=self._broadcast_cursor,
+                        updated_at=self._clock.now(),
+                    )
+                )
+        if self._listener is not None:
+            await self._listener.start()
+        for task in self._tasks:
+            task.start()
+        self.wake()
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+        for task in self._tasks:
+            await task.stop()
+
+    async def idle(self) -> None:
+        """Wait until every reaction has handled every event committed so far, including the
+        events those reactions recorded themselves (tests, drills)."""
+        while True:
+            async with self._db.read() as session:
+                target = await latest_id(session)
+                behind = await session.scalar(
+                    select(func.count())
+                    .select_from(ReactionCheckpoint)
+                    .where(
+                        ReactionCheckpoint.name.in_(self._routes),
+                        ReactionCheckpoint.last_event_id < target,
+                    )
+                )
+            if not behind and self._broadcast_cursor >= target:
+                return
+            self.wake()
+            await asyncio.sleep(0.01)
+
+    # --- reactions: once each, across processes -------------------------------------------
+
+    def _reaction_loop(self, route: _Route) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(route.wake.wait(), self._settings.poll_seconds)
+                route.wake.clear()
+                while True:
+                    started = loop.time()
+                    more = await self._round_with_retries(route)
+                    if not more:
+                        break
+                    pause = self._settings.round_interval_seconds - (loop.time() - started)
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+
+        return run
+
+    async def _round_with_retries(self, route: _Route) -> bool:
+        try:
+            return await self._round(route, self._settings.batch_size)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning(
+                "reaction %s failed on a batch; retrying one event at a time",
+                route.reaction.name,
+                exc_info=True,
+            )
+        delay = self._settings.first_retry_seconds
+        for attempt in range(1, self._settings.attempts + 1):
+            await asyncio.sleep(delay)
+            delay *= 4
+            try:
+                return await self._round(route, 1)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == self._settings.attempts:
+                    await self._give_up(route, exc)
+                    return True
+                log.warning(
+                    "reaction %s failed (attempt %d): %s", route.reaction.name, attempt, exc
+                )
+        return True
+
+    async def _round(self, route: _Route, limit: int) -> bool:
+        """Handle up to `limit` events in one transaction; True if more may be waiting."""
+        reaction = route.reaction
+        async with self._db.transaction() as session:
+            cursor = await self._claim(session, reaction.name)
+            if cursor is None:
+                return False  # another process is at it; its NOTIFY will wake us again
+            # Every event up to the newest one visible is committed (`event_log`), so the
+            # checkpoint may pass over the ones of other types up to there.
+            upper = await latest_id(session)
+            if upper <= cursor:
+                return False
+            rows = (
+                await session.execute(
+                    select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
+                    .where(
+                        EVENTS.c.id > cursor,
+                        EVENTS.c.id <= upper,
+                        EVENTS.c.type.in_(route.types),
+                    )
+                    .order_by(EVENTS.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            for row in rows:
+                event = route.types[row.type](**row.payload)
+                if reaction.wanted is None or reaction.wanted(event):
+                    await reaction.handle(session, event)
+            full = len(rows) == limit
+            await self._advance(session, reaction.name, rows[-1].id if full else upper)
+        return full
+
+    async def _claim(self, session: AsyncSession, name: str) -> int | None:
+        query = select(ReactionCheckpoint.last_event_id).where(ReactionCheckpoint.name == name)
+        if not self._db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        return await session.scalar(query)
+
+    async def _advance(self, session: AsyncSession, name: str, event_id: int) -> None:
+        await session.execute(
+            update(ReactionCheckpoint)
+            .where(ReactionCheckpoint.name == name)
+            .values(last_event_id=event_id, updated_at=self._clock.now())
+        )
+
+    async def _give_up(self, route: _Route, error: Exception) -> None:
+        """Set the failing event aside with its error, so the events after it are handled."""
+        name = route.reaction.name
+        async with self._db.transaction() as session:
+            cursor = await self._claim(session, name)
+            if cursor is None:
+                return
+            row = (
+                await session.execute(
+                    select(EVENTS.c.id, EVENTS.c.type)
+                    .where(EVENTS.c.id > cursor, EVENTS.c.type.in_(route.types))
+                    .order_by(EVENTS.c.id)
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return
+            session.add(
+                ReactionFailure(
+                    reaction=name,
+                    event_id=row.id,
+                    event_type=row.type,
+                    error=f"{type(error).__name__}: {error}"[:4000],
+                    at=self._clock.now(),
+                )
+            )
+            await self._advance(session, name, row.id)
+        log.error("reaction %s gave up on event %d (%s): %s", name, row.id, row.type, error)
+
+    # --- broadcasts: every process, from now on ---------------------------------------------
+
+    async def _broadcast_loop(self) -> None:
+        if not self._broadcasts:
+            return
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._broadcast_wake.wait(), self._settings.poll_seconds)
+            self._broadcast_wake.clear()
+            try:
+                await self._broadcast_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading the event log for broadcasts failed; trying again")
+
+    async def _broadcast_round(self) -> None:
+        while True:
+            async with self._db.read() as session:
+                upper = await latest_id(session)
+                rows = (
+                    await session.execute(
+                        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
+                        .where(
+                            EVENTS.c.id > self._broadcast_cursor,
+                            EVENTS.c.id <= upper,
+                            EVENTS.c.type.in_(self._broadcasts),
+                        )
+                        .order_by(EVENTS.c.id)
+                        .limit(self._settings.batch_size)
+                    )
+                ).all()
+            for row in rows:
+                event = self._types_by_name[row.type](**row.payload)
+                for broadcast in self._broadcasts[row.type]:
+                    try:
+                        await broadcast.handle(event)
+                    except Exception:
+                        log.exception("broadcast %s failed on event %d", broadcast.name, row.id)
+                self._broadcast_cursor = row.id
+            if len(rows) < self._settings.batch_size:
+                self._broadcast_cursor = max(self._broadcast_cursor, upper)
+                return
+
+    # --- pruning --------------------------------------------------------------------------
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.prune_every_seconds)
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pruning the event log failed")
+
+    async def prune(self) -> int:
+        """Delete events every reaction has handled and that are older than the retention."""
+        cutoff = self._clock.now() - self._settings.retention
+        async with self._db.transaction() as session:
+            handled = await session.scalar(
+                select(func.min(ReactionCheckpoint.last_event_id)).where(
+                    ReactionCheckpoint.name.in_(self._routes)
+                )
+            )
+            if handled is None:
+                handled = await latest_id(session)
+            result = await session.execute(
+                delete(EVENTS).where(EVENTS.c.id <= handled, EVENTS.c.created_at < cutoff)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

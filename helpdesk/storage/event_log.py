@@ -1,0 +1,147 @@
+"""The durable event log: events are rows written in the transaction that caused them.
+
+Code that changes something records its events on the session (`record`); the transaction
+appends them just before it commits (`Database.transaction`), so a change and its events are
+committed together or not at all. The dispatcher (`helpdesk.events.dispatcher`) reads them after
+the commit.
+
+Ids must become visible in order, or a reader could pass over an event whose transaction commits
+late. On SQLite writers are serialised anyway. On PostgreSQL ids come from a sequence in whatever
+order transactions ask, so appending takes a transaction-scoped advisory lock: ids are handed out
+under it and it is held until commit, which makes the committed ids a prefix at every moment.
+The lock is taken last in the transaction, so it is held only for the insert and the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Insert,
+    String,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from helpdesk.storage.base import Base, BigId
+
+# Any constant works; it only has to be the same in every helpdesk process.
+APPEND_LOCK_KEY = 0x48455654
+NOTIFY_CHANNEL = "helpdesk_events"
+_PENDING = "helpdesk.events"
+
+
+class StoredEvent(Base):
+    """One fact, as recorded: its type's name and its fields as JSON."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReactionCheckpoint(Base):
+    """How far one named reaction has handled the log; its row is also its claim."""
+
+    __tablename__ = "reaction_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigId, default=0)
+    updated_at: Mapped[datetime]
+
+
+class ReactionFailure(Base):
+    """An event a reaction gave up on after its retries, with the error, for an operator."""
+
+    __tablename__ = "reaction_failures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reaction: Mapped[str] = mapped_column(String(64), index=True)
+    # No foreign key: the event itself may be pruned while the failure is kept.
+    event_id: Mapped[int] = mapped_column(BigId)
+    event_type: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+EVENTS = StoredEvent.__table__
+
+
+def record(session: AsyncSession, *events: object) -> None:
+    """Record events to be committed with the session's transaction (`Database.transaction`)."""
+    session.info.setdefault(_PENDING, []).extend(events)
+
+
+def take_recorded(session: AsyncSession) -> list[object]:
+    return session.info.pop(_PENDING, [])
+
+
+def encode(event: object) -> tuple[str, dict[str, Any]]:
+    """An event dataclass as (type name, JSON-able fields)."""
+    return type(event).__name__, dataclasses.asdict(event)  # type: ignore[call-overload]
+
+
+async def append(connection: AsyncConnection, events: Sequence[object], now: datetime) -> None:
+    """Write events in the caller's transaction; call it last, right before the commit."""
+    if not events:
+        return
+    rows = [(name, payload) for name, payload in map(encode, events)]
+    if connection.dialect.name != "postgresql":
+        await connection.execute(
+            insert(EVENTS),
+            [{"type": name, "payload": payload, "created_at": now} for name, payload in rows],
+        )
+        return
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+    await connection.execute(
+        _unnest_events(),
+        {
+            "types": [name for name, _ in rows],
+            "payloads": [json.dumps(payload) for _, payload in rows],
+            "created_at": now,
+        },
+    )
+    # Delivered at commit, to every process listening; nothing is sent if this rolls back. It
+    # names the event types, so only the reactions that handle them wake up.
+    await connection.execute(
+        text("SELECT pg_notify(:channel, :types)"),
+        {"channel": NOTIFY_CHANNEL, "types": ",".join(type_names(events))},
+    )
+
+
+@functools.cache
+def _unnest_events() -> Insert:
+    # One statement whatever the number of events, so asyncpg prepares it once.
+
+    types = bindparam("types", type_=ARRAY(EVENTS.c.type.type))
+    payloads = bindparam("payloads", type_=ARRAY(EVENTS.c.payload.type))
+    rows = func.unnest(types, payloads).table_valued("type", "payload").render_derived("rows")
+    return insert(EVENTS).from_select(
+        ["type", "payload", "created_at"],
+        select(
+            rows.c.type, rows.c.payload, bindparam("created_at", type_=EVENTS.c.created_at.type)
+        ),
+    )
+
+
+def type_names(events: Sequence[object]) -> list[str]:
+    return sorted({type(event).__name__ for event in events})
+
+
+async def latest_id(connection: AsyncConnection | AsyncSession) -> int:
+    return int(await connection.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0)
