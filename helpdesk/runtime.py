@@ -58,7 +58,7 @@ class Runtime:
         self.settings = settings
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, clock=self.clock)
         self.attachments = AttachmentStore(settings.data_dir / "attachments")
         self.intake = IntakeService(
             self.db,

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from helpdesk import payloads
-from helpdesk.conversation.satisfaction import QUESTION_TEXT, THANKS_TEXT
 from helpdesk.conversation.handover import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
+from helpdesk.conversation.satisfaction import QUESTION_TEXT, THANKS_TEXT
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 from helpdesk.staff.accounts import add_agent

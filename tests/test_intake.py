@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.customers.models import Customer, Identity
-from helpdesk.events.types import MessageReceived, TicketCreated, TicketReopened
 from helpdesk.messages import InboundAttachment, InboundMessage
 from helpdesk.runtime import Runtime
 from helpdesk.tickets.models import Attachment, AuditEntry, Message, Ticket, TicketStatus
@@ -182,51 +181,6 @@ async def test_a_message_after_a_pause_does_not_wait_for_the_batch_interval(runt
     await runtime.intake.receive(chat("v1", "2", "still there?"))
     assert asyncio.get_running_loop().time() - started < 0.3
     assert await count(runtime, Message) == 2
-
-
-async def test_a_handler_that_declines_an_event_is_not_run(runtime: Runtime):
-    ran: list[str] = []
-
-    async def record(event: MessageReceived) -> None:
-        ran.append(event.text)
-
-    runtime.bus.subscribe(MessageReceived, record, wanted=lambda event: "help" in event.text)
-    await runtime.intake.receive(chat("v1", "1", "hello"))
-    await runtime.intake.receive(chat("v1", "2", "help me"))
-    await runtime.bus.drain()
-    assert ran == ["help me"]
-
-
-async def test_events_are_published_after_commit(runtime: Runtime):
-    seen: list[object] = []
-
-    async def record(event: object) -> None:
-        # The event arrives after the commit, so a fresh session can read what it names.
-        async with runtime.db.read() as session:
-            assert await session.get(Ticket, event.ticket_id) is not None
-        seen.append(event)
-
-    for kind in (TicketCreated, MessageReceived, TicketReopened):
-        runtime.bus.subscribe(kind, record)
-    receipt = await runtime.intake.receive(chat("v1", "1", "hello"))
-    await runtime.bus.drain()
-    assert {type(e) for e in seen} == {TicketCreated, MessageReceived}
-    assert all(e.ticket_id == receipt.ticket_id for e in seen)
-
-
-async def test_a_failing_reaction_is_retried_and_never_loses_the_message(runtime: Runtime):
-    calls: list[int] = []
-
-    async def flaky(event: MessageReceived) -> None:
-        calls.append(event.message_id)
-        if len(calls) < 3:
-            raise RuntimeError("notification service down")
-
-    runtime.bus.subscribe(MessageReceived, flaky)
-    receipt = await runtime.intake.receive(chat("v1", "1", "hello"))
-    await runtime.bus.drain()
-    assert calls == [receipt.message_id] * 3
-    assert await count(runtime, Message) == 1
 
 
 async def test_html_is_sanitised_text_cleaned_and_attachments_stored_once(runtime: Runtime):

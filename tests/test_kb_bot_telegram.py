@@ -16,7 +16,6 @@ from helpdesk.customers.models import Identity
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
 from helpdesk.kb.bot import HELPED_LABEL, NOT_HELPED_LABEL, PERSON_LABEL, THANKS_TEXT
-from helpdesk.kb.events import ArticlesChanged
 from helpdesk.kb.models import ArticleStatus
 from helpdesk.runtime import Runtime
 from helpdesk.tickets.models import Ticket, TicketKind, TicketStatus

@@ -9,9 +9,9 @@ import itertools
 from typing import Any
 
 from helpdesk import payloads
+from helpdesk.conversation.handover import HANDED_OVER_TEXT
 from helpdesk.conversation.satisfaction import QUESTION_TEXT
 from helpdesk.conversation.satisfaction import THANKS_TEXT as RATING_THANKS_TEXT
-from helpdesk.conversation.handover import HANDED_OVER_TEXT
 from helpdesk.kb.bot import ASK_TEXT, HELPED_LABEL, NOT_HELPED_LABEL, PERSON_LABEL, THANKS_TEXT
 from tests.conftest import PASSWORD, People
 from tests.kb_articles import ARTICLES

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from helpdesk.common.clock import SystemClock
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
-from helpdesk.kb.events import ArticlesChanged
 from helpdesk.kb.files import export_folder, import_folder
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.runtime import Runtime

@@ -75,9 +75,7 @@ async def state_of(
 def isolated_worker(runtime: Runtime, channel: ScriptedChannel) -> OutboxWorker:
     """A worker the test drives round by round (the runtime's own one is stopped)."""
     runtime.adapters[CHANNEL] = channel
-    return OutboxWorker(
-        runtime.db, runtime.clock, runtime.adapters, runtime.settings.outbox
-    )
+    return OutboxWorker(runtime.db, runtime.clock, runtime.adapters, runtime.settings.outbox)
 
 
 async def test_a_reply_is_delivered_promptly_by_the_running_worker(runtime: Runtime):

@@ -188,7 +188,8 @@ class EventDispatcher:
                         ReactionCheckpoint.last_event_id < target,
                     )
                 )
-            if not behind and self._broadcast_cursor >= target:
+            broadcasts_done = not self._broadcasts or self._broadcast_cursor >= target
+            if not behind and broadcasts_done:
                 return
             self.wake()
             await asyncio.sleep(0.01)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.storage.event_log import append, take_recorded, type_names
 
 # Writers checkpoint the WAL themselves only past this many pages (see `wal_checkpoints.py`).
@@ -34,9 +34,13 @@ class Database:
     """Engine plus session factory. On SQLite, writes in this process are serialised by a lock,
     because SQLite has one writer and a lock in Python waits more cheaply than `busy_timeout`."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, clock: Clock | None = None, echo: bool = False, pool_size: int = 10
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Stamps the events this database's transactions write (pruning compares them).
+        self.clock: Clock = clock or SystemClock()
         if self.is_sqlite:
             _ensure_sqlite_folder(url)
             self.engine: AsyncEngine = create_async_engine(url, echo=echo)
@@ -62,7 +66,7 @@ class Database:
                 yield session
                 events = take_recorded(session)
                 if events:
-                    await append(await session.connection(), events, datetime.now(UTC))
+                    await append(await session.connection(), events, self.clock.now())
             if events:
                 self.events_committed(type_names(events))
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -112,7 +111,7 @@ async def append(connection: AsyncConnection, events: Sequence[object], now: dat
         _unnest_events(),
         {
             "types": [name for name, _ in rows],
-            "payloads": [json.dumps(payload) for _, payload in rows],
+            "payloads": [payload for _, payload in rows],
             "created_at": now,
         },
     )
@@ -126,8 +125,8 @@ async def append(connection: AsyncConnection, events: Sequence[object], now: dat
 
 @functools.cache
 def _unnest_events() -> Insert:
-    # One statement whatever the number of events, so asyncpg prepares it once.
-
+    # One statement whatever the number of events, so asyncpg prepares it once; each payload
+    # goes through the JSON type's own serialisation as an array element.
     types = bindparam("types", type_=ARRAY(EVENTS.c.type.type))
     payloads = bindparam("payloads", type_=ARRAY(EVENTS.c.payload.type))
     rows = func.unnest(types, payloads).table_valued("type", "payload").render_derived("rows")
