@@ -17,6 +17,7 @@ from helpdesk.common.security import Signer
 from helpdesk.config import Settings
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.bus import EventBus
 from helpdesk.intake.service import IntakeService
@@ -41,7 +42,9 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url)
         self.bus = EventBus()
-        self.attachments = AttachmentStore(settings.data_dir / "attachments")
+        self.attachments = AttachmentStore(
+            self.db, self.clock, legacy_root=settings.data_dir / "attachments"
+        )
         self.intake = IntakeService(
             self.db,
             self.bus,
@@ -80,7 +83,10 @@ class Runtime:
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
         self.wal_checkpoints = WalCheckpointer(self.db)
-        self.outbox = OutboxWorker(self.db, self.bus, self.clock, self.adapters, settings.outbox)
+        self.outbox = OutboxWorker(
+            self.db, self.bus, self.clock, self.adapters, settings.outbox, self.attachments
+        )
+        self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
         self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
         self.secret_key = secret
         self.telegram: TelegramChannel | None = None
@@ -121,6 +127,7 @@ class Runtime:
         self.wal_checkpoints.start()
         self.intake.start()
         self.outbox.start()
+        self.outbox_waiting.start()
         if self.settings.telegram.token:
             self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
             self._telegram_loading.add_done_callback(_log_failure)
@@ -137,6 +144,7 @@ class Runtime:
         if self.telegram is not None:
             await self.telegram.stop()
         await self.email.stop()
+        await self.outbox_waiting.stop()
         await self.outbox.stop()
         await self.intake.stop()
         await self.webchat.fanout.stop()
