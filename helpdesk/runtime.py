@@ -20,6 +20,7 @@ from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import (
     Broadcast,
@@ -59,7 +60,9 @@ class Runtime:
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
-        self.attachments = AttachmentStore(settings.data_dir / "attachments")
+        self.attachments = AttachmentStore(
+            self.db, self.clock, legacy_root=settings.data_dir / "attachments"
+        )
         self.intake = IntakeService(
             self.db,
             self.clock,
@@ -91,7 +94,10 @@ class Runtime:
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
         self.wal_checkpoints = WalCheckpointer(self.db)
-        self.outbox = OutboxWorker(self.db, self.clock, self.adapters, settings.outbox)
+        self.outbox = OutboxWorker(
+            self.db, self.clock, self.adapters, settings.outbox, self.attachments
+        )
+        self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
         self.events = EventDispatcher(
             self.db, self.clock, event_table(self), dispatch_settings(settings)
         )
@@ -132,6 +138,7 @@ class Runtime:
         await self.events.start()
         self.intake.start()
         self.outbox.start()
+        self.outbox_waiting.start()
         if self.settings.telegram.token:
             self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
             self._telegram_loading.add_done_callback(_log_failure)
@@ -148,6 +155,7 @@ class Runtime:
         if self.telegram is not None:
             await self.telegram.stop()
         await self.email.stop()
+        await self.outbox_waiting.stop()
         await self.outbox.stop()
         await self.intake.stop()
         # A reaction cut short rolls back and is handled again after the restart.

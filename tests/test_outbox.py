@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
+from helpdesk.delivery.waiting import REPORT_AFTER
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.messages import DeliveryError, DeliveryReceipt, InboundMessage, OutboundMessage
 from helpdesk.runtime import Runtime
@@ -75,7 +76,13 @@ async def state_of(
 def isolated_worker(runtime: Runtime, channel: ScriptedChannel) -> OutboxWorker:
     """A worker the test drives round by round (the runtime's own one is stopped)."""
     runtime.adapters[CHANNEL] = channel
-    return OutboxWorker(runtime.db, runtime.clock, runtime.adapters, runtime.settings.outbox)
+    return OutboxWorker(
+        runtime.db,
+        runtime.clock,
+        runtime.adapters,
+        runtime.settings.outbox,
+        runtime.attachments,
+    )
 
 
 async def test_a_reply_is_delivered_promptly_by_the_running_worker(runtime: Runtime):
@@ -181,12 +188,33 @@ async def test_rival_workers_deliver_each_reply_exactly_once(runtime: Runtime):
     assert set(counts.values()) == {1}
 
 
-async def test_an_unconfigured_channel_keeps_the_reply_pending_with_a_reason(runtime: Runtime):
+async def test_a_reply_on_a_channel_this_process_lacks_waits_unclaimed_and_is_reported(
+    runtime: Runtime, clock: FixedClock
+):
+    """Another process sharing the database may have the channel: this one leaves the reply
+    alone (no attempt, no backoff) and says what waits, once it has waited too long."""
     await runtime.outbox.stop()
     worker = isolated_worker(runtime, ScriptedChannel())
     del runtime.adapters[CHANNEL]
     [message_id] = await queue_replies(runtime)
-    await worker.deliver_due()
+    assert await worker.deliver_due() == 0
     state, error, item = await state_of(runtime, message_id)
-    assert state == DeliveryState.PENDING and item.status == OutboxStatus.PENDING
-    assert error == "the scripted channel is not configured"
+    assert (state, error, item.status, item.attempts) == (
+        DeliveryState.PENDING,
+        None,
+        OutboxStatus.PENDING,
+        0,
+    )
+    assert await runtime.outbox_waiting.report() == []  # just queued: not late yet
+    clock.advance(REPORT_AFTER)
+    [waiting] = await runtime.outbox_waiting.report()
+    assert (waiting.channel, waiting.replies) == (CHANNEL, 1)
+
+    # The channel arrives later (as Telegram does, loaded after start): the next round sends.
+    channel = ScriptedChannel()
+    runtime.adapters[CHANNEL] = channel
+    assert await worker.deliver_due() == 1
+    state, _, item = await state_of(runtime, message_id)
+    assert (state, item.attempts) == (DeliveryState.DELIVERED, 1)
+    assert [m.message_id for m in channel.sent] == [message_id]
+    assert await runtime.outbox_waiting.report() == []

@@ -2,7 +2,8 @@
 
 Items are claimed with a lease (and `FOR UPDATE SKIP LOCKED` on PostgreSQL) so several workers,
 in one process or many, never send the same item at once. A worker that dies mid-send leaves
-its lease to expire and the item is tried again.
+its lease to expire and the item is tried again. A worker claims only items for channels its
+process can send on; the others wait for a process that can (`waiting.py` reports them).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from helpdesk.messages import (
     QuickReply,
 )
 from helpdesk.staff.models import Agent
+from helpdesk.storage.attachments import AttachmentMissing, AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import Attachment, DeliveryState, Direction, Message, Ticket
@@ -45,11 +47,13 @@ class OutboxWorker:
         clock: Clock,
         adapters: Mapping[str, ChannelAdapter],
         settings: OutboxSettings,
+        attachments: AttachmentStore,
     ) -> None:
         self._db = db
         self._clock = clock
         self._adapters = adapters
         self._settings = settings
+        self._attachments = attachments
         self._wake = asyncio.Event()
         self._worker = BackgroundTask("outbox", self._run)
 
@@ -87,11 +91,14 @@ class OutboxWorker:
 
     async def _claim(self) -> list[int]:
         now = self._clock.now()
+        # Read at every claim: the Telegram adapter is added after start, once aiogram loaded.
+        channels = list(self._adapters)
         async with self._db.transaction() as session:
             items = (
                 await session.scalars(
                     select(OutboxItem)
                     .where(
+                        OutboxItem.channel.in_(channels),
                         or_(
                             and_(
                                 OutboxItem.status == OutboxStatus.PENDING,
@@ -101,7 +108,7 @@ class OutboxWorker:
                                 OutboxItem.status == OutboxStatus.SENDING,
                                 OutboxItem.lease_until <= now,
                             ),
-                        )
+                        ),
                     )
                     .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
                     .limit(self._settings.batch_size)
@@ -131,9 +138,18 @@ class OutboxWorker:
                 raise DeliveryError(
                     "the customer has no reachable address on this channel", permanent=True
                 )
+            # Checked before the first part goes out: a reply sent in part cannot be taken back.
+            await self._check_files(outbound)
             receipt = await adapter.send(outbound)
         except DeliveryError as exc:
             await self._record_failure(item_id, attempts, exc)
+        except AttachmentMissing as exc:
+            # Waiting brings no file back: fail now, with the reason, instead of retrying.
+            await self._record_failure(
+                item_id,
+                attempts,
+                DeliveryError(f"a file of the reply is lost ({exc})", permanent=True),
+            )
         except Exception as exc:
             log.exception("adapter %s failed on outbox item %d", item.channel, item_id)
             await self._record_failure(
@@ -142,6 +158,17 @@ class OutboxWorker:
         else:
             state = DeliveryState.DELIVERED if receipt.delivered else DeliveryState.SENT
             await self._record_success(item_id, state, receipt.external_id)
+
+    async def _check_files(self, outbound: OutboundMessage) -> None:
+        if not outbound.attachments:
+            return
+        missing = await self._attachments.missing(f.sha256 for f in outbound.attachments)
+        lost = [f.filename for f in outbound.attachments if f.sha256 in missing]
+        if lost:
+            raise DeliveryError(
+                f"the reply cannot be sent: its file(s) {', '.join(lost)} are no longer stored",
+                permanent=True,
+            )
 
     async def _record_success(
         self, item_id: int, state: DeliveryState, external_id: str | None

@@ -118,7 +118,11 @@ class IntakeService:
         """Store the message (or find it already stored) and return after the commit."""
         if not self._worker.running:
             raise IntakeError("intake is not running")
-        hashes = tuple([await self._attachments.put(a.data) for a in message.attachments])
+        hashes = (
+            await self._attachments.put_many([a.data for a in message.attachments])
+            if message.attachments
+            else ()
+        )
         job = _Job(message, asyncio.get_running_loop().create_future(), hashes)
         self._queue.append(job)
         self._wake.set()

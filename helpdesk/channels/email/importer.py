@@ -114,13 +114,11 @@ class MailImporter:
         """Parse, and put attachments (or a quarantined message's bytes) in the store: all the
         work that needs no transaction, so a mailbox can do it for its next batch meanwhile."""
         items = await self._parse_all(mails, force_size)
-        for item in items:
-            if item.parsed is not None:
-                item.hashes = tuple(
-                    [await self._attachments.put(a.data) for a in item.parsed.attachments]
-                )
-            else:
-                item.hashes = (await self._attachments.put(item.raw.data),)
+        files = [_files_of(item) for item in items]
+        # One write for the whole batch: each is a turn at SQLite's single writer.
+        hashes = iter(await self._attachments.put_many([data for f in files for data in f]))
+        for item, its_files in zip(items, files, strict=True):
+            item.hashes = tuple(next(hashes) for _ in its_files)
         return Prepared(items)
 
     async def store(
@@ -331,6 +329,13 @@ class MailImporter:
                 created_at=now,
             )
         )
+
+
+def _files_of(item: _Item) -> list[bytes]:
+    """What goes to the attachment store: the attachments, or a quarantined message's bytes."""
+    if item.parsed is not None:
+        return [a.data for a in item.parsed.attachments]
+    return [item.raw.data]
 
 
 def parse_many(

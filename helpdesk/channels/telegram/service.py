@@ -221,8 +221,8 @@ class TelegramChannel:
             translation = Skipped(translation.reason, _dump(raw))
         hashes: tuple[str, ...] = ()
         if isinstance(translation, Incoming):
-            hashes = tuple(
-                [await self._attachments.put(a.data) for a in translation.message.attachments]
+            hashes = await self._attachments.put_many(
+                [a.data for a in translation.message.attachments]
             )
         return Item(update_id, translation, hashes)
 
