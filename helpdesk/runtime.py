@@ -25,6 +25,7 @@ from helpdesk.messages import ChannelAdapter
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
+from helpdesk.templating import Templates
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
@@ -42,6 +43,7 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.bus = EventBus()
         self.attachments = AttachmentStore(settings.data_dir / "attachments")
+        self.templates = Templates(settings.templates_dir)
         self.intake = IntakeService(
             self.db,
             self.bus,
@@ -74,6 +76,7 @@ class Runtime:
             self.bus,
             self.clock,
             self.attachments,
+            self.templates,
             secret=secret,
             reopen_window=timedelta(hours=settings.intake.reopen_window_hours),
         )
@@ -100,6 +103,7 @@ class Runtime:
             self.bus,
             self.clock,
             self.attachments,
+            self.templates,
             reopen_window=timedelta(hours=self.settings.intake.reopen_window_hours),
         )
         self.adapters[channel.adapter.name] = channel.adapter

@@ -20,6 +20,7 @@ from helpdesk.config import EmailSettings
 from helpdesk.events.bus import EventBus
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.templating import Templates
 
 __all__ = ["EmailChannel", "MailboxStatus"]
 
@@ -32,6 +33,7 @@ class EmailChannel:
         bus: EventBus,
         clock: Clock,
         attachments: AttachmentStore,
+        templates: Templates,
         *,
         secret: str,
         reopen_window: timedelta,
@@ -39,13 +41,13 @@ class EmailChannel:
         self.settings = settings
         self.ids = MessageIds(secret, settings.message_id_domain)
         self.importer = MailImporter(
-            db, bus, clock, attachments, settings, self.ids, reopen_window=reopen_window
+            db, bus, clock, attachments, settings, self.ids, templates, reopen_window=reopen_window
         )
         self.workers = [
             MailboxWorker(mailbox, settings, db, clock, self.importer)
             for mailbox in settings.mailboxes
         ]
-        self.adapter = SmtpAdapter(db, settings, self.ids) if settings.smtp else None
+        self.adapter = SmtpAdapter(db, settings, self.ids, templates) if settings.smtp else None
         self.quarantine = Quarantine(db, clock, attachments, self.importer)
 
     @property

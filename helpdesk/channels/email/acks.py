@@ -5,27 +5,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.config import EmailSettings
 from helpdesk.conversation.models import EmailAutoAck
 from helpdesk.events.types import Event
+from helpdesk.templating import Templates
 from helpdesk.tickets.actions import bot_reply
 from helpdesk.tickets.models import AuthorType, Ticket
 
-# Plain-text templates: nothing here is HTML, so nothing is escaped.
-text_templates = Environment(
-    loader=PackageLoader("helpdesk", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+
+def text_templates(templates: Templates) -> Environment:
+    """Plain-text templates: nothing here is HTML, so nothing is escaped."""
+    return templates.environment(autoescape=False, strict=True, keep_trailing_newline=True)
 
 
 async def acknowledge(
-    session: AsyncSession, settings: EmailSettings, ticket_id: int, sender: str, *, now: datetime
+    session: AsyncSession,
+    settings: EmailSettings,
+    templates: Templates,
+    ticket_id: int,
+    sender: str,
+    *,
+    now: datetime,
 ) -> list[Event]:
     if await session.get(EmailAutoAck, ticket_id) is not None:
         return []
@@ -40,10 +44,14 @@ async def acknowledge(
     if ticket is None:
         return []
     session.add(EmailAutoAck(ticket_id=ticket_id, address=sender, sent_at=now))
-    text = text_templates.get_template("email_ack.txt").render(
-        ticket_number=ticket_id,
-        subject=ticket.subject,
-        expected_answer=settings.expected_answer,
+    text = (
+        text_templates(templates)
+        .get_template("email_ack.txt")
+        .render(
+            ticket_number=ticket_id,
+            subject=ticket.subject,
+            expected_answer=settings.expected_answer,
+        )
     )
     outcome = await bot_reply(session, ticket, text.strip(), now=now, author=AuthorType.SYSTEM)
     return outcome.events

@@ -36,6 +36,7 @@ from helpdesk.intake.ticket_choice import pairs_in
 from helpdesk.messages import InboundMessage
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.templating import Templates
 from helpdesk.tickets.models import (
     AuditEntry,
     AuthorType,
@@ -95,6 +96,7 @@ class MailImporter:
         attachments: AttachmentStore,
         settings: EmailSettings,
         ids: MessageIds,
+        templates: Templates,
         *,
         reopen_window: timedelta,
     ) -> None:
@@ -104,6 +106,7 @@ class MailImporter:
         self._attachments = attachments
         self._settings = settings
         self._ids = ids
+        self._templates = templates
         self._tag = SubjectTag(settings.subject_tag)
         self._reopen_window = reopen_window
         self._own = {settings.from_address.lower()} | {
@@ -340,7 +343,12 @@ class MailImporter:
                 events += await hand_over(session, ticket, reason, now=now, tell_customer=False)
             elif receipt.new_ticket and self._settings.auto_ack:
                 events += await acks.acknowledge(
-                    session, self._settings, receipt.ticket_id, parsed.sender, now=now
+                    session,
+                    self._settings,
+                    self._templates,
+                    receipt.ticket_id,
+                    parsed.sender,
+                    now=now,
                 )
         return events
 
