@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from helpdesk.templating import override_errors
+
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -311,8 +313,6 @@ class Settings(BaseSettings):
         if not value.is_dir():
             where = "" if value.is_absolute() else f" in {Path.cwd()}"
             raise ValueError(f"{'not a' if value.exists() else 'no such'} folder{where}")
-        from helpdesk.templating import override_errors
-
         errors = override_errors(value)
         if errors:
             raise ValueError("a template does not compile: " + "; ".join(errors))
