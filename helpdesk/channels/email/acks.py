@@ -44,14 +44,11 @@ async def acknowledge(
     if ticket is None:
         return []
     session.add(EmailAutoAck(ticket_id=ticket_id, address=sender, sent_at=now))
-    text = (
-        text_templates(templates)
-        .get_template("email_ack.txt")
-        .render(
-            ticket_number=ticket_id,
-            subject=ticket.subject,
-            expected_answer=settings.expected_answer,
-        )
+    template = text_templates(templates).get_template("email_ack.txt")
+    text = template.render(
+        ticket_number=ticket_id,
+        subject=ticket.subject,
+        expected_answer=settings.expected_answer,
     )
     outcome = await bot_reply(session, ticket, text.strip(), now=now, author=AuthorType.SYSTEM)
     return outcome.events
