@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from helpdesk.templating import override_errors
+
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -249,6 +251,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
     session_max_age_hours: float = Field(12.0, gt=0)
+    templates_dir: Path | None = Field(
+        None, description="Operator's templates; each file replaces the shipped one of its name"
+    )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
@@ -311,6 +316,26 @@ class Settings(BaseSettings):
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
         return self
+
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # HELPDESK_TEMPLATES_DIR= would otherwise mean the working directory.
+        return None if value == "" else value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_usable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.is_dir():
+            where = "" if value.is_absolute() else f" in {Path.cwd()}"
+            raise ValueError(f"{'not a' if value.exists() else 'no such'} folder{where}")
+        errors = override_errors(value)
+        if errors:
+            raise ValueError("a template does not compile: " + "; ".join(errors))
+        # Absolute, so the folder stays the same whatever the process's directory later.
+        return value.resolve()
 
     @field_validator("secret_key")
     @classmethod

@@ -10,8 +10,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 from helpdesk.channels.email import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
@@ -47,6 +45,7 @@ from helpdesk.messages import ChannelAdapter
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
+from helpdesk.templating import Templates
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
@@ -63,6 +62,7 @@ class Runtime:
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
         )
+        self.templates = Templates(settings.templates_dir)
         self.intake = IntakeService(
             self.db,
             self.clock,
@@ -80,7 +80,7 @@ class Runtime:
         self.conversation = ConversationService(self.clock, settings.conversation)
         self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)
         self.acknowledgements = Acknowledgements(
-            self.clock, acknowledgement_policies(settings), render_text
+            self.clock, acknowledgement_policies(settings), self.render_text
         )
         # Knowledge base (issue 5): the suggestion index and, when enabled, the answer bot.
         self.kb = KnowledgeBaseRuntime(self.db, settings.kb)
@@ -89,7 +89,13 @@ class Runtime:
         self.adapters: dict[str, ChannelAdapter] = {"webchat": self.webchat.adapter}
         # --- email channel (issue 3): on when mailboxes or SMTP are configured ---
         self.email = EmailChannel(
-            settings.email, self.db, self.intake, self.clock, self.attachments, secret=secret
+            settings.email,
+            self.db,
+            self.intake,
+            self.clock,
+            self.attachments,
+            self.templates,
+            secret=secret,
         )
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
@@ -115,12 +121,19 @@ class Runtime:
             importlib.import_module, "helpdesk.channels.telegram.service"
         )
         channel: TelegramChannel = module.TelegramChannel(
-            self.settings, self.db, self.intake, self.clock, self.attachments
+            self.settings, self.db, self.intake, self.clock, self.attachments, self.templates
         )
         self.adapters[channel.adapter.name] = channel.adapter
         self.telegram = channel
         await channel.start()
         return channel
+
+    def render_text(self, name: str, **context: object) -> str:
+        """A plain-text customer message from the templates (nothing in it is escaped)."""
+        environment = self.templates.environment(
+            autoescape=False, strict=True, keep_trailing_newline=True
+        )
+        return environment.get_template(name).render(**context)
 
     async def telegram_ready(self) -> TelegramChannel | None:
         """The Telegram channel once loaded (None when no token is configured)."""
@@ -231,16 +244,3 @@ def acknowledgement_policies(settings: Settings) -> dict[str, AcknowledgementPol
             expected_answer=email.expected_answer,
         )
     }
-
-
-# Plain-text customer messages: nothing here is HTML, so nothing is escaped.
-_text_templates = Environment(
-    loader=PackageLoader("helpdesk", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
-
-
-def render_text(name: str, **context: object) -> str:
-    return _text_templates.get_template(name).render(**context)

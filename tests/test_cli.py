@@ -42,6 +42,11 @@ def helpdesk(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: st
         ({"HELPDESK_WEBCHAT__MAX_TEXT_BYTES": "0"}, "", "HELPDESK_WEBCHAT__MAX_TEXT_BYTES"),
         ({"HELPDESK_LOG_LEVEL": "loud"}, "", "must be one of critical, error"),
         ({"HELPDESK_SECRET_KEY": "hunter2"}, "", "must be at least 32 characters"),
+        (
+            {"HELPDESK_TEMPLATES_DIR": "our-templates"},
+            "",
+            "HELPDESK_TEMPLATES_DIR (templates_dir in helpdesk.toml): no such folder in",
+        ),
         ({}, "[webchat]\nmax_txt_bytes = 5\n", "webchat.max_txt_bytes in helpdesk.toml"),
         ({}, "port = [\n", "cannot read configuration file helpdesk.toml"),
     ],

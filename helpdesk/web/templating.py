@@ -1,16 +1,11 @@
-"""Jinja2 pages from `helpdesk/templates`, always autoescaped."""
+"""HTML pages, from the templates the runtime loads (the operator's first), always autoescaped."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
-_environment = Environment(
-    loader=PackageLoader("helpdesk", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
+from helpdesk.templating import Templates
 
 
-def render(name: str, **context: Any) -> str:
-    return _environment.get_template(name).render(**context)
+def render(templates: Templates, name: str, **context: Any) -> str:
+    return templates.environment(autoescape=True).get_template(name).render(**context)

@@ -18,6 +18,7 @@ from helpdesk.config import EmailSettings
 from helpdesk.intake.service import IntakeService
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.templating import Templates
 
 __all__ = ["EmailChannel", "MailboxStatus"]
 
@@ -30,6 +31,7 @@ class EmailChannel:
         intake: IntakeService,
         clock: Clock,
         attachments: AttachmentStore,
+        templates: Templates,
         *,
         secret: str,
     ) -> None:
@@ -40,7 +42,7 @@ class EmailChannel:
             MailboxWorker(mailbox, settings, db, clock, self.importer)
             for mailbox in settings.mailboxes
         ]
-        self.adapter = SmtpAdapter(db, settings, self.ids) if settings.smtp else None
+        self.adapter = SmtpAdapter(db, settings, self.ids, templates) if settings.smtp else None
         self.quarantine = Quarantine(db, clock, attachments, self.importer)
 
     @property

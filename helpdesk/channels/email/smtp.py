@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
 from helpdesk.channels.email.models import EmailParticipant, EmailReference
@@ -23,24 +22,12 @@ from helpdesk.config import EmailSettings, SmtpSettings
 from helpdesk.customers.models import Identity
 from helpdesk.messages import DeliveryError, DeliveryReceipt, OutboundMessage
 from helpdesk.storage.database import Database
+from helpdesk.templating import Templates
 from helpdesk.tickets.models import Direction, Message, Ticket
 
 HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800
 REFERENCES_KEPT = 10
-
-# Plain-text templates: nothing here is HTML, so nothing is escaped.
-_text_templates = Environment(
-    loader=PackageLoader("helpdesk", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
-_html_templates = Environment(
-    loader=PackageLoader("helpdesk", "templates"),
-    autoescape=select_autoescape(default=True),
-    undefined=StrictUndefined,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +42,21 @@ class _Thread:
 class SmtpAdapter:
     name = "email"
 
-    def __init__(self, db: Database, settings: EmailSettings, ids: MessageIds) -> None:
+    def __init__(
+        self, db: Database, settings: EmailSettings, ids: MessageIds, templates: Templates
+    ) -> None:
         assert settings.smtp is not None
         self._db = db
         self._settings = settings
         self._smtp: SmtpSettings = settings.smtp
         self._ids = ids
         self._tag = SubjectTag(settings.subject_tag)
+        # The plain-text part: nothing in it is HTML, so nothing is escaped.
+        self._text = templates.environment(
+            autoescape=False, strict=True, keep_trailing_newline=True
+        )
+        # The HTML part: everything escaped, like every page.
+        self._html = templates.environment(autoescape=True, strict=True)
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         thread = await self._thread(message)
@@ -133,9 +128,9 @@ class SmtpAdapter:
             "ticket_number": message.ticket_id,
             "history": thread.history,
         }
-        mail.set_content(_text_templates.get_template("email_reply.txt").render(**context))
+        mail.set_content(self._text.get_template("email_reply.txt").render(**context))
         mail.add_alternative(
-            _html_templates.get_template("email_reply.html").render(**context), subtype="html"
+            self._html.get_template("email_reply.html").render(**context), subtype="html"
         )
         return mail
 

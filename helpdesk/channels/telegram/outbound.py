@@ -23,7 +23,7 @@ from aiogram.types import (
 from aiogram.types import Message as TelegramMessage
 
 from helpdesk.channels.telegram import CHANNEL
-from helpdesk.channels.telegram.render import message_chunks
+from helpdesk.channels.telegram.render import TelegramTexts
 from helpdesk.customers import identities
 from helpdesk.messages import (
     DeliveryError,
@@ -62,11 +62,13 @@ class TelegramAdapter:
         bot: Bot,
         db: Database,
         attachments: AttachmentStore,
+        texts: TelegramTexts,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._bot = bot
         self._db = db
         self._attachments = attachments
+        self._texts = texts
         self._on_error = on_error or (lambda _text: None)
         # Parts of a reply (text chunks, files) already sent, so a retry after a failure in the
         # middle does not send the first ones again (within this process).
@@ -95,7 +97,7 @@ class TelegramAdapter:
 
     async def _send(self, message: OutboundMessage) -> DeliveryReceipt:
         chat_id = int(message.recipient)
-        chunks = message_chunks(
+        chunks = self._texts.message_chunks(
             message.text, author_name=message.author_name, header=message.author_type == "agent"
         )
         markup = keyboard(message.quick_replies)

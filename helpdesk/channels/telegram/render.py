@@ -5,33 +5,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
 from markupsafe import escape
+
+from helpdesk.templating import Templates
 
 # Telegram's limit on a message's text after entities are parsed; the escaped source of a chunk
 # is kept under it too, which is stricter and never breaks an entity.
 MAX_MESSAGE_CHARS = 4096
 
 
-# Autoescape on: Telegram's HTML mode reads the same entities, so user text can never add markup.
-_environment = Environment(loader=PackageLoader("helpdesk", "templates"), autoescape=True)
+class TelegramTexts:
+    def __init__(self, templates: Templates) -> None:
+        # Autoescape on: Telegram's HTML mode reads the same entities, so user text can never
+        # add markup.
+        self._environment = templates.environment(autoescape=True)
 
+    def template(self, template_name: str, **context: Any) -> str:
+        name = f"telegram/{template_name}.html"
+        return self._environment.get_template(name).render(**context).strip()
 
-def template(template_name: str, **context: Any) -> str:
-    return _environment.get_template(f"telegram/{template_name}.html").render(**context).strip()
-
-
-def message_chunks(
-    text: str, *, author_name: str, header: bool, limit: int = MAX_MESSAGE_CHARS
-) -> list[str]:
-    """The reply as rendered chunks of at most `limit` characters, split between paragraphs
-    where possible, then between lines, then between words, and only then inside a word."""
-    first_overhead = len(template("message", header=header, author_name=author_name, text=""))
-    pieces = _split(text.strip(), limit - first_overhead)
-    return [
-        template("message", header=header and i == 0, author_name=author_name, text=piece)
-        for i, piece in enumerate(pieces)
-    ]
+    def message_chunks(
+        self, text: str, *, author_name: str, header: bool, limit: int = MAX_MESSAGE_CHARS
+    ) -> list[str]:
+        """The reply as rendered chunks of at most `limit` characters, split between paragraphs
+        where possible, then between lines, then between words, and only then inside a word."""
+        empty = self.template("message", header=header, author_name=author_name, text="")
+        pieces = _split(text.strip(), limit - len(empty))
+        return [
+            self.template("message", header=header and i == 0, author_name=author_name, text=piece)
+            for i, piece in enumerate(pieces)
+        ]
 
 
 def _escaped_len(text: str) -> int:

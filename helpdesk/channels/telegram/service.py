@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from helpdesk import payloads
 from helpdesk.channels.telegram import WEBHOOK_PATH
 from helpdesk.channels.telegram.outbound import TelegramAdapter, keyboard
-from helpdesk.channels.telegram.render import template
+from helpdesk.channels.telegram.render import TelegramTexts
 from helpdesk.channels.telegram.state import ChannelState
 from helpdesk.channels.telegram.store import Committed, Item, commit_batch, saved_offset
 from helpdesk.channels.telegram.translate import build_router, unhandled_reason
@@ -42,6 +42,7 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.messages import QuickReply
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.templating import Templates
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,10 @@ class TelegramChannel:
         intake: IntakeService,
         clock: Clock,
         attachments: AttachmentStore,
+        templates: Templates,
     ) -> None:
         self.settings = settings.telegram
+        self.texts = TelegramTexts(templates)
         session = AiohttpSession(
             api=TelegramAPIServer.from_base(self.settings.api_base_url),
             timeout=self.settings.request_timeout_seconds,
@@ -80,7 +83,9 @@ class TelegramChannel:
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(build_router(self.settings))
         self.state = ChannelState(mode=self.settings.mode)
-        self.adapter = TelegramAdapter(self.bot, db, attachments, on_error=self._record_error)
+        self.adapter = TelegramAdapter(
+            self.bot, db, attachments, self.texts, on_error=self._record_error
+        )
         self.webhook_url = self.settings.webhook_url or settings.public_url + WEBHOOK_PATH
         self.webhook_secret = (
             self.settings.webhook_secret
@@ -277,13 +282,13 @@ class TelegramChannel:
         if isinstance(translation, Start):
             result = committed.links.get(index)
             if result is not None:
-                text = template("link_result", result=result.value)
+                text = self.texts.template("link_result", result=result.value)
                 self._later(self.bot.send_message(translation.chat_id, text, parse_mode="HTML"))
             else:
                 self._later(
                     self.bot.send_message(
                         translation.chat_id,
-                        template("greeting", name=translation.sender.name),
+                        self.texts.template("greeting", name=translation.sender.name),
                         parse_mode="HTML",
                         reply_markup=keyboard(GREETING_BUTTONS),
                     )

@@ -91,4 +91,5 @@ async def widget_script() -> Response:
 @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
 async def chat_demo_page(request: Request) -> HTMLResponse:
     runtime = runtime_of(request)
-    return HTMLResponse(render("chat_demo.html", public_url=runtime.settings.public_url))
+    page = render(runtime.templates, "chat_demo.html", public_url=runtime.settings.public_url)
+    return HTMLResponse(page)
