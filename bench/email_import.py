@@ -182,7 +182,7 @@ async def main() -> None:
             for phase in ("import", "latency"):
                 data_dir = work / f"{kind}-{phase}"
                 if kind == "sqlite":
-                    url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}"
+                    url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
                 else:
                     assert postgres is not None
                     url = postgres.create_database(f"bench_email_{phase}")

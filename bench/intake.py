@@ -320,7 +320,7 @@ def database_url(database: str, data_dir: Path) -> Iterator[tuple[str, list[int]
     """A fresh, empty database and the pids of its processes (none for SQLite); a PostgreSQL
     server (fsync on) lives only inside the block."""
     if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}", []
+        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}", []
         return
     server = PostgresServer(fsync=True)
     try:

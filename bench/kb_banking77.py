@@ -305,7 +305,7 @@ def scale(train: list[tuple[str, str]], test: list[tuple[str, str]], databases: 
         server = None
         try:
             if database == "sqlite":
-                url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}"
+                url = f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
             else:
                 server = PostgresServer(fsync=True).start()
                 url = server.create_database("bench")

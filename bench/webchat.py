@@ -482,7 +482,7 @@ def postmaster_pid(server: PostgresServer) -> int:
 def database_url(database: str, data_dir: Path) -> Iterator[tuple[str, list[int]]]:
     """A fresh database and the pids of its processes (none for SQLite)."""
     if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.storage.database'}", []
+        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}", []
         return
     postgres = PostgresServer(fsync=True)
     try:

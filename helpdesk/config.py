@@ -288,7 +288,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.storage.database'}"
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'helpdesk.db'}"
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")

@@ -35,7 +35,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
+        return f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
     postgres: PostgresServer = request.getfixturevalue("postgres")
     return postgres.create_database(f"test_{next(_database_numbers)}")
 

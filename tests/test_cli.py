@@ -191,4 +191,4 @@ def test_demo_seeds_and_prints_the_urls_and_logins(tmp_path: Path):
     finally:
         demo.terminate()
         demo.wait(15)
-    assert (tmp_path / "helpdesk-data" / "helpdesk.storage.database").exists()
+    assert (tmp_path / "helpdesk-data" / "helpdesk.db").exists()

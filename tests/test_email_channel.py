@@ -317,7 +317,7 @@ async def test_smtp_modes_deliver_and_a_wrong_password_is_a_clear_error(
 ):
     context = self_signed_context(tmp_path) if tls != "none" else None
     server = await SmtpServer(tls=tls, tls_context=context, login=login).start()
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
     people = await seed_staff(database_url)
     try:
         settings = email_settings(dovecot, server, auto_ack=False)

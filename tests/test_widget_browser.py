@@ -48,7 +48,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def sqlite_server(tmp_path: Path) -> AsyncIterator[HelpdeskServer]:
     """`helpdesk serve` on SQLite only, with the staff seeded: the browser does not care which
     database is behind it (conftest's `server` would run every test once per database)."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
     await seed_staff(database_url)
     process = await asyncio.to_thread(HelpdeskServer(tmp_path / "server", database_url).start)
     yield process
