@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import HTTPException, Request, status
-from sqlalchemy import select
+from fastapi import Depends, HTTPException, Request, status
 
 from helpdesk.common.security import TokenError
-from helpdesk.staff.models import Agent
+from helpdesk.staff.models import Agent, Role
+from helpdesk.staff.permissions import OVERSEERS, has_role, role_names
+from helpdesk.staff.queries import find_agent
 from helpdesk.web.dependencies import runtime_of
 
 if TYPE_CHECKING:
@@ -57,7 +59,27 @@ async def current_agent(request: Request) -> Agent:
         if not hmac.compare_digest(sent, csrf_token(runtime, token)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
     async with runtime.db.read() as session:
-        agent = await session.scalar(select(Agent).where(Agent.id == payload.get("a")))
+        agent = await find_agent(session, int(payload.get("a", 0)))
     if agent is None or not agent.active or agent.password_hash[-16:] != payload.get("p"):
         raise _unauthorised("session no longer valid; log in again")
     return agent
+
+
+def requires(*roles: Role) -> Callable[[Request, Agent], Awaitable[Agent]]:
+    """A dependency: the logged-in agent, refused with 403 unless it has one of `roles`."""
+
+    async def agent_with_role(
+        request: Request, agent: Annotated[Agent, Depends(current_agent)]
+    ) -> Agent:
+        if not has_role(agent, roles):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"only {role_names(roles)} may use {request.method} {request.url.path}",
+            )
+        return agent
+
+    return agent_with_role
+
+
+CurrentAgent = Annotated[Agent, Depends(current_agent)]
+Overseer = Annotated[Agent, Depends(requires(*OVERSEERS))]
