@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.config import EmailSettings
+from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.conversation.models import EmailAutoAck
 from helpdesk.events.types import Event
 from helpdesk.tickets.actions import bot_reply

@@ -24,9 +24,9 @@ from helpdesk.channels.email.models import (
     EmailReference,
 )
 from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
+from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
 from helpdesk.common.clock import Clock
-from helpdesk.config import EmailSettings
 from helpdesk.conversation.service import hand_over
 from helpdesk.customers.models import Identity
 from helpdesk.events.bus import EventBus
