@@ -71,7 +71,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
         throttle.failed(body.email, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
     throttle.succeeded(body.email, address)
-    token = session_token(runtime, agent)
+    token = session_token(runtime.agent_sessions, agent)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -81,7 +81,9 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
         secure=runtime.settings.public_url.startswith("https://"),
     )
     return LoginOut(
-        token=token, csrf_token=csrf_token(runtime, token), agent=AgentOut.model_validate(agent)
+        token=token,
+        csrf_token=csrf_token(runtime.secret_key, token),
+        agent=AgentOut.model_validate(agent),
     )
 
 

@@ -20,7 +20,6 @@ from helpdesk.web.schemas import MAX_ID
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
-    from helpdesk.runtime import Runtime
 
 router = APIRouter(tags=["telegram"])
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -47,7 +46,8 @@ class LinkCodeOut(BaseModel):
     expires_at: datetime
 
 
-def _channel(runtime: Runtime) -> TelegramChannel:
+def _channel(request: Request) -> TelegramChannel:
+    runtime = runtime_of(request)
     if not runtime.settings.telegram.token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is not configured")
     if runtime.telegram is None:
@@ -63,8 +63,7 @@ def _channel(runtime: Runtime) -> TelegramChannel:
 async def webhook(request: Request) -> dict[str, bool]:
     """Telegram posts each update here. Answering 2xx acknowledges it, so that happens only after
     the commit; on failure Telegram sends the update again."""
-    runtime = runtime_of(request)
-    channel = _channel(runtime)
+    channel = _channel(request)
     if channel.settings.mode != "webhook":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is polling")
     if not channel.secret_matches(request.headers.get(SECRET_HEADER, "")):
@@ -113,7 +112,7 @@ async def telegram_link(
     """A one-time link that joins the customer's Telegram account to this customer. Show or
     send it to the customer; it expires and works once."""
     runtime = runtime_of(request)
-    channel = _channel(runtime)
+    channel = _channel(request)
     username = channel.state.bot_username
     if not username:
         raise HTTPException(
