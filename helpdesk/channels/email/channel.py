@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpdesk.channels.email.importer import MailImporter
-from helpdesk.channels.email.mailbox import MailboxStatus, MailboxWorker
+from helpdesk.channels.email.mailbox import MailboxWorker
 from helpdesk.channels.email.quarantine import Quarantine
 from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.email.smtp import SmtpAdapter
@@ -28,21 +28,15 @@ class EmailChannel:
         secret: str,
         reopen_window: timedelta,
     ) -> None:
-        self.settings = settings
-        self.ids = MessageIds(secret, settings.message_id_domain)
-        self.importer = MailImporter(
-            db, bus, clock, attachments, settings, self.ids, reopen_window=reopen_window
+        ids = MessageIds(secret, settings.message_id_domain)
+        importer = MailImporter(
+            db, bus, clock, attachments, settings, ids, reopen_window=reopen_window
         )
         self.workers = [
-            MailboxWorker(mailbox, settings, db, clock, self.importer)
-            for mailbox in settings.mailboxes
+            MailboxWorker(mailbox, settings, db, clock, importer) for mailbox in settings.mailboxes
         ]
-        self.adapter = SmtpAdapter(db, settings, self.ids) if settings.smtp else None
-        self.quarantine = Quarantine(db, clock, attachments, self.importer)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.workers) or self.adapter is not None
+        self.adapter = SmtpAdapter(db, settings, ids) if settings.smtp else None
+        self.quarantine = Quarantine(db, clock, attachments, importer)
 
     def start(self) -> None:
         for worker in self.workers:
@@ -51,6 +45,3 @@ class EmailChannel:
     async def stop(self) -> None:
         for worker in self.workers:
             await worker.stop()
-
-    def statuses(self) -> list[MailboxStatus]:
-        return [worker.status for worker in self.workers]
