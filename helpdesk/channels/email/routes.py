@@ -7,9 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from helpdesk.channels.email.models import EmailCheckpoint
+from helpdesk.channels.email import queries
 from helpdesk.channels.email.quarantine import QuarantineError
 from helpdesk.staff.permissions import OVERSEERS
 from helpdesk.web.auth import requires
@@ -55,7 +54,7 @@ class ReimportOut(BaseModel):
 async def mailboxes(request: Request) -> list[MailboxOut]:
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        checkpoints = {c.mailbox: c for c in (await session.scalars(select(EmailCheckpoint)))}
+        checkpoints = await queries.checkpoints(session)
     found = []
     for worker in runtime.email.workers:
         state, checkpoint = worker.status, checkpoints.get(worker.mailbox.name)

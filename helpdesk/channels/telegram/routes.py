@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from helpdesk.channels.telegram import WEBHOOK_PATH, linking
-from helpdesk.channels.telegram.models import TelegramSkippedUpdate
+from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries
 from helpdesk.intake.service import IntakeError
 from helpdesk.web.auth import CurrentAgent, Overseer
 from helpdesk.web.dependencies import runtime_of
@@ -87,17 +85,15 @@ async def telegram_state(_agent: Overseer, request: Request) -> TelegramStateOut
     """Mode, last update, last error, webhook info and skipped updates (supervisors, admins)."""
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        total = await session.scalar(select(func.count()).select_from(TelegramSkippedUpdate))
-        recent = await session.scalars(
-            select(TelegramSkippedUpdate).order_by(TelegramSkippedUpdate.id.desc()).limit(50)
-        )
-        skipped = [SkippedOut(update_id=s.update_id, reason=s.reason, at=s.at) for s in recent]
+        skipped = await queries.skipped_updates(session)
     channel = runtime.telegram
     return TelegramStateOut(
         configured=bool(runtime.settings.telegram.token),
         state=channel.state.as_dict() if channel is not None else None,
-        skipped_total=total or 0,
-        recent_skipped=skipped,
+        skipped_total=skipped.total,
+        recent_skipped=[
+            SkippedOut(update_id=s.update_id, reason=s.reason, at=s.at) for s in skipped.recent
+        ],
     )
 
 
