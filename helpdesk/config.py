@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,6 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from helpdesk.channels.email.settings import EmailSettings
+from helpdesk.channels.telegram.settings import TelegramSettings
+from helpdesk.channels.webchat.settings import WebchatSettings
 from helpdesk.templating import override_errors
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -31,17 +32,6 @@ SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names it and says what is wrong."""
-
-
-class WebchatSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_text_bytes: int = Field(16 * 1024, ge=1, description="Largest chat message, in bytes")
-    max_frame_bytes: int = Field(64 * 1024, ge=1024, description="Largest websocket frame")
-    rate_messages: int = Field(10, ge=1, description="Messages allowed per rate window")
-    rate_window_seconds: float = Field(10.0, gt=0)
-    token_max_age_days: int = Field(30, ge=1)
-    history_limit: int = Field(200, ge=1, le=5000)
 
 
 class OutboxSettings(BaseModel):
@@ -90,44 +80,6 @@ class EventSettings(BaseModel):
     )
 
 
-class TelegramSettings(BaseModel):
-    """The Telegram bot; the channel is on when `token` is set."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field("", description="The bot token from BotFather; empty turns Telegram off")
-    mode: Literal["polling", "webhook"] = "polling"
-    api_base_url: str = Field(
-        "https://api.telegram.org", description="Bot API server (self-hosted ones work too)"
-    )
-    webhook_url: str = Field("", description="Public URL of the webhook; default from public_url")
-    webhook_secret: str = Field(
-        "", description="X-Telegram-Bot-Api-Secret-Token; derived from secret_key if empty"
-    )
-    allow_groups: bool = Field(False, description="Also take messages from groups")
-    max_file_bytes: int = Field(20 * 1024 * 1024, ge=0, description="Largest file fetched")
-    max_text_chars: int = Field(16 * 1024, ge=1, description="Longer texts are skipped")
-    poll_timeout_seconds: int = Field(25, ge=0, le=50)
-    poll_limit: int = Field(100, ge=1, le=100)
-    request_timeout_seconds: float = Field(30.0, gt=0)
-    link_code_minutes: float = Field(30.0, gt=0, description="How long a linking code works")
-
-    @field_validator("token")
-    @classmethod
-    def _token_shape(cls, value: str) -> str:
-        value = value.strip()
-        if value and not re.fullmatch(r"\d+:[\w-]+", value):
-            raise ValueError("must look like 123456789:AA... (the token BotFather gave you)")
-        return value
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _secret_chars(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
-            raise ValueError("must be 1-256 characters A-Z, a-z, 0-9, _ or -")
-        return value
-
-
 class KbSettings(BaseModel):
     """Knowledge base (issue 5)."""
 
@@ -146,75 +98,6 @@ class KbSettings(BaseModel):
     linear_max_articles: int = Field(
         1500, ge=0, description="Up to this many articles the ranking trains linear models"
     )
-
-
-# --- email channel (issue 3; docs/email.md) ---
-TlsMode = Literal["implicit", "starttls", "none"]
-
-
-class MailboxSettings(BaseModel):
-    """One IMAP mailbox to import from; `name` keys its checkpoint and its messages' ids."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    host: str
-    port: int = Field(993, ge=1, le=65535)
-    tls: TlsMode = "implicit"
-    verify_tls: bool = True
-    user: str
-    password: SecretStr
-    folder: str = "INBOX"
-    after_import: Literal["seen", "move"] = "seen"
-    move_to: str = "Imported"
-    poll_seconds: float = Field(60.0, gt=0, description="Check interval where IDLE is missing")
-    idle_seconds: float = Field(300.0, gt=0, description="IDLE is renewed after this long")
-    fetch_batch: int = Field(200, ge=1, le=5000)
-
-
-class SmtpSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    tls: TlsMode = "starttls"
-    verify_tls: bool = True
-    user: str = ""
-    password: SecretStr = SecretStr("")
-    timeout_seconds: float = Field(30.0, gt=0)
-
-
-class EmailSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    mailboxes: list[MailboxSettings] = Field(default_factory=list)
-    smtp: SmtpSettings | None = None
-    from_address: str = "support@localhost"
-    from_name: str = "Support"
-    message_id_domain: str = Field("", description="Defaults to the domain of from_address")
-    subject_tag: str = Field("[#{number}]", description="Ticket number in subjects")
-    max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
-    auto_ack: bool = True
-    auto_ack_per_sender_per_hour: int = Field(3, ge=0)
-    expected_answer: str = "within one business day"
-    reconnect_min_seconds: float = Field(1.0, gt=0)
-    reconnect_max_seconds: float = Field(300.0, gt=0)
-
-    @field_validator("subject_tag")
-    @classmethod
-    def _has_number(cls, value: str) -> str:
-        if value.count("{number}") != 1:
-            raise ValueError("must contain {number} once, e.g. [#{number}]")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct_names(self) -> EmailSettings:
-        names = [m.name for m in self.mailboxes]
-        if len(names) != len(set(names)):
-            raise ValueError("mailbox names must be distinct")
-        if not self.message_id_domain:
-            self.message_id_domain = self.from_address.rpartition("@")[2] or "localhost"
-        return self
 
 
 def _default_data_dir() -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -75,7 +75,6 @@ class OutboundMessage:
     quick_replies: tuple[QuickReply, ...] = ()
     # "agent", "bot" or "system": channels may present them differently.
     author_type: str = "agent"
-    extra: dict[str, str] = field(default_factory=dict)
     attachments: tuple[OutboundAttachment, ...] = ()
 
 

@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from helpdesk.channels.email import EmailChannel
+from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.common.security import Signer

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.delivery.models import OutboxItem
 from helpdesk.events.types import NoteAdded, ReplyQueued, TicketChanged
 from helpdesk.messages import OutboundAttachment, QuickReply
-from helpdesk.staff.models import Agent, Role, Team
+from helpdesk.staff.models import Agent, Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.models import (
@@ -34,35 +34,8 @@ from helpdesk.tickets.models import (
 )
 
 
-class TicketNotFound(Exception):
-    """No such ticket, or not one this agent may see (the two are not told apart)."""
-
-
 class TicketRuleError(Exception):
     """The change is not allowed; the message says why in words an agent understands."""
-
-
-def sees_all(agent: Agent) -> bool:
-    return agent.role in (Role.SUPERVISOR, Role.ADMIN)
-
-
-def visible_to(agent: Agent) -> ColumnElement[bool]:
-    """Agents see their own tickets, their teams' tickets, and tickets not yet routed anywhere."""
-    if sees_all(agent):
-        return true()
-    team_ids = [team.id for team in agent.teams]
-    return or_(
-        Ticket.assignee_id == agent.id,
-        Ticket.team_id.in_(team_ids) if team_ids else false(),
-        and_(Ticket.team_id.is_(None), Ticket.assignee_id.is_(None)),
-    )
-
-
-async def visible_ticket(session: AsyncSession, agent: Agent, number: int) -> Ticket:
-    ticket = await session.scalar(select(Ticket).where(Ticket.id == number, visible_to(agent)))
-    if ticket is None:
-        raise TicketNotFound(number)
-    return ticket
 
 
 @dataclass(slots=True)

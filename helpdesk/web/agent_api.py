@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
+from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
+from helpdesk.staff import queries as staff
 from helpdesk.staff.accounts import authenticate
-from helpdesk.staff.models import Agent, Team
 from helpdesk.tickets import actions as tickets
-from helpdesk.tickets.models import Attachment, AuditEntry, Message, Ticket, TicketStatus
-from helpdesk.web.auth import SESSION_COOKIE, csrf_token, current_agent, session_token
+from helpdesk.tickets import queries
+from helpdesk.tickets.models import Attachment, Message, Ticket, TicketStatus
+from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
+from helpdesk.web.auth import SESSION_COOKIE, CurrentAgent, csrf_token, session_token
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.schemas import (
@@ -41,11 +41,13 @@ from helpdesk.web.schemas import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from helpdesk.runtime import Runtime
+    from helpdesk.staff.models import Agent
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api")
-CurrentAgent = Annotated[Agent, Depends(current_agent)]
 MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
 TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
 
@@ -68,7 +70,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
         throttle.failed(body.email, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
     throttle.succeeded(body.email, address)
-    token = session_token(runtime, agent)
+    token = session_token(runtime.agent_sessions, agent)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -78,7 +80,9 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
         secure=runtime.settings.public_url.startswith("https://"),
     )
     return LoginOut(
-        token=token, csrf_token=csrf_token(runtime, token), agent=AgentOut.model_validate(agent)
+        token=token,
+        csrf_token=csrf_token(runtime.secret_key, token),
+        agent=AgentOut.model_validate(agent),
     )
 
 
@@ -95,24 +99,20 @@ async def me(agent: CurrentAgent) -> AgentOut:
 @router.get("/agents", response_model=list[AgentOut], tags=["people"])
 async def list_agents(agent: CurrentAgent, request: Request) -> list[AgentOut]:
     async with runtime_of(request).db.read() as session:
-        agents = await session.scalars(select(Agent).where(Agent.active).order_by(Agent.name))
-        return [AgentOut.model_validate(a) for a in agents]
+        return [AgentOut.model_validate(a) for a in await staff.active_agents(session)]
 
 
 @router.get("/teams", response_model=list[TeamOut], tags=["people"])
 async def list_teams(agent: CurrentAgent, request: Request) -> list[TeamOut]:
     async with runtime_of(request).db.read() as session:
-        return [TeamOut.model_validate(t) for t in await session.scalars(select(Team))]
-
-
-View = Literal["all", "mine", "team", "unassigned"]
+        return [TeamOut.model_validate(t) for t in await staff.teams(session)]
 
 
 @router.get("/tickets", response_model=TicketPage, tags=["tickets"])
 async def list_tickets(
     agent: CurrentAgent,
     request: Request,
-    view: View = "all",
+    view: queries.QueueView = "all",
     status_: Annotated[list[TicketStatus] | None, Query(alias="status")] = None,
     team_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -121,58 +121,26 @@ async def list_tickets(
 ) -> TicketPage:
     """The queue, newest activity first. `view`: all that you may see, yours, your teams',
     or unassigned. `status` may repeat."""
-    conditions = [tickets.visible_to(agent)]
-    if view == "mine":
-        conditions.append(Ticket.assignee_id == agent.id)
-    elif view == "team":
-        conditions.append(Ticket.team_id.in_([t.id for t in agent.teams]))
-    elif view == "unassigned":
-        conditions.append(Ticket.assignee_id.is_(None))
-    if status_:
-        conditions.append(Ticket.status.in_(status_))
-    if team_id is not None:
-        conditions.append(Ticket.team_id == team_id)
-    if customer_id is not None:
-        conditions.append(Ticket.customer_id == customer_id)
+    filters = queries.QueueFilter(view, status_ or (), team_id, customer_id, limit, offset)
     async with runtime_of(request).db.read() as session:
-        total = await session.scalar(select(func.count()).select_from(Ticket).where(*conditions))
-        rows = await session.execute(
-            select(Ticket, Customer.name)
-            .join(Customer, Customer.id == Ticket.customer_id)
-            .where(*conditions)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        summaries = [_summary(ticket, name) for ticket, name in rows]
-    return TicketPage(tickets=summaries, total=total or 0, limit=limit, offset=offset)
+        page = await queries.queue(session, agent, filters)
+        summaries = [_summary(row.ticket, row.customer_name) for row in page.rows]
+    return TicketPage(tickets=summaries, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/tickets/{number}", response_model=TicketDetail, tags=["tickets"])
 async def read_ticket(number: TicketNumber, agent: CurrentAgent, request: Request) -> TicketDetail:
     async with runtime_of(request).db.read() as session:
-        ticket = await _visible(session, agent, number)
-        customer = await session.scalar(
-            select(Customer)
-            .where(Customer.id == ticket.customer_id)
-            .options(selectinload(Customer.identities))
-        )
-        assert customer is not None
-        rows = await session.execute(
-            select(Message, Agent.name)
-            .outerjoin(Agent, Agent.id == Message.agent_id)
-            .where(Message.ticket_id == ticket.id)
-            .options(selectinload(Message.attachments))
-            .order_by(Message.id)
-        )
+        view = await _found(queries.ticket_view(session, agent, number), number)
         messages = [
-            _message_out(m, agent_name, customer.name, m.attachments) for m, agent_name in rows
+            _message_out(row.message, row.author_name, row.message.attachments)
+            for row in view.messages
         ]
-    return TicketDetail(
-        **_summary(ticket, customer.name).model_dump(),
-        customer=_customer_out(customer),
-        messages=messages,
-    )
+        return TicketDetail(
+            **_summary(view.ticket, view.customer.name).model_dump(),
+            customer=_customer_out(view.customer),
+            messages=messages,
+        )
 
 
 @router.post("/tickets/{number}/reply", response_model=MessageCreated, tags=["tickets"])
@@ -197,7 +165,7 @@ async def reply(
         )
     assert outcome.message is not None
     return MessageCreated(
-        message=_message_out(outcome.message, agent.name, ""), duplicate=outcome.duplicate
+        message=_message_out(outcome.message, agent.name), duplicate=outcome.duplicate
     )
 
 
@@ -213,7 +181,7 @@ async def add_note(
             tickets.add_note(session, agent, ticket, body.text, now=runtime.clock.now())
         )
     assert outcome.message is not None
-    return MessageCreated(message=_message_out(outcome.message, agent.name, ""))
+    return MessageCreated(message=_message_out(outcome.message, agent.name))
 
 
 @router.patch("/tickets/{number}", response_model=TicketSummary, tags=["tickets"])
@@ -237,8 +205,7 @@ async def change_ticket(
         await _rule_checked(
             tickets.change(session, agent, ticket, changes, now=runtime.clock.now())
         )
-        name = await session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
-        summary = _summary(ticket, name or "")
+        summary = _summary(ticket, await customers.customer_name(session, ticket.customer_id))
     return summary
 
 
@@ -256,20 +223,17 @@ async def ticket_audit(
     number: TicketNumber, agent: CurrentAgent, request: Request
 ) -> list[AuditOut]:
     async with runtime_of(request).db.read() as session:
-        await _visible(session, agent, number)
-        entries = await session.scalars(
-            select(AuditEntry).where(AuditEntry.ticket_id == number).order_by(AuditEntry.id)
+        entries = await _found(queries.audit_trail(session, agent, number), number)
+    return [
+        AuditOut(
+            at=e.at,
+            actor_type=e.actor_type.value,
+            actor_id=e.actor_id,
+            action=e.action,
+            detail=e.detail,
         )
-        return [
-            AuditOut(
-                at=e.at,
-                actor_type=e.actor_type.value,
-                actor_id=e.actor_id,
-                action=e.action,
-                detail=e.detail,
-            )
-            for e in entries
-        ]
+        for e in entries
+    ]
 
 
 async def _stored_file(runtime: Runtime, file: AttachmentIn) -> OutboundAttachment:
@@ -289,9 +253,13 @@ async def _stored_file(runtime: Runtime, file: AttachmentIn) -> OutboundAttachme
 
 
 async def _visible(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    return await _found(visible_ticket(session, agent, number), number)
+
+
+async def _found(read: Awaitable[T], number: int) -> T:
     try:
-        return await tickets.visible_ticket(session, agent, number)
-    except tickets.TicketNotFound:
+        return await read
+    except TicketNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
 
 
@@ -325,16 +293,13 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
 
 
 def _message_out(
-    message: Message,
-    agent_name: str | None,
-    customer_name: str,
-    attachments: list[Attachment] | None = None,
+    message: Message, author_name: str, attachments: list[Attachment] | None = None
 ) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction.value,
         author_type=message.author_type.value,
-        author_name=agent_name or customer_name,
+        author_name=author_name,
         channel=message.channel,
         text=message.text,
         html=message.html,

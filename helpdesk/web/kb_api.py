@@ -8,26 +8,28 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.customers.models import Customer
+from helpdesk.customers import queries as customers
 from helpdesk.kb import articles as kb_articles
+from helpdesk.kb import catalog
 from helpdesk.kb.articles import ArticleError, ArticleFields
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.render import to_html, to_text
-from helpdesk.staff.models import Agent, Role
+from helpdesk.staff.models import Agent
+from helpdesk.staff.permissions import sees_all
 from helpdesk.tickets import actions as tickets
-from helpdesk.tickets.models import AuthorType, Direction, Message, Ticket
-from helpdesk.web.auth import current_agent
+from helpdesk.tickets import queries
+from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
+from helpdesk.web.auth import CurrentAgent, Overseer
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID, CleanStr
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api", tags=["knowledge base"])
-CurrentAgent = Annotated[Agent, Depends(current_agent)]
 ArticleId = Annotated[int, Path(ge=1, le=MAX_ID, description="The article's id")]
 TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
 Phrasing = Annotated[CleanStr, Field(max_length=kb_articles.MAX_PHRASING_CHARS)]
@@ -109,13 +111,6 @@ class DraftIn(BaseModel):
     title: CleanStr | None = Field(None, min_length=1, max_length=200)
 
 
-def _editor(agent: Agent) -> None:
-    if agent.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "only supervisors and admins manage articles"
-        )
-
-
 def _out(article: Article) -> ArticleOut:
     return ArticleOut(
         id=article.id,
@@ -143,17 +138,17 @@ async def _checked(operation: Awaitable[T]) -> T:
 
 
 async def _article(session: AsyncSession, agent: Agent, article_id: int) -> Article:
-    article = await session.get(Article, article_id)
-    hidden = article is not None and article.status != ArticleStatus.PUBLISHED
-    if article is None or (hidden and agent.role == Role.AGENT):
+    # Drafts are for the editors: to an agent they do not exist.
+    article = await catalog.find_article(session, article_id, with_drafts=sees_all(agent))
+    if article is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no article {article_id}")
     return article
 
 
 async def _ticket(session: AsyncSession, agent: Agent, number: int) -> Ticket:
     try:
-        return await tickets.visible_ticket(session, agent, number)
-    except tickets.TicketNotFound:
+        return await visible_ticket(session, agent, number)
+    except TicketNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
 
 
@@ -167,19 +162,16 @@ async def list_articles(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ArticleList:
     """Agents see published articles; supervisors and admins see drafts too."""
-    conditions = []
-    if agent.role == Role.AGENT:
-        conditions.append(Article.status == ArticleStatus.PUBLISHED)
-    if status_ is not None:
-        conditions.append(Article.status == status_)
-    if language:
-        conditions.append(Article.language == language.lower())
     async with runtime_of(request).db.read() as session:
-        total = await session.scalar(select(func.count()).select_from(Article).where(*conditions))
-        rows = await session.scalars(
-            select(Article).where(*conditions).order_by(Article.id).limit(limit).offset(offset)
+        page = await catalog.article_page(
+            session,
+            with_drafts=sees_all(agent),
+            status=status_,
+            language=language,
+            limit=limit,
+            offset=offset,
         )
-        return ArticleList(articles=[_out(a) for a in rows], total=total or 0)
+        return ArticleList(articles=[_out(a) for a in page.articles], total=page.total)
 
 
 @router.get("/kb/articles/{article_id}", response_model=ArticleOut)
@@ -189,8 +181,7 @@ async def read_article(article_id: ArticleId, agent: CurrentAgent, request: Requ
 
 
 @router.post("/kb/articles", response_model=ArticleOut, status_code=201)
-async def create_article(body: ArticleIn, agent: CurrentAgent, request: Request) -> ArticleOut:
-    _editor(agent)
+async def create_article(body: ArticleIn, _agent: Overseer, request: Request) -> ArticleOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         article = await _checked(
@@ -202,9 +193,8 @@ async def create_article(body: ArticleIn, agent: CurrentAgent, request: Request)
 
 @router.patch("/kb/articles/{article_id}", response_model=ArticleOut)
 async def update_article(
-    article_id: ArticleId, body: ArticlePatch, agent: CurrentAgent, request: Request
+    article_id: ArticleId, body: ArticlePatch, agent: Overseer, request: Request
 ) -> ArticleOut:
-    _editor(agent)
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         article = await _article(session, agent, article_id)
@@ -217,10 +207,7 @@ async def update_article(
 
 
 @router.post("/kb/articles/{article_id}/publish", response_model=ArticleOut)
-async def publish_article(
-    article_id: ArticleId, agent: CurrentAgent, request: Request
-) -> ArticleOut:
-    _editor(agent)
+async def publish_article(article_id: ArticleId, agent: Overseer, request: Request) -> ArticleOut:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         article = await _article(session, agent, article_id)
@@ -231,8 +218,7 @@ async def publish_article(
 
 
 @router.delete("/kb/articles/{article_id}", status_code=204)
-async def delete_article(article_id: ArticleId, agent: CurrentAgent, request: Request) -> None:
-    _editor(agent)
+async def delete_article(article_id: ArticleId, agent: Overseer, request: Request) -> None:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await kb_articles.delete(session, await _article(session, agent, article_id))
@@ -271,12 +257,10 @@ async def ticket_suggestions(
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         ticket = await _ticket(session, agent, number)
-        latest = await _latest_customer_message(session, ticket.id)
+        latest = await queries.latest_customer_message(session, ticket.id)
         if latest is None:
             return TicketSuggestions(message_id=None, suggestions=[])
-        language = await session.scalar(
-            select(Customer.language).where(Customer.id == ticket.customer_id)
-        )
+        language = await customers.customer_language(session, ticket.customer_id)
         found = await runtime.kb.service.suggest(session, latest.text, language=language)
     return TicketSuggestions(
         message_id=latest.id, suggestions=[SuggestionOut(**_fields(s)) for s in found]
@@ -314,17 +298,12 @@ async def reply_to_draft(
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         ticket = await _ticket(session, agent, number)
-        reply = await session.get(Message, body.message_id)
-        if (
-            reply is None
-            or reply.ticket_id != ticket.id
-            or reply.direction != Direction.OUT
-            or reply.author_type != AuthorType.AGENT
-        ):
+        reply = await queries.agent_reply(session, ticket.id, body.message_id)
+        if reply is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"no agent reply {body.message_id} on #{number}"
             )
-        question = await _latest_customer_message(session, ticket.id, before=reply.id)
+        question = await queries.latest_customer_message(session, ticket.id, before=reply.id)
         phrasings = [question.text] if question is not None and question.text.strip() else []
         title = body.title or (phrasings[0][:200] if phrasings else ticket.subject[:200])
         fields = ArticleFields(
@@ -333,19 +312,6 @@ async def reply_to_draft(
         article = await _checked(kb_articles.create(session, fields, now=runtime.clock.now()))
         out = _out(article)
     return out
-
-
-async def _latest_customer_message(
-    session: AsyncSession, ticket_id: int, *, before: int | None = None
-) -> Message | None:
-    query = select(Message).where(
-        Message.ticket_id == ticket_id,
-        Message.direction == Direction.IN,
-        Message.payload.is_(None),
-    )
-    if before is not None:
-        query = query.where(Message.id < before)
-    return await session.scalar(query.order_by(Message.id.desc()).limit(1))
 
 
 def _fields(suggestion: object) -> dict[str, object]:

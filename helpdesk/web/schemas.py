@@ -16,7 +16,6 @@ CleanStr = Annotated[str, AfterValidator(clean_text)]
 
 # Ids beyond this overflow PostgreSQL's bigint; refuse them as bad input, not a server error.
 MAX_ID = 2**62
-Id = Field(ge=1, le=MAX_ID)
 
 
 class LoginIn(BaseModel):

@@ -25,8 +25,8 @@ from helpdesk.channels.email.models import (
     EmailReference,
 )
 from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
+from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
-from helpdesk.config import EmailSettings
 from helpdesk.customers.models import Identity
 from helpdesk.delivery import state as delivery_state
 from helpdesk.intake.batch import Receipt

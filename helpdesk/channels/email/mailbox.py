@@ -21,9 +21,9 @@ import aioimaplib
 from helpdesk.channels.email.imap_client import ImapClient
 from helpdesk.channels.email.importer import MailImporter, Prepared, RawMail
 from helpdesk.channels.email.models import EmailCheckpoint
+from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
-from helpdesk.config import EmailSettings, MailboxSettings
 from helpdesk.storage.database import Database
 
 log = logging.getLogger(__name__)

@@ -7,22 +7,16 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from helpdesk.channels.email.models import EmailCheckpoint
+from helpdesk.channels.email import queries
 from helpdesk.channels.email.quarantine import QuarantineError
-from helpdesk.staff.models import Agent
-from helpdesk.tickets.actions import sees_all
-from helpdesk.web.auth import current_agent
+from helpdesk.staff.permissions import OVERSEERS
+from helpdesk.web.auth import requires
 from helpdesk.web.dependencies import runtime_of
 
-router = APIRouter(prefix="/api/email", tags=["email"])
-
-
-async def email_admin(agent: Agent = Depends(current_agent)) -> Agent:
-    if not sees_all(agent):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors and admins manage email")
-    return agent
+router = APIRouter(
+    prefix="/api/email", tags=["email"], dependencies=[Depends(requires(*OVERSEERS))]
+)
 
 
 class MailboxOut(BaseModel):
@@ -57,10 +51,10 @@ class ReimportOut(BaseModel):
 
 
 @router.get("/mailboxes", response_model=list[MailboxOut])
-async def mailboxes(request: Request, _agent: Agent = Depends(email_admin)) -> list[MailboxOut]:
+async def mailboxes(request: Request) -> list[MailboxOut]:
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        checkpoints = {c.mailbox: c for c in (await session.scalars(select(EmailCheckpoint)))}
+        checkpoints = await queries.checkpoints(session)
     found = []
     for worker in runtime.email.workers:
         state, checkpoint = worker.status, checkpoints.get(worker.mailbox.name)
@@ -85,9 +79,7 @@ async def mailboxes(request: Request, _agent: Agent = Depends(email_admin)) -> l
 
 
 @router.get("/quarantine", response_model=list[QuarantinedOut])
-async def quarantined(
-    request: Request, include_reimported: bool = False, _agent: Agent = Depends(email_admin)
-) -> list[QuarantinedOut]:
+async def quarantined(request: Request, include_reimported: bool = False) -> list[QuarantinedOut]:
     entries = await runtime_of(request).email.quarantine.entries(
         include_reimported=include_reimported
     )
@@ -95,9 +87,7 @@ async def quarantined(
 
 
 @router.get("/quarantine/{entry_id}/raw", response_class=Response)
-async def quarantined_raw(
-    request: Request, entry_id: int, _agent: Agent = Depends(email_admin)
-) -> Response:
+async def quarantined_raw(request: Request, entry_id: int) -> Response:
     try:
         data = await runtime_of(request).email.quarantine.raw(entry_id)
     except QuarantineError as exc:
@@ -111,9 +101,7 @@ async def quarantined_raw(
 
 
 @router.post("/quarantine/{entry_id}/reimport", response_model=ReimportOut)
-async def reimport(
-    request: Request, entry_id: int, _agent: Agent = Depends(email_admin)
-) -> ReimportOut:
+async def reimport(request: Request, entry_id: int) -> ReimportOut:
     try:
         message_id = await runtime_of(request).email.quarantine.reimport(entry_id)
     except QuarantineError as exc:

@@ -17,8 +17,8 @@ import aiosmtplib
 from sqlalchemy import select
 
 from helpdesk.channels.email.models import EmailParticipant, EmailReference
+from helpdesk.channels.email.settings import EmailSettings, SmtpSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
-from helpdesk.config import EmailSettings, SmtpSettings
 from helpdesk.customers.models import Identity
 from helpdesk.messages import DeliveryError, DeliveryReceipt, OutboundMessage
 from helpdesk.storage.database import Database

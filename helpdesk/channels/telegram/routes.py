@@ -7,25 +7,19 @@ import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from helpdesk.channels.telegram import WEBHOOK_PATH, linking
-from helpdesk.channels.telegram.models import TelegramSkippedUpdate
+from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries
 from helpdesk.intake.service import IntakeError
-from helpdesk.staff.models import Agent
-from helpdesk.tickets.actions import sees_all
-from helpdesk.web.auth import current_agent
+from helpdesk.web.auth import CurrentAgent, Overseer
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
-    from helpdesk.runtime import Runtime
 
 router = APIRouter(tags=["telegram"])
-CurrentAgent = Annotated[Agent, Depends(current_agent)]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram's updates are small; a file arrives by reference, never in the body.
 MAX_UPDATE_BYTES = 1024 * 1024
@@ -50,7 +44,8 @@ class LinkCodeOut(BaseModel):
     expires_at: datetime
 
 
-def _channel(runtime: Runtime) -> TelegramChannel:
+def _channel(request: Request) -> TelegramChannel:
+    runtime = runtime_of(request)
     if not runtime.settings.telegram.token:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is not configured")
     if runtime.telegram is None:
@@ -66,8 +61,7 @@ def _channel(runtime: Runtime) -> TelegramChannel:
 async def webhook(request: Request) -> dict[str, bool]:
     """Telegram posts each update here. Answering 2xx acknowledges it, so that happens only after
     the commit; on failure Telegram sends the update again."""
-    runtime = runtime_of(request)
-    channel = _channel(runtime)
+    channel = _channel(request)
     if channel.settings.mode != "webhook":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the Telegram channel is polling")
     if not channel.secret_matches(request.headers.get(SECRET_HEADER, "")):
@@ -87,23 +81,19 @@ async def webhook(request: Request) -> dict[str, bool]:
 
 
 @router.get("/api/telegram/state", response_model=TelegramStateOut)
-async def telegram_state(agent: CurrentAgent, request: Request) -> TelegramStateOut:
+async def telegram_state(_agent: Overseer, request: Request) -> TelegramStateOut:
     """Mode, last update, last error, webhook info and skipped updates (supervisors, admins)."""
-    if not sees_all(agent):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "supervisors and admins only")
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        total = await session.scalar(select(func.count()).select_from(TelegramSkippedUpdate))
-        recent = await session.scalars(
-            select(TelegramSkippedUpdate).order_by(TelegramSkippedUpdate.id.desc()).limit(50)
-        )
-        skipped = [SkippedOut(update_id=s.update_id, reason=s.reason, at=s.at) for s in recent]
+        skipped = await queries.skipped_updates(session)
     channel = runtime.telegram
     return TelegramStateOut(
         configured=bool(runtime.settings.telegram.token),
         state=channel.state.as_dict() if channel is not None else None,
-        skipped_total=total or 0,
-        recent_skipped=skipped,
+        skipped_total=skipped.total,
+        recent_skipped=[
+            SkippedOut(update_id=s.update_id, reason=s.reason, at=s.at) for s in skipped.recent
+        ],
     )
 
 
@@ -118,7 +108,7 @@ async def telegram_link(
     """A one-time link that joins the customer's Telegram account to this customer. Show or
     send it to the customer; it expires and works once."""
     runtime = runtime_of(request)
-    channel = _channel(runtime)
+    channel = _channel(request)
     username = channel.state.bot_username
     if not username:
         raise HTTPException(

@@ -15,8 +15,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, 
 
 from helpdesk import payloads
 from helpdesk.channels.telegram import CHANNEL
+from helpdesk.channels.telegram.settings import TelegramSettings
 from helpdesk.channels.telegram.translations import Incoming, Sender, Skipped, Start, Translation
-from helpdesk.config import TelegramSettings
 from helpdesk.messages import InboundAttachment, InboundMessage
 
 # Content types stored as messages; anything else (stickers, polls, locations, ...) is skipped.

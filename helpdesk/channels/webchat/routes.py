@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from importlib.resources import files
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, status
 from fastapi.responses import HTMLResponse, Response
@@ -14,9 +13,6 @@ from helpdesk.common.security import TokenError
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import ChatSessionIn, ChatSessionOut
 from helpdesk.web.templating import render
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 router = APIRouter()
 _STATIC = files("helpdesk") / "web" / "static"
@@ -59,7 +55,7 @@ async def start_chat(
 
 @router.websocket("/api/chat/ws")
 async def chat_socket(websocket: WebSocket) -> None:
-    runtime: Runtime = websocket.app.state.runtime
+    runtime = runtime_of(websocket)
     await websocket.accept()
     await runtime.webchat.serve(websocket, _text_frames(websocket))
 

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
 from helpdesk.channels.webchat.fanout import ChatFanout, LocalFanout, PostgresFanout
+from helpdesk.channels.webchat.settings import WebchatSettings
 from helpdesk.common.sanitize import clean_text
 from helpdesk.common.security import Signer, TokenError
-from helpdesk.config import WebchatSettings
 from helpdesk.customers.models import Identity
 from helpdesk.delivery import state as delivery_state
 from helpdesk.intake.service import IntakeError, Receipt

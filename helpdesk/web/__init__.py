@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, the agents' JSON API, login and the pages."""
