@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -25,6 +24,11 @@ from pydantic_settings import (
 from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.telegram.settings import TelegramSettings
 from helpdesk.channels.webchat.settings import WebchatSettings
+from helpdesk.conversation.settings import ConversationSettings
+from helpdesk.delivery.settings import OutboxSettings
+from helpdesk.events.settings import EventSettings
+from helpdesk.intake.settings import IntakeSettings
+from helpdesk.kb.settings import KbSettings
 from helpdesk.templating import override_errors
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -34,88 +38,8 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names it and says what is wrong."""
 
 
-class OutboxSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(10, ge=1)
-    backoff_base_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(600.0, gt=0)
-    poll_seconds: float = Field(1.0, gt=0)
-    lease_seconds: float = Field(60.0, gt=0)
-    batch_size: int = Field(50, ge=1)
-
-
-class IntakeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reopen_window_hours: float = Field(
-        72.0, ge=0, description="A resolved ticket reopens on a new message within this window"
-    )
-    batch_size: int = Field(
-        200, ge=1, description="Messages committed together under load (each stays atomic)"
-    )
-    batch_interval_ms: float = Field(
-        10,
-        ge=0,
-        le=1000,
-        description="SQLite: least time between the starts of two batches (a message after a "
-        "pause never waits for it)",
-    )
-
-
-class EventSettings(BaseModel):
-    """The durable event log and the reactions that read it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    retention_hours: float = Field(
-        72.0, gt=0, description="Events every reaction has handled are deleted after this long"
-    )
-    batch_size: int = Field(200, ge=1, description="Events one reaction handles per transaction")
-    poll_seconds: float = Field(
-        1.0, gt=0, description="Reactions look at the log this often even without a wake-up"
-    )
-    retry_attempts: int = Field(
-        5, ge=1, description="Tries of a failing reaction before its event is set aside"
-    )
-
-
-class KbSettings(BaseModel):
-    """Knowledge base (issue 5)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bot_enabled: bool = Field(
-        True, description="The answer bot replies on chat channels once articles are published"
-    )
-    bot_threshold: float = Field(
-        0.29,
-        ge=0,
-        le=1,
-        description="Least confidence for an automatic answer (chosen on BANKING77 for >= 95% "
-        "correct answers; see docs/knowledge-base.md)",
-    )
-    linear_max_articles: int = Field(
-        1500, ge=0, description="Up to this many articles the ranking trains linear models"
-    )
-
-
 def _default_data_dir() -> Path:
     return Path(os.environ.get("HELPDESK_DATA_DIR", "helpdesk-data"))
-
-
-class ConversationSettings(BaseModel):
-    """What the helpdesk says by itself, on every channel."""
-
-    satisfaction_survey: bool = Field(True, description="Ask for a 1-5 rating on resolution")
-    survey_channels: list[str] = Field(
-        default_factory=lambda: ["webchat", "telegram"],
-        description="Channels that show rating buttons (email gets no survey)",
-    )
-    bot_channels: list[str] = Field(
-        default_factory=lambda: ["webchat", "telegram"],
-        description="Channels where the answer bot may reply to customers by itself",
-    )
 
 
 class Settings(BaseSettings):

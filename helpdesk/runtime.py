@@ -121,7 +121,14 @@ class Runtime:
             importlib.import_module, "helpdesk.channels.telegram.service"
         )
         channel: TelegramChannel = module.TelegramChannel(
-            self.settings, self.db, self.intake, self.clock, self.attachments, self.templates
+            self.settings.telegram,
+            public_url=self.settings.public_url,
+            secret_key=self.secret_key,
+            db=self.db,
+            intake=self.intake,
+            clock=self.clock,
+            attachments=self.attachments,
+            templates=self.templates,
         )
         self.adapters[channel.adapter.name] = channel.adapter
         self.telegram = channel

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
 from helpdesk.common.clock import Clock
-from helpdesk.config import ConversationSettings
+from helpdesk.conversation.settings import ConversationSettings
 from helpdesk.events.types import SatisfactionRated, TicketChanged
 from helpdesk.messages import QuickReply
 from helpdesk.storage.event_log import record

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
 from helpdesk.common.clock import Clock
-from helpdesk.config import ConversationSettings
 from helpdesk.conversation.handover import asks_for_person, hand_over, open_complaint
 from helpdesk.conversation.satisfaction import record_satisfaction
+from helpdesk.conversation.settings import ConversationSettings
 from helpdesk.events.types import MessageReceived
 from helpdesk.payloads import PayloadKind
 from helpdesk.tickets.models import AuthorType, Message, Ticket

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
-from helpdesk.config import OutboxSettings
 from helpdesk.customers.models import Identity
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
+from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.types import DeliveryChanged, ReplyQueued
 from helpdesk.messages import (
     ChannelAdapter,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from helpdesk.config import KbSettings
 from helpdesk.kb.bot import KbAnswerBot
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.index import RankerSettings
 from helpdesk.kb.service import KnowledgeBase
+from helpdesk.kb.settings import KbSettings
 from helpdesk.storage.database import Database
 
 

@@ -31,13 +31,13 @@ from helpdesk import payloads
 from helpdesk.channels.telegram import WEBHOOK_PATH
 from helpdesk.channels.telegram.outbound import TelegramAdapter, keyboard
 from helpdesk.channels.telegram.render import TelegramTexts
+from helpdesk.channels.telegram.settings import TelegramSettings
 from helpdesk.channels.telegram.state import ChannelState
 from helpdesk.channels.telegram.store import Committed, Item, commit_batch, saved_offset
 from helpdesk.channels.telegram.translate import build_router, unhandled_reason
 from helpdesk.channels.telegram.translations import Incoming, Skipped, Start, Translation
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
-from helpdesk.config import Settings
 from helpdesk.intake.service import IntakeService
 from helpdesk.messages import QuickReply
 from helpdesk.storage.attachments import AttachmentStore
@@ -66,14 +66,17 @@ class RawGetUpdates(GetUpdates):
 class TelegramChannel:
     def __init__(
         self,
-        settings: Settings,
+        settings: TelegramSettings,
+        *,
+        public_url: str,
+        secret_key: str,
         db: Database,
         intake: IntakeService,
         clock: Clock,
         attachments: AttachmentStore,
         templates: Templates,
     ) -> None:
-        self.settings = settings.telegram
+        self.settings = settings
         self.texts = TelegramTexts(templates)
         session = AiohttpSession(
             api=TelegramAPIServer.from_base(self.settings.api_base_url),
@@ -86,12 +89,10 @@ class TelegramChannel:
         self.adapter = TelegramAdapter(
             self.bot, db, attachments, self.texts, on_error=self._record_error
         )
-        self.webhook_url = self.settings.webhook_url or settings.public_url + WEBHOOK_PATH
+        self.webhook_url = self.settings.webhook_url or public_url + WEBHOOK_PATH
         self.webhook_secret = (
             self.settings.webhook_secret
-            or hmac.new(
-                settings.ensure_secret_key().encode(), b"telegram-webhook", hashlib.sha256
-            ).hexdigest()
+            or hmac.new(secret_key.encode(), b"telegram-webhook", hashlib.sha256).hexdigest()
         )
         self._db = db
         self._intake = intake

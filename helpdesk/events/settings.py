@@ -1,0 +1,22 @@
+"""The event log's retention and how reactions read it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventSettings(BaseModel):
+    """The durable event log and the reactions that read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_hours: float = Field(
+        72.0, gt=0, description="Events every reaction has handled are deleted after this long"
+    )
+    batch_size: int = Field(200, ge=1, description="Events one reaction handles per transaction")
+    poll_seconds: float = Field(
+        1.0, gt=0, description="Reactions look at the log this often even without a wake-up"
+    )
+    retry_attempts: int = Field(
+        5, ge=1, description="Tries of a failing reaction before its event is set aside"
+    )

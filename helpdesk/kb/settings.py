@@ -1,0 +1,25 @@
+"""The knowledge base and its answer bot."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KbSettings(BaseModel):
+    """Knowledge base (issue 5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bot_enabled: bool = Field(
+        True, description="The answer bot replies on chat channels once articles are published"
+    )
+    bot_threshold: float = Field(
+        0.29,
+        ge=0,
+        le=1,
+        description="Least confidence for an automatic answer (chosen on BANKING77 for >= 95% "
+        "correct answers; see docs/knowledge-base.md)",
+    )
+    linear_max_articles: int = Field(
+        1500, ge=0, description="Up to this many articles the ranking trains linear models"
+    )
