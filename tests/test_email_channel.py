@@ -290,11 +290,22 @@ async def _quarantined(api, count: int) -> list[dict] | None:
 
 
 async def _settle(runtime) -> None:
-    """Give the outbox and the mailbox a moment to do anything they were going to do."""
+    """Until every reaction has decided about what was stored (an acknowledgement or none) and
+    the outbox has nothing left to send: what was going to be sent has been."""
     import asyncio
 
-    await asyncio.sleep(1.5)
-    await runtime.bus.drain()
+    await runtime.events.idle()
+    for _ in range(500):
+        async with runtime.db.read() as session:
+            busy = await session.scalar(
+                select(OutboxItem.id)
+                .where(OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+                .limit(1)
+            )
+        if busy is None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the outbox did not settle")
 
 
 async def _messages_out(runtime) -> int:
