@@ -49,9 +49,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _staffed_templates.remove()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kills_processes: SIGKILLs a server; its PostgreSQL database is on a server with fsync on",
+    )
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
+    """The one PostgreSQL server of the session; each test gets its own database on it.
+    It runs without fsync: nothing kills it, and most tests commit often."""
     server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def durable_postgres() -> Iterator[PostgresServer]:
+    """A second server, with fsync on, for tests that kill processes (TESTING.md asks for it).
+    Kept apart because fsync made the commit-heavy crash test 30-90 % slower here: on the shared
+    server every other test would pay for it too."""
+    server = PostgresServer(fsync=True).start()
     yield server
     server.stop()
 
@@ -60,8 +79,9 @@ def postgres() -> Iterator[PostgresServer]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.storage.database'}"
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    return postgres.create_database(f"test_{next(_database_numbers)}")
+    durable = request.node.get_closest_marker("kills_processes") is not None
+    server: PostgresServer = request.getfixturevalue("durable_postgres" if durable else "postgres")
+    return server.create_database(f"test_{next(_database_numbers)}")
 
 
 @dataclass

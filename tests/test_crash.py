@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import websockets
 from sqlalchemy import select
 
@@ -99,6 +100,7 @@ async def stored_texts(database_url: str) -> Counter[str]:
         await db.dispose()
 
 
+@pytest.mark.kills_processes
 async def test_sigkill_mid_stream_loses_and_doubles_nothing(database_url: str, tmp_path: Path):
     await seed_staff(database_url)
     first = HelpdeskServer(tmp_path / "server", database_url, **FAST).start()

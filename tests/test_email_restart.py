@@ -59,6 +59,7 @@ async def stored_counts(db: Database) -> tuple[int, int, int]:
     return messages, distinct, tickets
 
 
+@pytest.mark.kills_processes
 async def test_sigkill_mid_import_imports_every_message_once(
     database_url: str, tmp_path: Path, dovecot: DovecotServer
 ):
