@@ -25,6 +25,7 @@ from helpdesk.staff.models import Role
 from helpdesk.storage.database import Database
 from tests.support import forkserver
 from tests.support import telegram_api as tg
+from tests.support.dovecot import DovecotServer, Mailbox
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
@@ -73,6 +74,21 @@ def durable_postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(fsync=True).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    from tests.email_helpers import IMAP_PASSWORD  # it imports this module
+
+    server = DovecotServer(IMAP_PASSWORD).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotServer) -> Mailbox:
+    """An IMAP account of the test's own, with an empty INBOX, on the session's Dovecot."""
+    return dovecot_server.mailbox()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
