@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -28,6 +29,9 @@ from tests.support import telegram_api as tg
 from tests.support.dovecot import DovecotServer, Mailbox
 from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 PASSWORD = "correct horse battery"
 _database_numbers = itertools.count(1)
@@ -233,6 +237,19 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[HelpdeskSer
     process = HelpdeskServer(tmp_path / "server", database_url).start()
     yield process
     process.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for the whole session; each test gets its own context (its own storage)."""
+    from playwright.async_api import async_playwright  # only the browser tests need it
+
+    from tests.support.browser import launch_chromium
+
+    async with async_playwright() as playwright:
+        chromium = await launch_chromium(playwright)
+        yield chromium
+        await chromium.close()
 
 
 @pytest.fixture
