@@ -34,7 +34,11 @@ class PostgresServer:
         self.bin = _pg_bin()
         self.port = free_port()
         self.fsync = fsync
-        self.root = Path(tempfile.mkdtemp(prefix="helpdesk-pg-"))
+        # Without fsync nothing is meant to survive a crash of the machine, so the data can
+        # live in memory: a session's hundred-odd databases took 11 s to delete from disk.
+        memory = Path("/dev/shm")
+        in_memory = not fsync and memory.is_dir() and os.access(memory, os.W_OK)
+        self.root = Path(tempfile.mkdtemp(prefix="helpdesk-pg-", dir=memory if in_memory else None))
         self._user = pwd.getpwnam("postgres")
 
     def _as_postgres(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
