@@ -33,12 +33,12 @@ FAST = {"HELPDESK_WEBCHAT__RATE_MESSAGES": "1000000"}
 class StreamingCustomer:
     """Behaves like the widget: numbered messages, a window of unacknowledged ones."""
 
-    def __init__(self, name: str, token: str, on_ack: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, name: str, token: str, on_sent: Callable[[], None] = lambda: None) -> None:
         self.name = name
         self.token = token
         self.acked: set[str] = set()
         self.sent: list[str] = []
-        self.on_ack = on_ack
+        self.on_sent = on_sent
 
     async def stream(self, ws_url: str, stop_after: int | None = None) -> None:
         """Send every message not yet acknowledged; return when all are, or the server dies."""
@@ -59,7 +59,6 @@ class StreamingCustomer:
                     if frame["type"] == "ack":
                         self.acked.add(frame["client_id"])
                         unacked.discard(frame["client_id"])
-                        self.on_ack()
                     elif frame["type"] == "error":
                         raise AssertionError(frame)
 
@@ -75,6 +74,7 @@ class StreamingCustomer:
                     await socket.send(
                         json.dumps({"type": "message", "client_id": client_id, "text": client_id})
                     )
+                    self.on_sent()
                 while not reader.done() and len(self.acked) < MESSAGES_EACH:
                     await asyncio.sleep(0.01)
             except websockets.ConnectionClosed:
@@ -108,9 +108,10 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(database_url: str, t
     acked_at_kill: set[str] = set()
 
     def kill_once_a_quarter_is_acknowledged() -> None:
-        """Called as each ack is read, so the kill comes amid the server's answers to a batch:
-        it has stored messages whose acks are still on their way, and the clients have sent
-        more that it has not answered."""
+        """Called as each message has gone to the socket. Killing right then, with no await in
+        between, gives the server no time to store that message, let alone acknowledge it,
+        however far behind the clients are in reading acks (which would make the server look
+        idle if the kill came on reading one)."""
         if sent_at_kill or sum(len(c.acked) for c in customers) < CUSTOMERS * MESSAGES_EACH // 4:
             return
         sent_at_kill.update(m for c in customers for m in c.sent)
