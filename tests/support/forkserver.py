@@ -63,9 +63,9 @@ def enabled() -> bool:
 class ForkedProcess:
     """A child of the zygote, with the part of `subprocess.Popen` that the tests use."""
 
-    def __init__(self, connection: socket.socket, pid: int) -> None:
+    def __init__(self, connection: socket.socket, pid: int, buffer: bytes = b"") -> None:
         self._connection = connection
-        self._buffer = b""
+        self._buffer = buffer
         self.pid = pid
         self.returncode: int | None = None
 
@@ -81,9 +81,9 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
-            # A child that has exited stays a zombie until the zygote reaps it, and only then
-            # does the zygote report it: a signal never reaches a stranger that reuses the pid.
+        # The pid is the child's until the zygote reaps it, and the zygote reports that at once:
+        # looking for the report first leaves a stranger reusing the pid only a moment's chance.
+        if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
@@ -112,7 +112,8 @@ class ForkedProcess:
 
 
 class Zygote:
-    """The test process's handle on the zygote: started once, on first use."""
+    """The test process's handle on the zygote: started once a session, in the background as
+    the tests are collected (`launch`) or else when the first server is wanted."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="helpdesk-zygote-"))
@@ -171,12 +172,14 @@ class Zygote:
         request = {"args": args, "env": env, "cwd": str(cwd), "log": str(log)}
         connection.sendall(json.dumps(request).encode() + b"\n")
         reply = b""
-        while not reply.endswith(b"\n"):
+        while b"\n" not in reply:
             chunk = connection.recv(4096)
             if not chunk:
                 raise RuntimeError(f"the zygote refused to fork:\n{self.log()}")
             reply += chunk
-        return ForkedProcess(connection, json.loads(reply)["pid"])
+        # A child that died at once has its exit status right behind its pid.
+        line, rest = reply.split(b"\n", 1)
+        return ForkedProcess(connection, json.loads(line)["pid"], rest)
 
     def stop(self) -> None:
         if self.process is not None:
