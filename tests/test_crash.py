@@ -109,7 +109,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(database_url: str, t
 
     def kill_once_a_quarter_is_acknowledged() -> None:
         """Called as each message has gone to the socket. Killing right then, with no await in
-        between, gives the server no time to store that message, let alone acknowledge it,
+        between, leaves the server next to no time to store that message, let alone ack it,
         however far behind the clients are in reading acks (which would make the server look
         idle if the kill came on reading one)."""
         if sent_at_kill or sum(len(c.acked) for c in customers) < CUSTOMERS * MESSAGES_EACH // 4:
