@@ -169,6 +169,7 @@ async def assert_each_reaction_happened_once(db: Database) -> None:
             assert await outbound(ticket_id, text=QUESTION_TEXT) == 1
 
 
+@pytest.mark.kills_processes
 async def test_kill_between_commit_and_reaction_then_mid_reaction(
     database_url: str, tmp_path: Path
 ):
@@ -199,6 +200,7 @@ async def test_kill_between_commit_and_reaction_then_mid_reaction(
         await db.dispose()
 
 
+@pytest.mark.kills_processes
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_two_processes_share_the_reactions_exactly_once(database_url: str, tmp_path: Path):
     data_dir = tmp_path / "server"
