@@ -82,6 +82,17 @@ class DispatchSettings:
     prune_every_seconds: float = 300.0
 
 
+@dataclass(frozen=True, slots=True)
+class ReactionStatus:
+    name: str
+    event_types: list[str]
+    # The last event this reaction has decided about (handled, declined or set aside).
+    checkpoint: int
+    # Events of its types committed after the checkpoint: waiting for it.
+    waiting: int
+    failures: int
+
+
 class _Route:
     """One reaction's part of the table: the event types it handles, by stored name."""
 
@@ -204,6 +215,45 @@ class EventDispatcher:
                 return
             self.wake()
             await asyncio.sleep(0.01)
+
+    async def status(self) -> list[ReactionStatus]:
+        """Where each reaction stands, as this process knows it (an operator's view; tests
+        wait on it for a reaction's decision instead of sleeping)."""
+        found = []
+        async with self._db.read() as session:
+            stored = dict(
+                (
+                    await session.execute(
+                        select(ReactionCheckpoint.name, ReactionCheckpoint.last_event_id)
+                    )
+                ).all()
+            )
+            failures = dict(
+                (
+                    await session.execute(
+                        select(ReactionFailure.reaction, func.count()).group_by(
+                            ReactionFailure.reaction
+                        )
+                    )
+                ).all()
+            )
+            for name, route in self._routes.items():
+                checkpoint = max(route.cursor, stored.get(name, 0))
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(EVENTS)
+                    .where(EVENTS.c.id > checkpoint, EVENTS.c.type.in_(route.types))
+                )
+                found.append(
+                    ReactionStatus(
+                        name=name,
+                        event_types=sorted(route.types),
+                        checkpoint=checkpoint,
+                        waiting=int(waiting or 0),
+                        failures=int(failures.get(name, 0)),
+                    )
+                )
+        return found
 
     # --- reactions: once each, across processes -------------------------------------------
 
