@@ -185,8 +185,10 @@ async def test_kill_between_commit_and_reaction_then_mid_reaction(
         kills_mid_way = 0
         for _ in range(3):
             server = HelpdeskServer(data_dir, database_url, **SLOW).start()
-            left = await wait_for(db, done=False)
-            server.kill()
+            try:
+                left = await wait_for(db, done=False)
+            finally:
+                server.kill()
             if any(left.values()):
                 kills_mid_way += 1
         last = HelpdeskServer(data_dir, database_url, **SLOW).start()
@@ -217,5 +219,6 @@ async def test_two_processes_share_the_reactions_exactly_once(database_url: str,
         await assert_each_reaction_happened_once(db)
         assert "Traceback" not in two.log()
     finally:
+        one.kill()
         two.stop()
         await db.dispose()
