@@ -43,7 +43,7 @@ from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.config import load_settings
 from helpdesk.runtime import Runtime, tune_garbage_collector
 from helpdesk.tickets.models import Message
-from tests.support.dovecot import MAIL_USER, DovecotServer, ImapClient
+from tests.support.dovecot import MAIL_USER, DovecotServer, ImapClient, Mailbox
 from tests.support.postgres import PostgresServer
 
 USER = "support@example.test"
@@ -66,18 +66,19 @@ def sample(n: int) -> bytes:
     return message.as_bytes()
 
 
-def preload(dovecot: DovecotServer, count: int) -> None:
+def preload(box: Mailbox, count: int) -> None:
     """Drop the messages straight into the Maildir: what a mail server delivering them did."""
-    maildir = dovecot.dir / "mail" / USER / "Maildir"
+    home = box.server.dir / "mail" / box.user
+    maildir = home / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     for n in range(count):
         (maildir / "new" / f"{1_700_000_000 + n}.M{n}P1.bench").write_bytes(sample(n))
-    for path in [dovecot.dir / "mail" / USER, *(dovecot.dir / "mail" / USER).rglob("*")]:
+    for path in [home, *home.rglob("*")]:
         shutil.chown(path, MAIL_USER, MAIL_USER)
 
 
-def settings_for(url: str, data_dir: Path, dovecot: DovecotServer):
+def settings_for(url: str, data_dir: Path, box: Mailbox):
     return load_settings(
         data_dir=data_dir,
         database_url=url,
@@ -87,10 +88,10 @@ def settings_for(url: str, data_dir: Path, dovecot: DovecotServer):
                 {
                     "name": "bench",
                     "host": "127.0.0.1",
-                    "port": dovecot.port,
+                    "port": box.port,
                     "tls": "none",
-                    "user": USER,
-                    "password": PASSWORD,
+                    "user": box.user,
+                    "password": box.password,
                     "fetch_batch": 250,
                 }
             ],
@@ -107,12 +108,13 @@ async def committed_uid(runtime: Runtime) -> int:
 
 
 async def run_import(url: str, count: int, data_dir: Path) -> tuple[float, str]:
-    dovecot = DovecotServer({USER: PASSWORD}).start()
+    dovecot = DovecotServer(PASSWORD, accounts=1).start()
     try:
-        preload(dovecot, count)
-        async with ImapClient(dovecot, USER) as imap:
+        box = dovecot.mailbox()
+        preload(box, count)
+        async with ImapClient(box) as imap:
             assert await imap.count() == count  # Dovecot has indexed them: truly preloaded
-        runtime = Runtime(settings_for(url, data_dir, dovecot))
+        runtime = Runtime(settings_for(url, data_dir, box))
         await runtime.db.migrate()
         tune_garbage_collector()
         cpu = CpuMeter([os.getpid(), dovecot.process.pid if dovecot.process else os.getpid()])
@@ -133,14 +135,15 @@ async def run_import(url: str, count: int, data_dir: Path) -> tuple[float, str]:
 
 
 async def run_latency(url: str, probes: int, data_dir: Path) -> list[float]:
-    dovecot = DovecotServer({USER: PASSWORD}).start()
-    runtime = Runtime(settings_for(url, data_dir, dovecot))
+    dovecot = DovecotServer(PASSWORD, accounts=1).start()
+    box = dovecot.mailbox()
+    runtime = Runtime(settings_for(url, data_dir, box))
     try:
         await runtime.start()
         while not all(w.status.idle for w in runtime.email.workers):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         latencies: list[float] = []
-        async with ImapClient(dovecot, USER) as imap:
+        async with ImapClient(box) as imap:
             for n in range(probes):
                 raw = sample(100_000 + n)
                 message_id = raw.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
