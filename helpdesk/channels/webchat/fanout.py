@@ -116,8 +116,9 @@ class PostgresFanout:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(connection.close(timeout=2))
 
-    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        task = asyncio.create_task(self._deliver(payload))
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg hands over the payload as text; its stubs leave the type open.
+        task = asyncio.create_task(self._deliver(str(payload)))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
