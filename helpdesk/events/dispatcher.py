@@ -135,10 +135,6 @@ class EventDispatcher:
         )
         db.listen_for_events(self.wake)
 
-    @property
-    def reactions(self) -> list[str]:
-        return list(self._routes)
-
     def wake(self, types: Iterable[str] | None = None) -> None:
         """Look at the log now: every reaction, or those handling one of `types`."""
         wanted = None if types is None else set(types)

@@ -75,7 +75,6 @@ class ImportResult:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    bounces: int = 0
     # Per mail, in order: the stored message's id (None when quarantined or a bounce).
     message_ids: list[int | None] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
@@ -153,7 +152,6 @@ class MailImporter:
             if parsed is None:
                 continue
             if parsed.bounce is not None and await self._record_bounce(session, item, now):
-                result.bounces += 1
                 continue
             # A reply to a message earlier in this batch must see that one stored first.
             if any(reference_key(r) in wave_ids for r in parsed.references):

@@ -94,7 +94,7 @@ class SmtpAdapter:
             ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"SMTP server unavailable: {type(exc).__name__}: {exc}") from exc
-        return DeliveryReceipt(delivered=False, external_id=mail["Message-ID"])
+        return DeliveryReceipt(delivered=False)
 
     def _connection(self) -> _Connection:
         smtp = self._smtp

@@ -180,7 +180,7 @@ class WebchatAdapter:
             message.quick_replies,
         )
         await self._fanout.publish(message.recipient, frame)
-        return DeliveryReceipt(delivered=False, detail="pushed to the visitor's open chats")
+        return DeliveryReceipt(delivered=False)
 
 
 class _Connection:
