@@ -57,6 +57,7 @@ from helpdesk.customers.models import Customer
 from helpdesk.intake.service import IntakeError
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime, tune_garbage_collector
+from helpdesk.storage.event_log import StoredEvent
 from helpdesk.tickets.models import Message, Ticket
 from tests.support.postgres import PostgresServer
 
@@ -104,6 +105,7 @@ class Result:
     seconds: float
     tally: Tally
     stored_messages: int
+    logged_events: int
     tickets: int
     customers: int
     cpu: CpuMeter
@@ -278,12 +280,16 @@ async def drive(runtime: Runtime, options: Options, cpu: CpuMeter) -> tuple[Tall
     return tally, window
 
 
-async def count_rows(runtime: Runtime) -> tuple[int, int, int]:
+async def count_rows(runtime: Runtime) -> tuple[int, int, int, int]:
     async with runtime.db.read() as session:
         messages = await session.scalar(select(func.count()).select_from(Message))
         tickets = await session.scalar(select(func.count()).select_from(Ticket))
         customers = await session.scalar(select(func.count()).select_from(Customer))
-    return messages or 0, tickets or 0, customers or 0
+        # Written by intake in each message's own transaction (the durable event log).
+        logged = await session.scalar(
+            select(func.count()).where(StoredEvent.type == "MessageReceived")
+        )
+    return messages or 0, tickets or 0, customers or 0, logged or 0
 
 
 async def run_once(
@@ -301,13 +307,13 @@ async def run_once(
         tune_garbage_collector()  # as `helpdesk serve` does
         try:
             tally, window = await drive(runtime, options, cpu)
-            messages, tickets, customers = await count_rows(runtime)
+            messages, tickets, customers, logged = await count_rows(runtime)
         finally:
             await runtime.stop()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         exit_on_sigterm()
-    return Result(database, window, tally, messages, tickets, customers, cpu)
+    return Result(database, window, tally, messages, logged, tickets, customers, cpu)
 
 
 def postmaster_pid(server: PostgresServer) -> int:
@@ -372,7 +378,8 @@ def print_results(results: list[Result], options: Options) -> None:
         print(
             f"check {r.database}: {r.stored_messages} messages stored, {r.tally.acked} receive() "
             f"acknowledged, {r.tally.errors} failed -> {'OK' if same else 'MISMATCH'} "
-            f"({r.tickets} tickets, {r.customers} customers)"
+            f"({r.tickets} tickets, {r.customers} customers; {r.logged_events} MessageReceived "
+            f"events in the log)"
         )
     for r in results:
         print(f"cpu {r.database}: {r.cpu.describe()}")

@@ -17,7 +17,7 @@ from helpdesk.runtime import Runtime
 from helpdesk.tickets.models import Message, Ticket
 from helpdesk.web.app import create_app
 from tests.conftest import PASSWORD
-from tests.support.dovecot import DovecotServer
+from tests.support.dovecot import Mailbox
 from tests.support.smtp import SmtpServer
 
 SUPPORT = "support@example.test"
@@ -25,21 +25,21 @@ IMAP_PASSWORD = "imap-secret"
 T = TypeVar("T")
 
 
-def mailbox_settings(dovecot: DovecotServer, **extra: Any) -> dict[str, Any]:
+def mailbox_settings(dovecot: Mailbox, **extra: Any) -> dict[str, Any]:
     return {
         "name": "support",
         "host": "127.0.0.1",
         "port": dovecot.port,
         "tls": "none",
-        "user": SUPPORT,
-        "password": IMAP_PASSWORD,
+        "user": dovecot.user,
+        "password": dovecot.password,
         "idle_seconds": 60,
         **extra,
     }
 
 
 def email_settings(
-    dovecot: DovecotServer,
+    dovecot: Mailbox,
     smtp: SmtpServer | None,
     *,
     mailbox: dict[str, Any] | None = None,
@@ -56,7 +56,7 @@ def email_settings(
     }
 
 
-def email_env(dovecot: DovecotServer, smtp: SmtpServer | None, **extra: Any) -> dict[str, str]:
+def email_env(dovecot: Mailbox, smtp: SmtpServer | None, **extra: Any) -> dict[str, str]:
     """The same settings as environment variables, for `helpdesk serve`."""
     settings = email_settings(dovecot, smtp, **extra)
     return {

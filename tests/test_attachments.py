@@ -95,7 +95,7 @@ async def test_a_reply_whose_file_is_lost_fails_once_with_the_reason(runtime: Ru
 async def test_files_from_earlier_versions_are_sent_and_copied_into_the_database(
     runtime: Runtime, clock: FixedClock
 ):
-    """Before migration 0006 the bytes were files under the data dir: nothing is lost."""
+    """Before migration 0007 the bytes were files under the data dir: nothing is lost."""
     await runtime.outbox.stop()
     channel = FileChannel(runtime.attachments)
     runtime.adapters[CHANNEL] = channel

@@ -80,7 +80,14 @@ async def test_only_the_runtime_with_the_channel_claims_its_replies(
         async with asyncio.timeout(15):
             while len(channel.sent) < len(ids):
                 await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # any second send would show up by now
+        # Each send's result is committed after the send returns: wait for all of them, then
+        # a moment in which any second send would show up.
+        async with asyncio.timeout(15):
+            while any(
+                i.status == OutboxStatus.SENDING for i in await outbox_items(database_url, CHANNEL)
+            ):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
 
         assert Counter(m.message_id for m in channel.sent) == Counter(ids)
         items = await outbox_items(database_url, CHANNEL)

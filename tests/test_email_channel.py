@@ -18,7 +18,6 @@ from helpdesk.delivery.models import OutboxItem, OutboxStatus
 from helpdesk.tickets.models import DeliveryState, Direction, Message, Ticket
 from tests.conftest import People, seed_staff
 from tests.email_helpers import (
-    IMAP_PASSWORD,
     SUPPORT,
     api_as,
     email_runtime,
@@ -27,15 +26,8 @@ from tests.email_helpers import (
     message_count,
     ticket_of,
 )
-from tests.support.dovecot import DovecotServer, ImapClient, mail
+from tests.support.dovecot import ImapClient, Mailbox, mail
 from tests.support.smtp import SmtpServer, self_signed_context
-
-
-@pytest.fixture
-def dovecot() -> AsyncIterator[DovecotServer]:
-    server = DovecotServer({SUPPORT: IMAP_PASSWORD}).start()
-    yield server
-    server.stop()
 
 
 @pytest_asyncio.fixture
@@ -45,8 +37,8 @@ async def smtp() -> AsyncIterator[SmtpServer]:
     await server.stop()
 
 
-async def append(dovecot: DovecotServer, *messages: EmailMessage | bytes) -> None:
-    async with ImapClient(dovecot, SUPPORT) as imap:
+async def append(dovecot: Mailbox, *messages: EmailMessage | bytes) -> None:
+    async with ImapClient(dovecot) as imap:
         for message in messages:
             await imap.append(message)
 
@@ -72,7 +64,7 @@ def bounce_of(message_id: str, recipient: str) -> bytes:
 
 
 async def test_mail_becomes_a_ticket_and_replies_thread(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer, smtp: SmtpServer
+    database_url: str, tmp_path: Path, dovecot: Mailbox, smtp: SmtpServer
 ):
     people: People = await seed_staff(database_url)
     async with email_runtime(database_url, tmp_path, email_settings(dovecot, smtp)) as runtime:
@@ -206,13 +198,13 @@ async def test_mail_becomes_a_ticket_and_replies_thread(
         assert handed is not None and handed.handed_over_at is not None
         await _settle(runtime)
         assert len(smtp.received) == acks_before
-        async with ImapClient(dovecot, SUPPORT) as imap:
+        async with ImapClient(dovecot) as imap:
             assert await imap.count(criteria="UNSEEN") == 0
             assert await imap.count() == 8
 
 
 async def test_smtp_outage_delays_and_each_reply_goes_out_once(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer, smtp: SmtpServer
+    database_url: str, tmp_path: Path, dovecot: Mailbox, smtp: SmtpServer
 ):
     people = await seed_staff(database_url)
     settings = email_settings(dovecot, smtp, auto_ack=False)
@@ -239,7 +231,7 @@ async def test_smtp_outage_delays_and_each_reply_goes_out_once(
 
 
 async def test_admins_see_mailboxes_and_reimport_quarantine(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer
+    database_url: str, tmp_path: Path, dovecot: Mailbox
 ):
     people = await seed_staff(database_url)
     settings = email_settings(dovecot, None, max_message_bytes=4096)
@@ -290,11 +282,22 @@ async def _quarantined(api, count: int) -> list[dict] | None:
 
 
 async def _settle(runtime) -> None:
-    """Give the outbox and the mailbox a moment to do anything they were going to do."""
+    """Until every reaction has decided about what was stored (an acknowledgement or none) and
+    the outbox has nothing left to send: what was going to be sent has been."""
     import asyncio
 
-    await asyncio.sleep(1.5)
-    await runtime.bus.drain()
+    await runtime.events.idle()
+    for _ in range(500):
+        async with runtime.db.read() as session:
+            busy = await session.scalar(
+                select(OutboxItem.id)
+                .where(OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+                .limit(1)
+            )
+        if busy is None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the outbox did not settle")
 
 
 async def _messages_out(runtime) -> int:
@@ -313,7 +316,7 @@ __all__ = ["message_count"]
     [("starttls", ("helpdesk", "smtp-pw")), ("implicit", ("helpdesk", "smtp-pw")), ("none", None)],
 )
 async def test_smtp_modes_deliver_and_a_wrong_password_is_a_clear_error(
-    tmp_path: Path, dovecot: DovecotServer, tls: str, login: tuple[str, str] | None
+    tmp_path: Path, dovecot: Mailbox, tls: str, login: tuple[str, str] | None
 ):
     context = self_signed_context(tmp_path) if tls != "none" else None
     server = await SmtpServer(tls=tls, tls_context=context, login=login).start()

@@ -6,11 +6,9 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import json
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from helpdesk.channels.email.models import EmailQuarantine
@@ -18,26 +16,18 @@ from helpdesk.channels.email.parse import ParseError, parse
 from helpdesk.channels.email.threads import external_id
 from helpdesk.tickets.models import Attachment, Message
 from tests.email_helpers import (
-    IMAP_PASSWORD,
     SUPPORT,
     email_runtime,
     email_settings,
     eventually,
     ticket_of,
 )
-from tests.support.dovecot import DovecotServer, ImapClient, mail
+from tests.support.dovecot import ImapClient, Mailbox, mail
 
 CORPUS = Path(__file__).parent / "data" / "email_corpus"
 EXPECTED: dict[str, str] = json.loads((CORPUS / "expected.json").read_text())
 LIMIT = 1024 * 1024
 RUNNABLE = ("<script", "javascript:", "onerror", "onload", "<iframe", "data:text/html", "<object")
-
-
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    server = DovecotServer({SUPPORT: IMAP_PASSWORD}).start()
-    yield server
-    server.stop()
 
 
 def huge_message() -> bytes:
@@ -58,12 +48,12 @@ def test_the_corpus_is_big_and_described():
 
 
 async def test_every_corpus_message_is_imported_or_quarantined(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer
+    database_url: str, tmp_path: Path, dovecot: Mailbox
 ):
     raws = {name: (CORPUS / f"{name}.eml").read_bytes() for name in sorted(EXPECTED)}
     raws["huge"] = huge_message()
     sentinel = mail("last@corpus.test", "after the corpus", "still here", message_id="<last@c>")
-    async with ImapClient(dovecot, SUPPORT) as imap:
+    async with ImapClient(dovecot) as imap:
         for raw in raws.values():
             await imap.append(raw)
         await imap.append(sentinel)

@@ -17,28 +17,20 @@ from helpdesk.tickets.models import Message, Ticket
 from tests.conftest import seed_staff
 from tests.email_helpers import (
     IMAP_PASSWORD,
-    SUPPORT,
     email_env,
     email_runtime,
     email_settings,
     eventually,
     message_count,
 )
-from tests.support.dovecot import DovecotServer, ImapClient, mail
+from tests.support.dovecot import DovecotServer, ImapClient, Mailbox, mail
 from tests.support.server import HelpdeskServer
 
 PRELOADED = 300
 
 
-@pytest.fixture
-def dovecot() -> Iterator[DovecotServer]:
-    server = DovecotServer({SUPPORT: IMAP_PASSWORD}).start()
-    yield server
-    server.stop()
-
-
-async def append_numbered(dovecot: DovecotServer, numbers: range) -> None:
-    async with ImapClient(dovecot, SUPPORT) as imap:
+async def append_numbered(dovecot: Mailbox, numbers: range) -> None:
+    async with ImapClient(dovecot) as imap:
         for n in numbers:
             await imap.append(
                 mail(
@@ -59,8 +51,9 @@ async def stored_counts(db: Database) -> tuple[int, int, int]:
     return messages, distinct, tickets
 
 
+@pytest.mark.kills_processes
 async def test_sigkill_mid_import_imports_every_message_once(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer
+    database_url: str, tmp_path: Path, dovecot: Mailbox
 ):
     await seed_staff(database_url)
     await append_numbered(dovecot, range(PRELOADED))
@@ -87,7 +80,7 @@ async def test_sigkill_mid_import_imports_every_message_once(
             await eventually(all_in, timeout=120)
             await asyncio.sleep(1.0)
             assert await stored_counts(db) == (PRELOADED, PRELOADED, PRELOADED)
-            async with ImapClient(dovecot, SUPPORT) as imap:
+            async with ImapClient(dovecot) as imap:
 
                 async def all_seen() -> bool:
                     return await imap.count(criteria="UNSEEN") == 0
@@ -99,9 +92,18 @@ async def test_sigkill_mid_import_imports_every_message_once(
         await db.dispose()
 
 
+@pytest.fixture
+def own_dovecot() -> Iterator[Mailbox]:
+    """A Dovecot of this test's own, as it stops the server and renumbers its folders."""
+    server = DovecotServer(IMAP_PASSWORD, accounts=1).start()
+    yield server.mailbox()
+    server.stop()
+
+
 async def test_restart_and_renumbered_mailbox_import_nothing_twice(
-    database_url: str, tmp_path: Path, dovecot: DovecotServer
+    database_url: str, tmp_path: Path, own_dovecot: Mailbox
 ):
+    dovecot = own_dovecot
     settings = email_settings(dovecot, None, auto_ack=False, mailbox={"after_import": "move"})
     await append_numbered(dovecot, range(5))
     async with email_runtime(database_url, tmp_path, settings) as runtime:
@@ -112,21 +114,21 @@ async def test_restart_and_renumbered_mailbox_import_nothing_twice(
     # While the helpdesk is down: more mail, and the server renumbers the folder, with the
     # first message moved back as if someone had dragged it there again.
     await append_numbered(dovecot, range(5, 8))
-    async with ImapClient(dovecot, SUPPORT) as imap:
+    async with ImapClient(dovecot) as imap:
         assert await imap.count("Imported") == 5
         assert imap.imap is not None
         await imap.imap.select("Imported")
         await imap.imap.uid("move", "1", "INBOX")
-    dovecot.halt()
+    dovecot.server.halt()
     await asyncio.sleep(1.1)  # Dovecot's UIDVALIDITY is a time in seconds
-    dovecot.renumber(SUPPORT)
-    dovecot.resume()
+    dovecot.server.renumber(dovecot.user)
+    dovecot.server.resume()
     async with email_runtime(database_url, tmp_path, settings) as runtime:
         await eventually(lambda: _at_least(runtime, 8))
         async with runtime.db.read() as session:
             after = await session.get(EmailCheckpoint, "support")
         assert after is not None and after.uidvalidity != before.uidvalidity
-        async with ImapClient(dovecot, SUPPORT) as imap:
+        async with ImapClient(dovecot) as imap:
 
             async def inbox_empty() -> bool:
                 return await imap.count() == 0

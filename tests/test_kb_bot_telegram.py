@@ -112,7 +112,11 @@ async def test_not_helped_hands_over_to_a_person(
     assert ticket.handed_over_at is not None and ticket.status != TicketStatus.RESOLVED
     # The bot stays silent on a ticket a person has.
     fake.push(tg.message_update(user, "I forgot my password"))
-    await asyncio.sleep(1.0)
+    async with asyncio.timeout(10):  # the update is committed ...
+        while fake.pending() or kb_runtime.telegram.state.next_offset != fake.highest_offset:
+            await asyncio.sleep(0.02)
+    await kb_runtime.events.idle()  # the conversation has decided: nothing to say
+    await kb_runtime.outbox.deliver_due()
     assert len([c for c in fake.calls_of("sendMessage") if str(c.params["chat_id"]) == "902"]) == 2
 
 

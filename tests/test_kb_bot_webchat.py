@@ -119,7 +119,7 @@ async def test_the_bot_answers_and_a_yes_resolves_the_ticket(server: HelpdeskSer
     assert stored["helpful_count"] == 1 and stored["uses"] == 1
     # Tapping again is no second vote.
     await choose(chat, payloads.kb_helped(article))
-    await asyncio.sleep(0.5)
+    await sam.reactions_settled()
     stored = (await sam.http.get(f"/api/kb/articles/{article}")).json()
     assert stored["helpful_count"] == 1
     await chat.close()
@@ -153,7 +153,7 @@ async def test_no_a_person_or_a_complaint_hand_over_with_the_bots_attempt_visibl
     assert stored["not_helpful_count"] == 1
     # The bot stays silent on a ticket that people have.
     await say(chat, "undo my transfer")
-    await asyncio.sleep(1)
+    await sam.reactions_settled()
     assert all(
         m["author_type"] != "bot" or m["text"] == answer["text"]
         for m in (await ticket_of(sam, ack["ticket"]))["messages"]

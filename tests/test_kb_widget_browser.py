@@ -12,8 +12,8 @@ from tests.support.browser import ChatWidget
 from tests.support.server import HelpdeskServer
 from tests.test_kb_bot_webchat import publish_articles
 
-# The widget tests' fixtures: one Chromium, a fresh page per test, a server on SQLite.
-browser = widget_tests.browser
+# The widget tests' fixtures: a fresh page per test, a server on SQLite (and conftest's one
+# Chromium for the session).
 sqlite_server = widget_tests.sqlite_server
 page = widget_tests.page
 widget = widget_tests.widget

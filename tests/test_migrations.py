@@ -1,4 +1,4 @@
-"""Migrations go down and up again on both databases; 0006 keeps attachment bytes in a table."""
+"""Migrations go down and up again on both databases; 0007 keeps attachment bytes in a table."""
 
 from __future__ import annotations
 

@@ -186,6 +186,7 @@ async def count_messages(database_url: str) -> tuple[int, int]:
         await db.dispose()
 
 
+@pytest.mark.kills_processes
 async def test_kill_mid_stream_loses_and_doubles_nothing(
     database_url: str, tmp_path: Path, fake: tg.FakeTelegram
 ):

@@ -18,12 +18,11 @@ from playwright.async_api import (
     Error,
     Page,
     WebSocket,
-    async_playwright,
     expect,
 )
 
 from tests.conftest import PASSWORD, People, seed_staff
-from tests.support.browser import ChatWidget, OtherSite, launch_chromium
+from tests.support.browser import ChatWidget, OtherSite
 from tests.support.clients import AgentClient
 from tests.support.server import HelpdeskServer
 
@@ -33,15 +32,6 @@ RECONNECT_TIMEOUT_MS = 25_000
 T = TypeVar("T")
 
 expect.set_options(timeout=10_000)
-
-
-@pytest_asyncio.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    """One Chromium for the whole session; each test gets its own context (its own storage)."""
-    async with async_playwright() as playwright:
-        chromium = await launch_chromium(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture

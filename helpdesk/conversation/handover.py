@@ -61,11 +61,10 @@ async def hand_over(
         return
     ticket.handed_over_at = now
     ticket.updated_at = now
-    audit.record(
+    audit.automatic(
         session,
+        AuthorType.BOT,
         at=now,
-        actor_type=AuthorType.BOT,
-        actor_id=None,
         ticket_id=ticket.id,
         action="ticket.handed_over",
         reason=reason,

@@ -39,11 +39,10 @@ class SatisfactionSurvey:
         ticket = await session.get(Ticket, event.ticket_id, with_for_update=True)
         if ticket is None or not await self._should_ask(session, ticket):
             return
-        audit.record(
+        audit.automatic(
             session,
+            AuthorType.SYSTEM,
             at=now,
-            actor_type=AuthorType.SYSTEM,
-            actor_id=None,
             ticket_id=ticket.id,
             action=ASKED,
         )

@@ -49,11 +49,10 @@ async def record_bounce(
         return False
     message.delivery_state = DeliveryState.FAILED
     message.delivery_error = f"bounced: {status}"[:2000]
-    audit.record(
+    audit.automatic(
         session,
+        AuthorType.SYSTEM,
         at=now,
-        actor_type=AuthorType.SYSTEM,
-        actor_id=None,
         ticket_id=message.ticket_id,
         action="email.bounced",
         message_id=message.id,

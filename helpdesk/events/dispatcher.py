@@ -82,6 +82,17 @@ class DispatchSettings:
     prune_every_seconds: float = 300.0
 
 
+@dataclass(frozen=True, slots=True)
+class ReactionStatus:
+    name: str
+    event_types: list[str]
+    # The last event this reaction has decided about (handled, declined or set aside).
+    checkpoint: int
+    # Events of its types committed after the checkpoint: waiting for it.
+    waiting: int
+    failures: int
+
+
 class _Route:
     """One reaction's part of the table: the event types it handles, by stored name."""
 
@@ -89,6 +100,10 @@ class _Route:
         self.reaction = reaction
         self.types: dict[str, type[Event]] = {}
         self.wake = asyncio.Event()
+        # How far this process has read, which may be ahead of the stored checkpoint by events
+        # that were all declined (their checkpoint is written lazily, see `_round`).
+        self.cursor = 0
+        self.stored_at = 0.0
 
 
 class EventDispatcher:
@@ -169,6 +184,9 @@ class EventDispatcher:
             await self._listener.stop()
         for task in self._tasks:
             await task.stop()
+        for route in self._routes.values():
+            with contextlib.suppress(Exception):
+                await self._store_lazily(route, now=True)
 
     async def idle(self) -> None:
         """Wait until every reaction has handled every event committed so far, including the
@@ -176,19 +194,62 @@ class EventDispatcher:
         while True:
             async with self._db.read() as session:
                 target = await latest_id(session)
-                behind = await session.scalar(
-                    select(func.count())
-                    .select_from(ReactionCheckpoint)
-                    .where(
-                        ReactionCheckpoint.name.in_(self._routes),
-                        ReactionCheckpoint.last_event_id < target,
-                    )
+                stored = dict(
+                    (
+                        await session.execute(
+                            select(ReactionCheckpoint.name, ReactionCheckpoint.last_event_id)
+                        )
+                    ).all()
                 )
+            behind = [
+                name
+                for name, route in self._routes.items()
+                if max(route.cursor, stored.get(name, 0)) < target
+            ]
             broadcasts_done = not self._broadcasts or self._broadcast_cursor >= target
             if not behind and broadcasts_done:
                 return
             self.wake()
             await asyncio.sleep(0.01)
+
+    async def status(self) -> list[ReactionStatus]:
+        """Where each reaction stands, as this process knows it (an operator's view; tests
+        wait on it for a reaction's decision instead of sleeping)."""
+        found = []
+        async with self._db.read() as session:
+            stored = dict(
+                (
+                    await session.execute(
+                        select(ReactionCheckpoint.name, ReactionCheckpoint.last_event_id)
+                    )
+                ).all()
+            )
+            failures = dict(
+                (
+                    await session.execute(
+                        select(ReactionFailure.reaction, func.count()).group_by(
+                            ReactionFailure.reaction
+                        )
+                    )
+                ).all()
+            )
+            for name, route in self._routes.items():
+                checkpoint = max(route.cursor, stored.get(name, 0))
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(EVENTS)
+                    .where(EVENTS.c.id > checkpoint, EVENTS.c.type.in_(route.types))
+                )
+                found.append(
+                    ReactionStatus(
+                        name=name,
+                        event_types=sorted(route.types),
+                        checkpoint=checkpoint,
+                        waiting=int(waiting or 0),
+                        failures=int(failures.get(name, 0)),
+                    )
+                )
+        return found
 
     # --- reactions: once each, across processes -------------------------------------------
 
@@ -239,22 +300,32 @@ class EventDispatcher:
         return True
 
     async def _round(self, route: _Route, limit: int) -> bool:
-        """Handle up to `limit` events in one transaction; True if more may be waiting."""
+        """Handle up to `limit` events; True if more may be waiting.
+
+        The events are read and offered to `wanted` outside any transaction. Most are declined
+        (an ordinary message needs no reaction), and a batch of declined events has no effect to
+        commit: only the checkpoint moves, and it is written at most once per poll interval, so
+        under load reactions add almost nothing to the writers' queue. Reading declined events
+        again after a crash is harmless. A batch with wanted events is handled in one
+        transaction that claims the checkpoint, handles them and moves it."""
         reaction = route.reaction
-        async with self._db.transaction() as session:
-            cursor = await self._claim(session, reaction.name)
-            if cursor is None:
-                return False  # another process is at it; its NOTIFY will wake us again
+        async with self._db.read() as session:
+            stored = await session.scalar(
+                select(ReactionCheckpoint.last_event_id).where(
+                    ReactionCheckpoint.name == reaction.name
+                )
+            )
+            start = max(route.cursor, stored or 0)
             # Every event up to the newest one visible is committed (`event_log`), so the
             # checkpoint may pass over the ones of other types up to there.
             upper = await latest_id(session)
-            if upper <= cursor:
+            if upper <= start:
                 return False
             rows = (
                 await session.execute(
                     select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
                     .where(
-                        EVENTS.c.id > cursor,
+                        EVENTS.c.id > start,
                         EVENTS.c.id <= upper,
                         EVENTS.c.type.in_(route.types),
                     )
@@ -262,13 +333,41 @@ class EventDispatcher:
                     .limit(limit)
                 )
             ).all()
-            for row in rows:
-                event = route.types[row.type](**row.payload)
-                if reaction.wanted is None or reaction.wanted(event):
-                    await reaction.handle(session, event)
-            full = len(rows) == limit
-            await self._advance(session, reaction.name, rows[-1].id if full else upper)
+        full = len(rows) == limit
+        end = rows[-1].id if full else upper
+        events = [route.types[row.type](**row.payload) for row in rows]
+        wanted = [e for e in events if reaction.wanted is None or reaction.wanted(e)]
+        if not wanted:
+            route.cursor = end
+            await self._store_lazily(route)
+            return full
+        async with self._db.transaction() as session:
+            cursor = await self._claim(session, reaction.name)
+            if cursor is None:
+                return False  # another process is at it; its NOTIFY will wake us again
+            if cursor > start:
+                return True  # another process moved on meanwhile: read again from there
+            for event in wanted:
+                await reaction.handle(session, event)
+            await self._advance(session, reaction.name, end)
+        route.cursor = end
+        route.stored_at = asyncio.get_running_loop().time()
         return full
+
+    async def _store_lazily(self, route: _Route, *, now: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if not now and loop.time() - route.stored_at < self._settings.poll_seconds:
+            return
+        route.stored_at = loop.time()
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(ReactionCheckpoint)
+                .where(
+                    ReactionCheckpoint.name == route.reaction.name,
+                    ReactionCheckpoint.last_event_id < route.cursor,
+                )
+                .values(last_event_id=route.cursor, updated_at=self._clock.now())
+            )
 
     async def _claim(self, session: AsyncSession, name: str) -> int | None:
         query = select(ReactionCheckpoint.last_event_id).where(ReactionCheckpoint.name == name)
@@ -284,33 +383,53 @@ class EventDispatcher:
         )
 
     async def _give_up(self, route: _Route, error: Exception) -> None:
-        """Set the failing event aside with its error, so the events after it are handled."""
-        name = route.reaction.name
+        """Set the failing event (the first wanted one) aside with its error, so the events
+        after it are handled."""
+        reaction = route.reaction
         async with self._db.transaction() as session:
-            cursor = await self._claim(session, name)
+            cursor = await self._claim(session, reaction.name)
             if cursor is None:
                 return
-            row = (
+            rows = (
                 await session.execute(
-                    select(EVENTS.c.id, EVENTS.c.type)
-                    .where(EVENTS.c.id > cursor, EVENTS.c.type.in_(route.types))
+                    select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
+                    .where(
+                        EVENTS.c.id > max(cursor, route.cursor),
+                        EVENTS.c.type.in_(route.types),
+                    )
                     .order_by(EVENTS.c.id)
-                    .limit(1)
+                    .limit(self._settings.batch_size)
                 )
-            ).first()
-            if row is None:
+            ).all()
+            failing = next(
+                (
+                    row
+                    for row in rows
+                    if reaction.wanted is None
+                    or reaction.wanted(route.types[row.type](**row.payload))
+                ),
+                None,
+            )
+            if failing is None:
                 return
             session.add(
                 ReactionFailure(
-                    reaction=name,
-                    event_id=row.id,
-                    event_type=row.type,
+                    reaction=reaction.name,
+                    event_id=failing.id,
+                    event_type=failing.type,
                     error=f"{type(error).__name__}: {error}"[:4000],
                     at=self._clock.now(),
                 )
             )
-            await self._advance(session, name, row.id)
-        log.error("reaction %s gave up on event %d (%s): %s", name, row.id, row.type, error)
+            await self._advance(session, reaction.name, failing.id)
+        route.cursor = max(route.cursor, failing.id)
+        log.error(
+            "reaction %s gave up on event %d (%s): %s",
+            reaction.name,
+            failing.id,
+            failing.type,
+            error,
+        )
 
     # --- broadcasts: every process, from now on ---------------------------------------------
 

@@ -140,11 +140,10 @@ class KbAnswerBot:
             )
         )
         await kb_articles.count_use(session, article.id)
-        audit.record(
+        audit.automatic(
             session,
+            AuthorType.BOT,
             at=now,
-            actor_type=AuthorType.BOT,
-            actor_id=None,
             ticket_id=ticket.id,
             action="kb.bot_answered",
             article_id=article.id,
@@ -215,11 +214,10 @@ class KbAnswerBot:
         ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = now
         ticket.updated_at = now
-        audit.record(
+        audit.automatic(
             session,
+            AuthorType.BOT,
             at=now,
-            actor_type=AuthorType.BOT,
-            actor_id=None,
             ticket_id=ticket.id,
             action="ticket.resolved_by_bot",
             article_id=article_id,

@@ -1,7 +1,7 @@
 """Content-addressed file store: each distinct file is kept once, named by its sha256.
 
 The bytes live in the database, so every process sharing it can send a file any other process
-received. Versions before migration 0006 kept them under `<data_dir>/attachments`; such a file
+received. Versions before migration 0007 kept them under `<data_dir>/attachments`; such a file
 is still read from there when its row is missing, and copied in so that other processes see it.
 """
 
@@ -135,7 +135,7 @@ def _hash_all(contents: Sequence[bytes]) -> tuple[str, ...]:
 
 
 def legacy_path(root: Path, sha256: str) -> Path:
-    """Where versions before 0006 kept a file."""
+    """Where versions before 0007 kept a file."""
     return root / sha256[:2] / sha256[2:]
 
 

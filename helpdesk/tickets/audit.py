@@ -30,3 +30,25 @@ def record(
             detail=detail,
         )
     )
+
+
+def automatic(
+    session: AsyncSession,
+    actor_type: AuthorType,
+    *,
+    at: datetime,
+    ticket_id: int | None,
+    action: str,
+    **detail: Any,
+) -> None:
+    """A decision the helpdesk took by itself (the bot, the system): no person is the actor,
+    and `detail` should say why in words a supervisor can read."""
+    record(
+        session,
+        at=at,
+        actor_type=actor_type,
+        actor_id=None,
+        ticket_id=ticket_id,
+        action=action,
+        **detail,
+    )

@@ -90,5 +90,16 @@ class AgentClient:
     async def change(self, number: int, **fields: Any) -> httpx.Response:
         return await self.http.patch(f"/api/tickets/{number}", json=fields)
 
+    async def reactions_settled(self, timeout: float = 10.0) -> None:
+        """Until no event waits for any reaction (`GET /api/reactions`): every decision about
+        what has been committed so far, including to do nothing, has been taken."""
+        async with asyncio.timeout(timeout):
+            while True:
+                response = await self.http.get("/api/reactions")
+                response.raise_for_status()
+                if not any(r["waiting"] for r in response.json()):
+                    return
+                await asyncio.sleep(0.02)
+
     async def close(self) -> None:
         await self.http.aclose()

@@ -2,6 +2,12 @@
 
 Dovecot will not store mail as root, so the mail files belong to the `mail` system user that
 Debian always has; the folder lives outside pytest's root-only tmp dir so that user can reach it.
+
+One server serves the whole session: each test gets a `Mailbox`, a user of its own (and so an
+empty mail folder of its own), where starting and stopping a server per test cost about a
+second each. The users are written before the server starts: Dovecot notices a changed users
+file only on a lookup in a later second than the last one, so a user added while it runs could
+be refused for up to a second.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -65,23 +72,62 @@ protocol imap {{
 """
 
 
+@dataclass(frozen=True)
+class Mailbox:
+    """One IMAP account on a Dovecot server. Its login has no "@", so the helpdesk's own
+    addresses stay just the configured `from_address` (it counts a login with an "@" as one of
+    its own addresses too), as when the login was that address."""
+
+    server: DovecotServer
+    user: str
+    password: str
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
 class DovecotServer:
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users = users
+    def __init__(self, password: str, accounts: int = 200) -> None:
+        """`accounts` users, each with `password`, wait to be handed out by `mailbox`."""
+        self.password = password
+        self.users: dict[str, str] = {}
+        self._add_users(accounts)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="helpdesk-dovecot-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._handed_out = 0
 
     def start(self, timeout: float = 15.0) -> DovecotServer:
         self.dir.chmod(0o755)
         (self.dir / "mail").mkdir()
         shutil.chown(self.dir / "mail", MAIL_USER, MAIL_USER)
-        (self.dir / "users").write_text(
-            "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.users.items())
-        )
+        self._write_users()
         config = self.dir / "dovecot.conf"
         config.write_text(_CONFIG.format(d=self.dir, port=self.port, user=MAIL_USER))
         return self._launch(timeout)
+
+    def _write_users(self) -> None:
+        # Written whole and renamed into place, so Dovecot never reads half a file.
+        draft = self.dir / "users.new"
+        draft.write_text(
+            "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.users.items())
+        )
+        draft.replace(self.dir / "users")
+
+    def _add_users(self, count: int) -> None:
+        start = len(self.users) + 1
+        self.users.update({f"mailbox{n}": self.password for n in range(start, start + count)})
+
+    def mailbox(self) -> Mailbox:
+        """An account nobody has used yet, with an empty INBOX."""
+        if self._handed_out == len(self.users):
+            self._add_users(100)
+            self._write_users()
+            time.sleep(1.1)  # until Dovecot looks at the users file again (see above)
+        self._handed_out += 1
+        user = f"mailbox{self._handed_out}"
+        return Mailbox(self, user, self.users[user])
 
     def _launch(self, timeout: float = 15.0) -> DovecotServer:
         config = self.dir / "dovecot.conf"
@@ -135,15 +181,14 @@ class DovecotServer:
 class ImapClient:
     """What a sender's mail server (APPEND) and a curious test (flags, folders) do."""
 
-    def __init__(self, server: DovecotServer, user: str) -> None:
-        self.server = server
-        self.user = user
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
         self.imap: aioimaplib.IMAP4 | None = None
 
     async def __aenter__(self) -> ImapClient:
-        self.imap = aioimaplib.IMAP4("127.0.0.1", self.server.port, timeout=30)
+        self.imap = aioimaplib.IMAP4("127.0.0.1", self.mailbox.port, timeout=30)
         await self.imap.wait_hello_from_server()
-        response = await self.imap.login(self.user, self.server.users[self.user])
+        response = await self.imap.login(self.mailbox.user, self.mailbox.password)
         assert response.result == "OK", response
         return self
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import forkserver
 from tests.support.postgres import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ class HelpdeskServer:
             ),
             **env,
         }
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | forkserver.ForkedProcess | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
     @property
@@ -51,14 +52,19 @@ class HelpdeskServer:
 
     def start(self, timeout: float = 30.0) -> HelpdeskServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "helpdesk", "serve"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.data_dir,
-        )
+        if forkserver.enabled():
+            self.process = forkserver.zygote().spawn(
+                ["serve"], env=self.env, cwd=self.data_dir, log=self.log_path
+            )
+        else:
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "helpdesk", "serve"],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.data_dir,
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -57,6 +57,7 @@ class FakeTelegram:
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     @property
     def base_url(self) -> str:
@@ -91,7 +92,11 @@ class FakeTelegram:
             return
 
         async def shutdown() -> None:
-            assert self._runner is not None
+            assert self._runner is not None and self._changed is not None
+            # A long poll still waiting would hold up the shutdown until its timeout.
+            self._closing = True
+            async with self._changed:
+                self._changed.notify_all()
             await self._runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
@@ -242,7 +247,7 @@ class FakeTelegram:
         while True:
             with self._lock:
                 ready = self.updates[:limit]
-            if ready or time.monotonic() >= deadline:
+            if ready or self._closing or time.monotonic() >= deadline:
                 return ready
             async with self._changed:
                 with contextlib.suppress(TimeoutError):

@@ -28,7 +28,8 @@ class EmailChannel:
         secret: str,
     ) -> None:
         ids = MessageIds(secret, settings.message_id_domain)
-        importer = MailImporter(intake, attachments, settings, ids)
+        # Public for an operator's re-import and for tests that hand it mail directly.
+        self.importer = importer = MailImporter(intake, attachments, settings, ids)
         self.workers = [
             MailboxWorker(mailbox, settings, db, clock, importer) for mailbox in settings.mailboxes
         ]

@@ -8,18 +8,15 @@ one process reaches a customer connected to another.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from helpdesk.common.background import BackgroundTask
 from helpdesk.storage.database import Database
+from helpdesk.storage.listener import PostgresListener
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +58,7 @@ class PostgresFanout:
         self._hub = hub
         self._db = db
         self._load_frame = load_frame
-        url = make_url(db.url).set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
-        self._listener = BackgroundTask("chat-fanout", self._listen)
-        self._listening = asyncio.Event()
+        self._listener = PostgresListener(db.url, NOTIFY_CHANNEL, self._on_notify)
         self._pushes: set[asyncio.Task[None]] = set()
 
     async def publish(self, visitor: str, frame: dict[str, Any]) -> None:
@@ -78,47 +72,15 @@ class PostgresFanout:
             )
 
     async def start(self) -> None:
-        self._listener.start()
-        # Pushes published before the listener is up would be missed; wait briefly for it.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), 10)
+        await self._listener.start()
 
     async def stop(self) -> None:
         await self._listener.stop()
         for task in list(self._pushes):
             task.cancel()
 
-    async def _listen(self) -> None:
-        delay = 1.0
-        while True:
-            try:
-                await self._listen_until_lost()
-                delay = 1.0
-                log.warning("chat fan-out lost its database connection; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("chat fan-out cannot listen (%s); retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-
-    async def _listen_until_lost(self) -> None:
-        connection = await asyncpg.connect(self._dsn)
-        lost = asyncio.Event()
-        try:
-            connection.add_termination_listener(lambda _connection: lost.set())
-            await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            self._listening.set()
-            await lost.wait()
-        finally:
-            self._listening.clear()
-            if not connection.is_closed():
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(connection.close(timeout=2))
-
-    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
-        # asyncpg hands over the payload as text; its stubs leave the type open.
-        task = asyncio.create_task(self._deliver(str(payload)))
+    def _on_notify(self, payload: str) -> None:
+        task = asyncio.create_task(self._deliver(payload))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
