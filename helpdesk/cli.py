@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ def _logging(settings: Settings) -> None:
     )
 
 
-def _run(factory: Callable[[], Awaitable[T]]) -> T:
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(factory())
     except OSError as exc:
@@ -263,8 +263,9 @@ async def _check_database(settings: Settings) -> None:
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None or getattr(exc, "orig", None) is not None:
-        exc = getattr(exc, "orig", None) or exc.__cause__  # type: ignore[assignment]
+    # SQLAlchemy's errors wrap the driver's in `orig`: follow it as well as the cause.
+    while (deeper := getattr(exc, "orig", None) or exc.__cause__) is not None:
+        exc = deeper
     return f"{type(exc).__name__}: {exc}".strip()
 
 

@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -173,7 +174,7 @@ class Settings(BaseSettings):
 _SECRET_SETTINGS = {"secret_key", "database_url", "telegram"}
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     parts = [str(part) for part in error["loc"]]
     if not parts:
         return error["msg"].removeprefix("Value error, ")

@@ -83,8 +83,6 @@ class DeliveryReceipt:
     """What the channel did with a message: `delivered` if the customer surely has it."""
 
     delivered: bool
-    external_id: str | None = None
-    detail: str = ""
 
 
 class DeliveryError(Exception):

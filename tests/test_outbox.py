@@ -37,7 +37,7 @@ class ScriptedChannel:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
-        return DeliveryReceipt(delivered=True, external_id=f"remote-{message.message_id}")
+        return DeliveryReceipt(delivered=True)
 
 
 async def queue_replies(runtime: Runtime, count: int = 1) -> list[int]:

@@ -39,7 +39,8 @@ class Signer:
 
     def __init__(self, secret_key: str, purpose: str, max_age_seconds: float) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt=f"helpdesk.{purpose}")
-        self._max_age = max_age_seconds
+        # itsdangerous counts ages in whole seconds, so truncating the limit changes no verdict.
+        self._max_age = int(max_age_seconds)
 
     def sign(self, payload: dict[str, Any]) -> str:
         return self._serializer.dumps(payload)

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer, Identity
+from helpdesk.storage.database import rows_matched
 from helpdesk.tickets import audit
 from helpdesk.tickets.models import AuthorType, Message, Ticket
 
@@ -49,7 +50,7 @@ async def merge_customers(
             .values(customer_id=target_id)
             .execution_options(synchronize_session=False)
         )
-        moved[table.__tablename__] = result.rowcount or 0  # type: ignore[attr-defined]
+        moved[table.__tablename__] = rows_matched(result)
     source_name = await session.scalar(select(Customer.name).where(Customer.id == source_id))
     await session.execute(delete(Customer).where(Customer.id == source_id))
     audit.record(

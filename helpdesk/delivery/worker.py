@@ -157,7 +157,7 @@ class OutboxWorker:
             )
         else:
             state = DeliveryState.DELIVERED if receipt.delivered else DeliveryState.SENT
-            await self._record_success(item_id, state, receipt.external_id)
+            await self._record_success(item_id, state)
 
     async def _check_files(self, outbound: OutboundMessage) -> None:
         if not outbound.attachments:
@@ -170,9 +170,7 @@ class OutboxWorker:
                 permanent=True,
             )
 
-    async def _record_success(
-        self, item_id: int, state: DeliveryState, external_id: str | None
-    ) -> None:
+    async def _record_success(self, item_id: int, state: DeliveryState) -> None:
         now = self._clock.now()
         async with self._db.transaction() as session:
             item = await session.get(OutboxItem, item_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import Event
-from helpdesk.storage.database import Database
+from helpdesk.storage.database import Database, rows_matched
 from helpdesk.storage.event_log import (
     EVENTS,
     NOTIFY_CHANNEL,
@@ -150,10 +150,6 @@ class EventDispatcher:
         )
         db.listen_for_events(self.wake)
 
-    @property
-    def reactions(self) -> list[str]:
-        return list(self._routes)
-
     def wake(self, types: Iterable[str] | None = None) -> None:
         """Look at the log now: every reaction, or those handling one of `types`."""
         wanted = None if types is None else set(types)
@@ -257,7 +253,7 @@ class EventDispatcher:
 
     # --- reactions: once each, across processes -------------------------------------------
 
-    def _reaction_loop(self, route: _Route) -> Callable[[], Awaitable[None]]:
+    def _reaction_loop(self, route: _Route) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:
             loop = asyncio.get_running_loop()
             while True:
@@ -505,4 +501,4 @@ class EventDispatcher:
             result = await session.execute(
                 delete(EVENTS).where(EVENTS.c.id <= handled, EVENTS.c.created_at < cutoff)
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_matched(result)

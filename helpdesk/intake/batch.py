@@ -39,6 +39,7 @@ from helpdesk.intake.statements import (
 )
 from helpdesk.intake.ticket_choice import Choice, Decision, TicketRow, decide
 from helpdesk.messages import InboundMessage
+from helpdesk.storage.base import table_of
 from helpdesk.tickets.models import Attachment, AuthorType, Direction, TicketStatus
 
 SUBJECT_LENGTH = 120
@@ -149,13 +150,14 @@ async def receive_batch(
         )
     hours = reopen_window.total_seconds() / 3600
     reason = f"the customer wrote again within {hours:g} h of resolution"
-    for decision in {d.ticket.id: d for d in decisions if d.choice == Choice.REOPEN}.values():
-        assert decision.ticket is not None
-        events.append(TicketReopened(decision.ticket.id))
+    # Each ticket once, in the order of the batch: several messages may reopen the same one.
+    reopened = dict.fromkeys(
+        d.ticket.id for d in decisions if d.choice == Choice.REOPEN and d.ticket is not None
+    )
+    for ticket_id in reopened:
+        events.append(TicketReopened(ticket_id))
         audits.append(
-            _audit_row(
-                now, AuthorType.SYSTEM, None, decision.ticket.id, "ticket.reopened", reason=reason
-            )
+            _audit_row(now, AuthorType.SYSTEM, None, ticket_id, "ticket.reopened", reason=reason)
         )
     if audits:
         await connection.execute(insert(AUDIT), audits)
@@ -452,7 +454,7 @@ async def _insert_attachments(
         for attachment, digest in zip(m.attachments, digests, strict=True)
     ]
     if rows:
-        await connection.execute(insert(Attachment.__table__), rows)
+        await connection.execute(insert(table_of(Attachment)), rows)
 
 
 def _audit_row(

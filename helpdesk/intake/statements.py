@@ -35,13 +35,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpdesk.customers.models import Customer, Identity
+from helpdesk.storage.base import table_of
 from helpdesk.tickets.models import AuditEntry, Message, Ticket, TicketStatus
 
-CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
-IDENTITIES: Table = Identity.__table__  # type: ignore[assignment]
-TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+CUSTOMERS = table_of(Customer)
+IDENTITIES = table_of(Identity)
+TICKETS = table_of(Ticket)
+MESSAGES = table_of(Message)
+AUDIT = table_of(AuditEntry)
 
 # The tables intake adds rows to without a natural key; their ids are handed out up front.
 ID_TABLES = (CUSTOMERS, IDENTITIES, TICKETS, MESSAGES)

@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, or_
 
 from helpdesk import payloads
 from helpdesk.messages import InboundMessage
@@ -45,20 +46,25 @@ class Decision:
     conversation: tuple[object, ...]
 
 
+_First = TypeVar("_First")
+# Constrained because the values are sorted.
+_Second = TypeVar("_Second", int, str)
+
+
 def pairs_in(
-    first: ColumnElement[str],
-    second: ColumnElement[str] | ColumnElement[int],
-    pairs: Iterable[tuple[object, object]],
+    first: SQLColumnExpression[_First],
+    second: SQLColumnExpression[_Second],
+    pairs: Iterable[tuple[_First, _Second]],
 ) -> ColumnElement[bool]:
     """`(a, b) IN pairs`, written as `a = x AND b IN (…)` per distinct a (put the column with few
     values first: the channel), so the composite index is used whatever the planner's statistics
     say (a fresh PostgreSQL database has none)."""
-    grouped: dict[object, set[object]] = defaultdict(set)
+    grouped: dict[_First, set[_Second]] = defaultdict(set)
     for a, b in pairs:
         grouped[a].add(b)
     if not grouped:
         return false()
-    return or_(*(and_(first == a, second.in_(sorted(bs))) for a, bs in grouped.items()))  # type: ignore[type-var]
+    return or_(*(and_(first == a, second.in_(sorted(bs))) for a, bs in grouped.items()))
 
 
 def decide(
@@ -72,6 +78,7 @@ def decide(
     reopen_window: timedelta,
 ) -> Decision:
     candidate: TicketRow | None = None
+    conversation: tuple[object, ...]
     hint = hinted.get(message.ticket_hint) if message.ticket_hint is not None else None
     # A hint naming someone else's ticket is ignored unless the channel proved it: strangers
     # never get into it.

@@ -80,7 +80,6 @@ class QueryVectoriser:
             vocabulary = vectoriser.vocabulary_
             self._parts.append((vectoriser.build_analyzer(), vocabulary, vectoriser.idf_, offset))
             offset += len(vocabulary)
-        self.width = offset
 
     def transform(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Feature indices and L2-normalised weights, as the index's matrices were built."""

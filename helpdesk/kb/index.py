@@ -83,7 +83,7 @@ class SuggestionIndex:
         self._docs = docs
         self._starts = np.asarray(starts, dtype=np.int64)
         self._ends = np.asarray([*starts[1:], len(docs)], dtype=np.int64)
-        self._languages = np.array([a.language for a in self.articles])
+        self._languages = [a.language for a in self.articles]
         self._votes = np.array([(a.helpful, a.not_helpful) for a in self.articles], dtype=float)
         self._positions = {a.id: i for i, a in enumerate(self.articles)}
         self._prior = _prior(self._votes)

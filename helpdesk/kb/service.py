@@ -83,10 +83,6 @@ class KnowledgeBase:
         if version > self.version and version != self._failed_version:
             self.changed()
 
-    async def wait_until_built(self) -> None:
-        while self._building is not None and not self._building.done():
-            await asyncio.shield(self._building)
-
     async def suggest(
         self, session: AsyncSession, text: str, *, language: str | None = None, limit: int = 3
     ) -> list[Suggestion]:

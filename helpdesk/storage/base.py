@@ -15,6 +15,7 @@ from sqlalchemy import (
     Enum,
     Integer,
     MetaData,
+    Table,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -65,3 +66,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table, for Core statements. SQLAlchemy types `__table__` as any FromClause,
+    as a class may map a join or a select; each of ours maps one table."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

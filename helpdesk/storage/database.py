@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, CursorResult, Result, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -152,3 +152,10 @@ def _ensure_sqlite_folder(url: str) -> None:
     path = url.split(":///", 1)[-1].split("?", 1)[0]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run through a session matched. `Session.execute` is typed
+    as returning a plain Result; for these statements it is a CursorResult, which counts."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

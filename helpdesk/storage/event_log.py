@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpdesk.storage.base import Base, BigId
+from helpdesk.storage.base import Base, BigId, table_of
 
 # Any constant works; it only has to be the same in every helpdesk process.
 APPEND_LOCK_KEY = 0x48455654
@@ -78,7 +78,7 @@ class ReactionFailure(Base):
     at: Mapped[datetime]
 
 
-EVENTS = StoredEvent.__table__
+EVENTS = table_of(StoredEvent)
 
 
 def record(session: AsyncSession, *events: object) -> None:
@@ -92,7 +92,9 @@ def take_recorded(session: AsyncSession) -> list[object]:
 
 def encode(event: object) -> tuple[str, dict[str, Any]]:
     """An event dataclass as (type name, JSON-able fields)."""
-    return type(event).__name__, dataclasses.asdict(event)  # type: ignore[call-overload]
+    if not dataclasses.is_dataclass(event) or isinstance(event, type):
+        raise TypeError(f"an event must be a dataclass instance, not {event!r}")
+    return type(event).__name__, dataclasses.asdict(event)
 
 
 async def append(connection: AsyncConnection, events: Sequence[object], now: datetime) -> None:

@@ -75,5 +75,6 @@ class PostgresListener:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(connection.close(timeout=2))
 
-    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        self._on_notify(payload)
+    def _notified(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg hands over the payload as text; its stubs leave the type open.
+        self._on_notify(str(payload))

@@ -32,7 +32,8 @@ async def checkpoint(db: Database) -> Checkpoint:
     """One PASSIVE checkpoint: copies what no reader still needs, waits for nobody."""
     async with db.engine.connect() as connection:
         result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        busy, log_pages, checkpointed = result.one()
+        # As a plain tuple: SQLAlchemy types a raw SQL row as having one column.
+        busy, log_pages, checkpointed = tuple(result.one())
     return Checkpoint(bool(busy), log_pages, checkpointed)
 
 

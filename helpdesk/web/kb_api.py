@@ -16,6 +16,7 @@ from helpdesk.customers import queries as customers
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb import catalog
 from helpdesk.kb.articles import ArticleError, ArticleFields
+from helpdesk.kb.index import Suggestion
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.render import to_html, to_text
 from helpdesk.staff.models import Agent
@@ -246,7 +247,7 @@ async def suggest(
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         found = await runtime.kb.service.suggest(session, text, language=language, limit=limit)
-    return [SuggestionOut(**_fields(s)) for s in found]
+    return [_suggestion_out(s) for s in found]
 
 
 @router.get("/tickets/{number}/suggestions", response_model=TicketSuggestions)
@@ -262,9 +263,7 @@ async def ticket_suggestions(
             return TicketSuggestions(message_id=None, suggestions=[])
         language = await customers.customer_language(session, ticket.customer_id)
         found = await runtime.kb.service.suggest(session, latest.text, language=language)
-    return TicketSuggestions(
-        message_id=latest.id, suggestions=[SuggestionOut(**_fields(s)) for s in found]
-    )
+    return TicketSuggestions(message_id=latest.id, suggestions=[_suggestion_out(s) for s in found])
 
 
 @router.post("/tickets/{number}/kb/insert", response_model=InsertOut)
@@ -314,8 +313,11 @@ async def reply_to_draft(
     return out
 
 
-def _fields(suggestion: object) -> dict[str, object]:
-    return {
-        name: getattr(suggestion, name)
-        for name in ("article_id", "title", "language", "confidence", "reason")
-    }
+def _suggestion_out(suggestion: Suggestion) -> SuggestionOut:
+    return SuggestionOut(
+        article_id=suggestion.article_id,
+        title=suggestion.title,
+        language=suggestion.language,
+        confidence=suggestion.confidence,
+        reason=suggestion.reason,
+    )

@@ -12,13 +12,13 @@ import ssl
 from collections.abc import Callable
 
 import aioimaplib
-from aioimaplib.aioimaplib import IMAP4ClientProtocol
+from aioimaplib.aioimaplib import Command, IMAP4ClientProtocol
 
 
 class _NoticingProtocol(IMAP4ClientProtocol):
     new_mail_noticed: bool = False
 
-    def _untagged_response(self, line: bytes):  # type: ignore[no-untyped-def]
+    def _untagged_response(self, line: bytes) -> Command:
         if line.rstrip().endswith(b"EXISTS"):
             self.new_mail_noticed = True
         return super()._untagged_response(line)

@@ -34,6 +34,7 @@ from helpdesk.intake.service import IntakeService, IntakeUnit
 from helpdesk.intake.ticket_choice import pairs_in
 from helpdesk.messages import InboundMessage
 from helpdesk.storage.attachments import AttachmentStore
+from helpdesk.storage.base import table_of
 from helpdesk.tickets.models import (
     Message,
     Ticket,
@@ -74,7 +75,6 @@ class ImportResult:
     imported: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    bounces: int = 0
     # Per mail, in order: the stored message's id (None when quarantined or a bounce).
     message_ids: list[int | None] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
@@ -152,7 +152,6 @@ class MailImporter:
             if parsed is None:
                 continue
             if parsed.bounce is not None and await self._record_bounce(session, item, now):
-                result.bounces += 1
                 continue
             # A reply to a message earlier in this batch must see that one stored first.
             if any(reference_key(r) in wave_ids for r in parsed.references):
@@ -269,7 +268,7 @@ class MailImporter:
             if item.parsed is not None and item.parsed.message_id
         ]
         if references:
-            await session.execute(EmailReference.__table__.insert(), references)
+            await session.execute(table_of(EmailReference).insert(), references)
         people: dict[tuple[int, str], str] = {}
         for item, receipt in fresh:
             assert item.parsed is not None
@@ -292,7 +291,7 @@ class MailImporter:
             if a not in customers.get(t, set())
         ]
         if new:
-            await session.execute(EmailParticipant.__table__.insert(), new)
+            await session.execute(table_of(EmailParticipant).insert(), new)
 
     async def _record_bounce(self, session: AsyncSession, item: _Item, now: datetime) -> bool:
         """Mark the outbound message a bounce names as failed; False if it names none of ours."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import Message
+from typing import Protocol
 
 # Vendor headers that mark auto-replies (Exchange, MDaemon, various ticket systems and MTAs).
 _VENDOR_HEADERS = (
@@ -31,7 +32,15 @@ class Bounce:
     status: str
 
 
-def _get(message: Message, name: str) -> str:
+class _Headers(Protocol):
+    """What the checks read: a parsed Message, or the raw values of _RawHeaders."""
+
+    def get(self, name: str, default: str, /) -> object: ...
+
+    def get_content_type(self) -> str: ...
+
+
+def _get(message: _Headers, name: str) -> str:
     try:
         return str(message.get(name, "") or "").strip()
     except (ValueError, LookupError, TypeError, IndexError, AttributeError):
@@ -57,7 +66,7 @@ class _RawHeaders:
 
 def automatic_reason(full: Message) -> str | None:
     """Why this message was written by a machine, or None when a person wrote it."""
-    message: Message = _RawHeaders(full)  # type: ignore[assignment]
+    message = _RawHeaders(full)
     auto_submitted = _get(message, "Auto-Submitted").lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted}"

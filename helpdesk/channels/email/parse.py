@@ -125,7 +125,9 @@ def _walk(
             if depth >= MAX_DEPTH:
                 attachments.append(_whole(part, "nested.eml"))
                 continue
-            stack[0:0] = [(child, depth + 1) for child in part.get_payload()]  # type: ignore[union-attr]
+            # A parsed multipart's payload holds only messages; the check tells the type checker.
+            children = [child for child in part.get_payload() if isinstance(child, Message)]
+            stack[0:0] = [(child, depth + 1) for child in children]
             continue
         if content_type == "message/rfc822" or content_type.startswith("message/"):
             attachments.append(_whole(part, "forwarded.eml"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import NotRequired, TypedDict
 
 import aiosmtplib
 from sqlalchemy import select
@@ -28,6 +29,19 @@ from helpdesk.tickets.models import Direction, Message, Ticket
 HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800
 REFERENCES_KEPT = 10
+
+
+class _Connection(TypedDict):
+    """The keyword arguments of aiosmtplib.send that say where and how to connect."""
+
+    hostname: str
+    port: int
+    use_tls: bool
+    start_tls: bool
+    timeout: float
+    tls_context: ssl.SSLContext
+    username: NotRequired[str]
+    password: NotRequired[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +94,15 @@ class SmtpAdapter:
             ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"SMTP server unavailable: {type(exc).__name__}: {exc}") from exc
-        return DeliveryReceipt(delivered=False, external_id=mail["Message-ID"])
+        return DeliveryReceipt(delivered=False)
 
-    def _connection(self) -> dict[str, object]:
+    def _connection(self) -> _Connection:
         smtp = self._smtp
         context = ssl.create_default_context()
         if not smtp.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        options: dict[str, object] = {
+        options: _Connection = {
             "hostname": smtp.host,
             "port": smtp.port,
             "use_tls": smtp.tls == "implicit",

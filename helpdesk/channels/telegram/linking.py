@@ -20,6 +20,7 @@ from helpdesk.channels.telegram import CHANNEL
 from helpdesk.channels.telegram.models import TelegramLinkCode
 from helpdesk.customers import identities
 from helpdesk.customers.models import Customer
+from helpdesk.storage.database import rows_matched
 
 # Telegram allows 1-64 characters A-Z a-z 0-9 _ - in a start parameter; 16 bytes of randomness
 # make 22 of them.
@@ -97,7 +98,7 @@ async def redeem_code(
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if not spent.rowcount:  # type: ignore[attr-defined]
+    if not rows_matched(spent):
         return LinkResult.USED
     outcome = await identities.attach(
         session,

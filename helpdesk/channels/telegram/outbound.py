@@ -103,18 +103,15 @@ class TelegramAdapter:
         markup = keyboard(message.quick_replies)
         # The buttons go under the last part, so the customer sees them after the files.
         parts: list[str | OutboundAttachment] = [*chunks, *message.attachments]
-        first_id: int | None = None
         done = self._sent_parts.get(message.message_id, 0)
         for index, part in enumerate(parts):
             if index < done:
                 continue
             last = index == len(parts) - 1
-            sent = await self._send_part(chat_id, part, markup if last else None)
-            first_id = first_id or sent.message_id
+            await self._send_part(chat_id, part, markup if last else None)
             self._sent_parts[message.message_id] = index + 1
         self._sent_parts.pop(message.message_id, None)
-        external = f"{chat_id}:{first_id}" if first_id else None
-        return DeliveryReceipt(delivered=True, external_id=external, detail=f"{len(parts)} part(s)")
+        return DeliveryReceipt(delivered=True)
 
     async def _send_part(
         self, chat_id: int, part: str | OutboundAttachment, markup: InlineKeyboardMarkup | None

@@ -23,7 +23,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import Update
 from pydantic import ValidationError
 
@@ -57,10 +57,17 @@ MAX_BACKOFF_SECONDS = 30.0
 UPDATE_KINDS = frozenset(Update.model_fields) - {"update_id"}
 
 
-class RawGetUpdates(GetUpdates):
-    """getUpdates returning plain dicts, so one malformed update cannot fail the whole batch."""
+class RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """getUpdates returning plain dicts, so one malformed update cannot fail the whole batch.
+    Not a GetUpdates subclass: that would type the result as a list of Update."""
 
-    __returning__ = list[dict[str, Any]]  # type: ignore[assignment]
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
 
 
 class TelegramChannel:

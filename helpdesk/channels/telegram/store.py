@@ -21,6 +21,7 @@ from helpdesk.channels.telegram.translations import Incoming, Skipped, Start, Tr
 from helpdesk.customers import identities
 from helpdesk.intake.batch import Receipt
 from helpdesk.intake.service import IntakeUnit
+from helpdesk.storage.base import table_of
 from helpdesk.tickets.models import Message
 
 RAW_LIMIT = 64 * 1024
@@ -105,7 +106,7 @@ async def _store_messages(
             if key in originals
         ]
         if rows:
-            await session.execute(insert(TelegramMessageEdit.__table__), rows)
+            await session.execute(insert(table_of(TelegramMessageEdit)), rows)
 
 
 async def _redeem(session: AsyncSession, start: Start, now: datetime) -> linking.LinkResult:

@@ -180,7 +180,7 @@ class WebchatAdapter:
             message.quick_replies,
         )
         await self._fanout.publish(message.recipient, frame)
-        return DeliveryReceipt(delivered=False, detail="pushed to the visitor's open chats")
+        return DeliveryReceipt(delivered=False)
 
 
 class _Connection:
@@ -394,7 +394,9 @@ class WebchatService:
         *,
         payload: str | None = None,
     ) -> dict[str, Any]:
-        name = frame.get("name") if isinstance(frame.get("name"), str) else ""
+        name = frame.get("name")
+        if not isinstance(name, str):
+            name = ""
         inbound = InboundMessage(
             channel=CHANNEL,
             external_id=f"{visitor}:{client_id}",

@@ -36,4 +36,7 @@ if connection is not None:
     _run(connection)
 else:
     # Only for developers calling the alembic CLI directly (e.g. `revision --autogenerate`).
-    asyncio.run(_run_with_url(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic.ini sets no sqlalchemy.url")
+    asyncio.run(_run_with_url(url))
