@@ -184,9 +184,12 @@ class EventDispatcher:
             await self._listener.stop()
         for task in self._tasks:
             await task.stop()
+        # Where declined events took the cursor: saves reading them again after the restart.
+        # Only an optimisation, so it never holds up a shutdown.
         for route in self._routes.values():
             with contextlib.suppress(Exception):
-                await self._store_lazily(route, now=True)
+                async with asyncio.timeout(2):
+                    await self._store_lazily(route, now=True)
 
     async def idle(self) -> None:
         """Wait until every reaction has handled every event committed so far, including the
