@@ -209,19 +209,19 @@ def event_table(rt: Runtime) -> EventTable:
         "conversation", rt.conversation.on_message, wanted=rt.conversation.needs_reaction
     )
     acknowledgement = Reaction(
-        "acknowledgement", rt.acknowledgements.on_message, wanted=rt.acknowledgements.wanted
+        "acknowledgement", rt.acknowledgements.on_ticket_created, wanted=rt.acknowledgements.wanted
     )
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
     return {
-        MessageReceived: [conversation, acknowledgement],
+        MessageReceived: [conversation],
+        TicketCreated: [acknowledgement],
         TicketChanged: [survey] if rt.settings.conversation.satisfaction_survey else [],
         ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued)],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        # None yet: routing (issue 14) and SLA timers (issue 15) will react to these.
-        TicketCreated: [],
+        # None yet: routing (issue 14) and SLA timers (issue 15) will react to these too.
         TicketReopened: [],
         TicketHandedOver: [],
         # None yet: the agent workspace's live feed (issue 17).

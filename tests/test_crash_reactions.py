@@ -32,7 +32,7 @@ COUNT = 25
 SLOW = {"HELPDESK_EVENTS__BATCH_SIZE": "2"}
 REACTIONS = {
     "conversation": "MessageReceived",
-    "acknowledgement": "MessageReceived",
+    "acknowledgement": "TicketCreated",
     "satisfaction-survey": "TicketChanged",
 }
 

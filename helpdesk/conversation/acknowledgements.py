@@ -2,7 +2,7 @@
 ticket gets one message saying it was received, its number and when to expect an answer.
 
 One per ticket, a few per sender and hour (so a sender that writes in a loop cannot make us
-mass-mail), and never to a machine (`MessageReceived.automatic`).
+mass-mail), and never to a machine (`TicketCreated.automatic`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.common.clock import Clock
 from helpdesk.conversation.models import Acknowledgement
 from helpdesk.customers.models import Identity
-from helpdesk.events.types import MessageReceived
+from helpdesk.events.types import TicketCreated
 from helpdesk.tickets.actions import bot_reply
-from helpdesk.tickets.models import AuthorType, Message, Ticket
+from helpdesk.tickets.models import AuthorType, Direction, Message, Ticket
 
 # (template name, context) -> text
 RenderText = Callable[..., str]
@@ -39,19 +39,22 @@ class Acknowledgements:
         self._policies = dict(policies)
         self._render = render
 
-    def wanted(self, event: MessageReceived) -> bool:
-        return event.opened_ticket and event.automatic is None and event.channel in self._policies
+    def wanted(self, event: TicketCreated) -> bool:
+        return event.automatic is None and event.channel in self._policies
 
-    async def on_message(self, session: AsyncSession, event: MessageReceived) -> None:
-        """The reaction to the first message of a ticket on an acknowledging channel."""
+    async def on_ticket_created(self, session: AsyncSession, event: TicketCreated) -> None:
+        """The reaction to a new ticket on an acknowledging channel: tell the sender."""
         policy = self._policies[event.channel]
         now = self._clock.now()
         if await session.get(Acknowledgement, event.ticket_id) is not None:
             return
+        # The address the ticket's first message came from.
         address = await session.scalar(
             select(Identity.address)
             .join(Message, Message.identity_id == Identity.id)
-            .where(Message.id == event.message_id)
+            .where(Message.ticket_id == event.ticket_id, Message.direction == Direction.IN)
+            .order_by(Message.id)
+            .limit(1)
         )
         ticket = await session.get(Ticket, event.ticket_id)
         if address is None or ticket is None:

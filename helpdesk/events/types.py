@@ -21,6 +21,8 @@ class TicketCreated(Event):
     ticket_id: int
     customer_id: int
     channel: str
+    # Why the channel believes a machine sent the ticket's first message, if it does.
+    automatic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

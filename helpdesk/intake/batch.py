@@ -141,8 +141,11 @@ async def receive_batch(
 
     events: list[Event] = []
     audits: list[dict[str, Any]] = []
-    for ticket_id, (customer_id, channel, _first) in created.items():
-        events.append(TicketCreated(ticket_id, customer_id, channel))
+    for ticket_id, (customer_id, channel, first) in created.items():
+        automatic = new[first].automatic
+        events.append(
+            TicketCreated(ticket_id, customer_id, channel, automatic[:200] if automatic else None)
+        )
         audits.append(
             _audit_row(
                 now, AuthorType.CUSTOMER, customer_id, ticket_id, "ticket.created", channel=channel
