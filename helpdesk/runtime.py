@@ -20,13 +20,8 @@ from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
 from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
-from helpdesk.events.dispatcher import (
-    Broadcast,
-    DispatchSettings,
-    EventDispatcher,
-    EventTable,
-    Reaction,
-)
+from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
+from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
     DeliveryChanged,
     MessageReceived,

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.clock import FixedClock
-from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher, Reaction
+from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
+from helpdesk.events.reactions import Reaction
 from helpdesk.events.types import MessageReceived, TicketCreated
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime

@@ -1,20 +1,17 @@
 """Hands the durable event log to its reactions, after the commit, exactly once each.
 
-A `Reaction` is a named handler with its own checkpoint (`reaction_checkpoints`). One round of a
-reaction is one transaction: it locks its checkpoint row, reads the events after it, handles
-them with that transaction's session, and moves the checkpoint. What the handler writes and how
-far the checkpoint moved commit together, so after a crash an event is handled again only if its
-effects were rolled back: every effect happens once. On PostgreSQL the row lock is taken with
-SKIP LOCKED, so several processes share the reactions without waiting on each other, and a
-NOTIFY sent with every append wakes them all.
-
-A `Broadcast` runs in every process, after the commit, for what each process keeps in memory
-(the suggestion index, a worker's wake-up): it starts at the end of the log and has no
-checkpoint, since a process that starts rebuilds that state anyway.
+A `Reaction` is a named handler with its own checkpoint (`reaction_checkpoints`). A round reads
+the events after the checkpoint and asks the reaction which it wants; the wanted ones are
+handled in one transaction that locks the checkpoint row, runs the handler with its session and
+moves the checkpoint. What the handler writes and how far the checkpoint moved commit together,
+so after a crash an event is handled again only if its effects were rolled back: every effect
+happens once. On PostgreSQL the row lock is taken with SKIP LOCKED, so several processes share
+the reactions without waiting on each other, and the NOTIFY sent with every append wakes them.
 
 A handler that fails is retried with backoff, one event at a time; an event that still fails
 after `attempts` tries is written to `reaction_failures` with the error, and the reaction goes
-on, so one bad event never stops the others.
+on, so one bad event never stops the others. Broadcasts (`broadcasts.py`) and pruning
+(`pruning.py`) run beside the reactions.
 """
 
 from __future__ import annotations
@@ -22,18 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
+from helpdesk.events.broadcasts import Broadcaster
+from helpdesk.events.pruning import prune
+from helpdesk.events.reactions import Broadcast, EventTable, Reaction
+from helpdesk.events.status import ReactionStatus, reaction_status
 from helpdesk.events.types import Event
-from helpdesk.storage.database import Database, rows_matched
+from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import (
     EVENTS,
     NOTIFY_CHANNEL,
@@ -44,30 +45,6 @@ from helpdesk.storage.event_log import (
 from helpdesk.storage.listener import PostgresListener
 
 log = logging.getLogger(__name__)
-
-Handle = Callable[[AsyncSession, Any], Awaitable[None]]
-Wanted = Callable[[Any], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Reaction:
-    """A handler that must act once per event, whichever process runs it."""
-
-    name: str
-    handle: Handle
-    # Asked first, from the event alone: a declined event costs the handler nothing.
-    wanted: Wanted | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """A handler every process runs for itself, for state it keeps in memory."""
-
-    name: str
-    handle: Callable[[Any], Awaitable[None]]
-
-
-EventTable = dict[type[Event], Sequence[Reaction | Broadcast]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +57,6 @@ class DispatchSettings:
     first_retry_seconds: float = 0.2
     retention: timedelta = timedelta(days=3)
     prune_every_seconds: float = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReactionStatus:
-    name: str
-    event_types: list[str]
-    # The last event this reaction has decided about (handled, declined or set aside).
-    checkpoint: int
-    # Events of its types committed after the checkpoint: waiting for it.
-    waiting: int
-    failures: int
 
 
 class _Route:
@@ -118,25 +84,27 @@ class EventDispatcher:
         self._clock = clock
         self._settings = settings or DispatchSettings()
         self._routes: dict[str, _Route] = {}
-        self._broadcasts: dict[str, list[Broadcast]] = {}
-        self._types_by_name: dict[str, type[Event]] = {}
+        broadcasts: dict[type[Event], list[Broadcast]] = {}
         for event_type, handlers in table.items():
             for handler in handlers:
                 if isinstance(handler, Broadcast):
-                    self._broadcasts.setdefault(event_type.__name__, []).append(handler)
-                    self._types_by_name[event_type.__name__] = event_type
+                    broadcasts.setdefault(event_type, []).append(handler)
                     continue
                 route = self._routes.setdefault(handler.name, _Route(handler))
                 if route.reaction is not handler and route.reaction.handle != handler.handle:
                     raise ValueError(f"two reactions are named {handler.name!r}")
                 route.types[event_type.__name__] = event_type
-        self._broadcast_wake = asyncio.Event()
-        self._broadcast_cursor = 0
+        self._broadcaster = Broadcaster(
+            db,
+            broadcasts,
+            batch_size=self._settings.batch_size,
+            poll_seconds=self._settings.poll_seconds,
+        )
         self._tasks = [
             BackgroundTask(f"reaction:{name}", self._reaction_loop(route))
             for name, route in self._routes.items()
         ]
-        self._tasks.append(BackgroundTask("broadcasts", self._broadcast_loop))
+        self._tasks.append(BackgroundTask("broadcasts", self._broadcaster.run))
         self._tasks.append(BackgroundTask("event-pruning", self._prune_loop))
         self._listener = (
             None
@@ -156,12 +124,12 @@ class EventDispatcher:
         for route in self._routes.values():
             if wanted is None or not wanted.isdisjoint(route.types):
                 route.wake.set()
-        if wanted is None or not wanted.isdisjoint(self._broadcasts):
-            self._broadcast_wake.set()
+        self._broadcaster.wake(wanted)
 
     async def start(self) -> None:
         async with self._db.transaction() as session:
-            self._broadcast_cursor = await latest_id(session)
+            end = await latest_id(session)
+            self._broadcaster.cursor = end
             known = set(await session.scalars(select(ReactionCheckpoint.name)))
             for name in self._routes.keys() - known:
                 # A new reaction starts at the end: it reacts to what happens from now on,
@@ -169,7 +137,7 @@ class EventDispatcher:
                 session.add(
                     ReactionCheckpoint(
                         name=name,
-                        last_event_id=self._broadcast_cursor,
+                        last_event_id=end,
                         updated_at=self._clock.now(),
                     )
                 )
@@ -209,7 +177,7 @@ class EventDispatcher:
                 for name, route in self._routes.items()
                 if max(route.cursor, stored.get(name, 0)) < target
             ]
-            broadcasts_done = not self._broadcasts or self._broadcast_cursor >= target
+            broadcasts_done = not self._broadcaster.active or self._broadcaster.cursor >= target
             if not behind and broadcasts_done:
                 return
             self.wake()
@@ -218,41 +186,9 @@ class EventDispatcher:
     async def status(self) -> list[ReactionStatus]:
         """Where each reaction stands, as this process knows it (an operator's view; tests
         wait on it for a reaction's decision instead of sleeping)."""
-        found = []
-        async with self._db.read() as session:
-            stored = dict(
-                (
-                    await session.execute(
-                        select(ReactionCheckpoint.name, ReactionCheckpoint.last_event_id)
-                    )
-                ).all()
-            )
-            failures = dict(
-                (
-                    await session.execute(
-                        select(ReactionFailure.reaction, func.count()).group_by(
-                            ReactionFailure.reaction
-                        )
-                    )
-                ).all()
-            )
-            for name, route in self._routes.items():
-                checkpoint = max(route.cursor, stored.get(name, 0))
-                waiting = await session.scalar(
-                    select(func.count())
-                    .select_from(EVENTS)
-                    .where(EVENTS.c.id > checkpoint, EVENTS.c.type.in_(route.types))
-                )
-                found.append(
-                    ReactionStatus(
-                        name=name,
-                        event_types=sorted(route.types),
-                        checkpoint=checkpoint,
-                        waiting=int(waiting or 0),
-                        failures=int(failures.get(name, 0)),
-                    )
-                )
-        return found
+        return await reaction_status(
+            self._db, {name: (r.cursor, list(r.types)) for name, r in self._routes.items()}
+        )
 
     # --- reactions: once each, across processes -------------------------------------------
 
@@ -434,52 +370,6 @@ class EventDispatcher:
             error,
         )
 
-    # --- broadcasts: every process, from now on ---------------------------------------------
-
-    async def _broadcast_loop(self) -> None:
-        if not self._broadcasts:
-            return
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._broadcast_wake.wait(), self._settings.poll_seconds)
-            self._broadcast_wake.clear()
-            try:
-                await self._broadcast_round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading the event log for broadcasts failed; trying again")
-
-    async def _broadcast_round(self) -> None:
-        while True:
-            async with self._db.read() as session:
-                upper = await latest_id(session)
-                rows = (
-                    await session.execute(
-                        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
-                        .where(
-                            EVENTS.c.id > self._broadcast_cursor,
-                            EVENTS.c.id <= upper,
-                            EVENTS.c.type.in_(self._broadcasts),
-                        )
-                        .order_by(EVENTS.c.id)
-                        .limit(self._settings.batch_size)
-                    )
-                ).all()
-            for row in rows:
-                event = self._types_by_name[row.type](**row.payload)
-                for broadcast in self._broadcasts[row.type]:
-                    try:
-                        await broadcast.handle(event)
-                    except Exception:
-                        log.exception("broadcast %s failed on event %d", broadcast.name, row.id)
-                self._broadcast_cursor = row.id
-            if len(rows) < self._settings.batch_size:
-                self._broadcast_cursor = max(self._broadcast_cursor, upper)
-                return
-
-    # --- pruning --------------------------------------------------------------------------
-
     async def _prune_loop(self) -> None:
         while True:
             await asyncio.sleep(self._settings.prune_every_seconds)
@@ -492,16 +382,5 @@ class EventDispatcher:
 
     async def prune(self) -> int:
         """Delete events every reaction has handled and that are older than the retention."""
-        cutoff = self._clock.now() - self._settings.retention
-        async with self._db.transaction() as session:
-            handled = await session.scalar(
-                select(func.min(ReactionCheckpoint.last_event_id)).where(
-                    ReactionCheckpoint.name.in_(self._routes)
-                )
-            )
-            if handled is None:
-                handled = await latest_id(session)
-            result = await session.execute(
-                delete(EVENTS).where(EVENTS.c.id <= handled, EVENTS.c.created_at < cutoff)
-            )
-        return rows_matched(result)
+        older_than = self._clock.now() - self._settings.retention
+        return await prune(self._db, list(self._routes), older_than=older_than)
