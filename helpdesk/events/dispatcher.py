@@ -163,22 +163,11 @@ class EventDispatcher:
         """Wait until every reaction has handled every event committed so far, including the
         events those reactions recorded themselves (tests, drills)."""
         while True:
+            waiting = any(status.waiting for status in await self.status())
             async with self._db.read() as session:
                 target = await latest_id(session)
-                stored = dict(
-                    (
-                        await session.execute(
-                            select(ReactionCheckpoint.name, ReactionCheckpoint.last_event_id)
-                        )
-                    ).all()
-                )
-            behind = [
-                name
-                for name, route in self._routes.items()
-                if max(route.cursor, stored.get(name, 0)) < target
-            ]
             broadcasts_done = not self._broadcaster.active or self._broadcaster.cursor >= target
-            if not behind and broadcasts_done:
+            if not waiting and broadcasts_done:
                 return
             self.wake()
             await asyncio.sleep(0.01)

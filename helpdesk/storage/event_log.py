@@ -101,7 +101,7 @@ async def append(connection: AsyncConnection, events: Sequence[object], now: dat
     """Write events in the caller's transaction; call it last, right before the commit."""
     if not events:
         return
-    rows = [(name, payload) for name, payload in map(encode, events)]
+    rows = [encode(event) for event in events]
     if connection.dialect.name != "postgresql":
         await connection.execute(
             insert(EVENTS),
