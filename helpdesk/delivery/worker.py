@@ -264,13 +264,17 @@ async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMess
 
 
 async def _recipient(session: AsyncSession, ticket: Ticket) -> Identity | None:
-    """The address the customer last wrote from on this ticket, else any on its channel."""
+    """The address the customer last wrote from on this ticket, else any on its channel.
+
+    Only the ticket's own customer: someone else whose message was filed on the ticket (a
+    participant, or a stranger who knew a Message-ID) never becomes who replies go to."""
     last_inbound = await session.scalar(
         select(Message.identity_id)
         .where(
             Message.ticket_id == ticket.id,
             Message.direction == Direction.IN,
             Message.identity_id.is_not(None),
+            Message.customer_id == ticket.customer_id,
         )
         .order_by(Message.id.desc())
         .limit(1)
@@ -282,3 +286,9 @@ async def _recipient(session: AsyncSession, ticket: Ticket) -> Identity | None:
         .where(Identity.customer_id == ticket.customer_id, Identity.channel == ticket.channel)
         .limit(1)
     )
+
+
+async def reply_address(session: AsyncSession, ticket: Ticket) -> str | None:
+    """Where a reply on this ticket goes, for an agent to see before sending."""
+    identity = await _recipient(session, ticket)
+    return None if identity is None or identity.unreachable else identity.address

@@ -24,7 +24,8 @@ class Choice(enum.Enum):
     CONTINUE = "continue"
     REOPEN = "reopen"
     NEW = "new"
-    # A rating or a "did this help?" vote: filed on its ticket, whose status it leaves alone.
+    # A rating, a "did this help?" vote or a machine's answer (an auto-reply to a resolved
+    # ticket): filed on its ticket, whose status it leaves alone.
     FEEDBACK = "feedback"
 
 
@@ -90,6 +91,14 @@ def decide(
     else:
         conversation = ("new", position)
     if candidate is not None and payloads.is_feedback(message.payload):
+        return Decision(Choice.FEEDBACK, candidate, conversation)
+    if (
+        candidate is not None
+        and message.automatic is not None
+        and candidate.status not in OPEN_STATUSES
+    ):
+        # An out-of-office answer to our reply belongs on the ticket, which it must not reopen
+        # (nor start a new one the next auto-reply would answer).
         return Decision(Choice.FEEDBACK, candidate, conversation)
     if candidate is not None and candidate.status in OPEN_STATUSES:
         return Decision(Choice.CONTINUE, candidate, conversation)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
+from helpdesk.common.sanitize import block_remote_images
 from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
@@ -129,11 +130,17 @@ async def list_tickets(
 
 
 @router.get("/tickets/{number}", response_model=TicketDetail, tags=["tickets"])
-async def read_ticket(number: TicketNumber, agent: CurrentAgent, request: Request) -> TicketDetail:
+async def read_ticket(
+    number: TicketNumber, agent: CurrentAgent, request: Request, remote_images: bool = False
+) -> TicketDetail:
+    """`remote_images=true` shows the images a mail loads from elsewhere; by default they are
+    taken out (`remote_images_blocked` says how many), as a sender could track the reading."""
     async with runtime_of(request).db.read() as session:
         view = await _found(queries.ticket_view(session, agent, number), number)
         messages = [
-            _message_out(row.message, row.author_name, row.message.attachments)
+            _message_out(
+                row.message, row.author_name, row.message.attachments, remote_images=remote_images
+            )
             for row in view.messages
         ]
         return TicketDetail(
@@ -293,8 +300,15 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
 
 
 def _message_out(
-    message: Message, author_name: str, attachments: list[Attachment] | None = None
+    message: Message,
+    author_name: str,
+    attachments: list[Attachment] | None = None,
+    *,
+    remote_images: bool = False,
 ) -> MessageOut:
+    html, blocked = message.html, 0
+    if html and not remote_images:
+        html, blocked = block_remote_images(html)
     return MessageOut(
         id=message.id,
         direction=message.direction.value,
@@ -302,7 +316,8 @@ def _message_out(
         author_name=author_name,
         channel=message.channel,
         text=message.text,
-        html=message.html,
+        html=html,
+        remote_images_blocked=blocked,
         created_at=message.created_at,
         delivery_state=message.delivery_state.value,
         delivery_error=message.delivery_error,

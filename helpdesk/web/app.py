@@ -43,6 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(telegram_routes.router)
     app.include_router(kb_api.router)
     app.include_router(email_routes.router)
+    app.include_router(email_routes.recipients_router)
     app.include_router(outbox_api.router)
     app.include_router(reactions_api.router)
 

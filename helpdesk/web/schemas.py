@@ -97,6 +97,8 @@ class MessageOut(BaseModel):
     channel: str
     text: str
     html: str | None
+    # Remote images taken out of `html`; ask with `remote_images=true` to see them.
+    remote_images_blocked: int = 0
     created_at: datetime
     delivery_state: str
     delivery_error: str | None

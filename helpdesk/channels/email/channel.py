@@ -43,3 +43,5 @@ class EmailChannel:
     async def stop(self) -> None:
         for worker in self.workers:
             await worker.stop()
+        if self.adapter is not None:
+            await self.adapter.close()

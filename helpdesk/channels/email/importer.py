@@ -12,22 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.channels.email import participants
+from helpdesk.channels.email.limits import plausible_date, readable_address
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
     EmailParticipant,
     EmailQuarantine,
     EmailReference,
+    ParticipantRole,
 )
 from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
-from helpdesk.channels.email.settings import EmailSettings
+from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
-from helpdesk.customers.models import Identity
 from helpdesk.delivery import state as delivery_state
 from helpdesk.intake.batch import Receipt
 from helpdesk.intake.service import IntakeService, IntakeUnit
@@ -35,10 +37,7 @@ from helpdesk.intake.ticket_choice import pairs_in
 from helpdesk.messages import InboundMessage
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.base import table_of
-from helpdesk.tickets.models import (
-    Message,
-    Ticket,
-)
+from helpdesk.tickets.models import Message
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
@@ -96,6 +95,7 @@ class MailImporter:
         self._own = {settings.from_address.lower()} | {
             m.user.lower() for m in settings.mailboxes if "@" in m.user
         }
+        self._boxes = {m.name: m for m in settings.mailboxes}
 
     async def import_batch(
         self,
@@ -133,6 +133,40 @@ class MailImporter:
                 await _checkpoint(unit.session, mailbox, uidvalidity, last_uid, unit.now)
         return result
 
+    async def store_each(
+        self, mailbox: str, prepared: Prepared, *, uidvalidity: int | None = None
+    ) -> ImportResult:
+        """After a batch failed to commit: each mail in its own transaction. One that still
+        fails after `store_attempts` tries (waits that double) is quarantined with the error,
+        so it never holds back the mail after it. If even that fails, the database itself is
+        the trouble, and the caller's reconnect backoff takes over."""
+        result = ImportResult()
+        attempts, wait = self._settings.store_attempts, self._settings.store_retry_seconds
+        for item in prepared.items:
+            error: Exception | None = None
+            for attempt in range(attempts):
+                if attempt:
+                    await asyncio.sleep(wait * 2 ** (attempt - 1))
+                item.receipt = None
+                try:
+                    _merge(
+                        result, await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity)
+                    )
+                    error = None
+                    break
+                except Exception as exc:
+                    error = exc
+            if error is None:
+                continue
+            log.error("mailbox %s: a mail could not be stored", mailbox, exc_info=error)
+            item.parsed, item.receipt = None, None
+            item.reason = (
+                f"could not be stored ({attempts} tries): {type(error).__name__}: {error}"
+            )[:2000]
+            item.hashes = (await self._attachments.put(item.raw.data),)
+            _merge(result, await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity))
+        return result
+
     async def _parse_all(self, mails: Sequence[RawMail], force_size: bool) -> list[_Item]:
         limit = None if force_size else self._settings.max_message_bytes
         outcomes = await asyncio.to_thread(parse_many, [mail.data for mail in mails], limit)
@@ -147,10 +181,11 @@ class MailImporter:
         session, now = unit.session, unit.now
         wave: list[_Item] = []
         wave_ids: set[str] = set()
+        box = self._boxes.get(mailbox)
         for item in items:
-            parsed = item.parsed
-            if parsed is None:
+            if item.parsed is None:
                 continue
+            item.parsed = parsed = _as_customer(item.parsed, box)
             if parsed.bounce is not None and await self._record_bounce(session, item, now):
                 continue
             # A reply to a message earlier in this batch must see that one stored first.
@@ -190,7 +225,7 @@ class MailImporter:
                     html=parsed.html,
                     subject=parsed.subject or None,
                     attachments=parsed.attachments,
-                    sent_at=parsed.sent_at,
+                    sent_at=plausible_date(parsed.sent_at, unit.now),
                     continues_latest=False,
                     ticket_hint=hint,
                     hint_verified=verified,
@@ -234,7 +269,8 @@ class MailImporter:
         if wanted:
             rows = await session.execute(
                 select(EmailParticipant.ticket_id, EmailParticipant.address).where(
-                    pairs_in(EmailParticipant.ticket_id, EmailParticipant.address, wanted)
+                    pairs_in(EmailParticipant.ticket_id, EmailParticipant.address, wanted),
+                    EmailParticipant.role == ParticipantRole.COPIED,
                 )
             )
             participants = {(row.ticket_id, row.address) for row in rows}
@@ -269,29 +305,13 @@ class MailImporter:
         ]
         if references:
             await session.execute(table_of(EmailReference).insert(), references)
-        people: dict[tuple[int, str], str] = {}
-        for item, receipt in fresh:
-            assert item.parsed is not None
-            for name, address in (*item.parsed.cc, *item.parsed.to):
-                if address not in self._own and address != item.parsed.sender:
-                    people.setdefault((receipt.ticket_id, address[:320]), name[:200])
-        if not people:
-            return
-        rows = await session.execute(
-            select(EmailParticipant.ticket_id, EmailParticipant.address).where(
-                pairs_in(EmailParticipant.ticket_id, EmailParticipant.address, people)
-            )
+        await participants.record(
+            session,
+            [(item.parsed, receipt) for item, receipt in fresh if item.parsed is not None],
+            own=self._own,
+            limit=self._settings.reply_participants_max,
+            now=now,
         )
-        for row in rows:
-            people.pop((row.ticket_id, row.address), None)
-        customers = await _customer_addresses(session, {t for t, _ in people})
-        new = [
-            {"ticket_id": t, "address": a, "display_name": n, "created_at": now}
-            for (t, a), n in people.items()
-            if a not in customers.get(t, set())
-        ]
-        if new:
-            await session.execute(table_of(EmailParticipant).insert(), new)
 
     async def _record_bounce(self, session: AsyncSession, item: _Item, now: datetime) -> bool:
         """Mark the outbound message a bounce names as failed; False if it names none of ours."""
@@ -370,18 +390,25 @@ async def _checkpoint(
     checkpoint.last_import_at = now
 
 
-async def _customer_addresses(session: AsyncSession, ticket_ids: set[int]) -> dict[int, set[str]]:
-    if not ticket_ids:
-        return {}
-    rows = await session.execute(
-        select(Ticket.id, func.lower(Identity.address))
-        .join(Identity, Identity.customer_id == Ticket.customer_id)
-        .where(Ticket.id.in_(ticket_ids), Identity.channel == CHANNEL)
-    )
-    found: dict[int, set[str]] = {}
-    for ticket_id, address in rows:
-        found.setdefault(ticket_id, set()).add(address)
-    return found
+def _merge(total: ImportResult, part: ImportResult) -> None:
+    total.imported += part.imported
+    total.duplicates += part.duplicates
+    total.quarantined += part.quarantined
+    total.message_ids += part.message_ids
+    total.reasons += part.reasons
+
+
+def _as_customer(parsed: ParsedMail, box: MailboxSettings | None) -> ParsedMail:
+    """The mail with its customer as sender: the Reply-To where the mailbox believes it (a web
+    form sends as itself and names the person who filled it in as Reply-To)."""
+    if parsed.reply_to is None or box is None or box.reply_to == "never":
+        return parsed
+    if box.reply_to == "trusted" and parsed.sender not in box.trusted_forms:
+        return parsed
+    name, address = parsed.reply_to
+    if address == parsed.sender or not readable_address(address):
+        return parsed
+    return replace(parsed, sender=address, sender_name=name)
 
 
 def _peek(raw: bytes) -> tuple[str, str]:

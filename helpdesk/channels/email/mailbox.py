@@ -19,7 +19,7 @@ from datetime import datetime
 import aioimaplib
 
 from helpdesk.channels.email.imap_client import ImapClient
-from helpdesk.channels.email.importer import MailImporter, Prepared, RawMail
+from helpdesk.channels.email.importer import ImportResult, MailImporter, Prepared, RawMail
 from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
 from helpdesk.common.background import BackgroundTask
@@ -64,6 +64,9 @@ class MailboxWorker:
         self._clock = clock
         self._importer = importer
         self.status = MailboxStatus(mailbox.name)
+        # Reset only by a sync that got through, not by a login: a mailbox that logs in and
+        # then fails every time must wait longer and longer.
+        self._failures = 0
         self._task = BackgroundTask(f"mailbox:{mailbox.name}", self._run)
 
     def start(self) -> None:
@@ -74,23 +77,21 @@ class MailboxWorker:
         self.status.connected = self.status.idle = False
 
     async def _run(self) -> None:
-        failures = 0
         while True:
             imap: ImapClient | None = None
             try:
                 imap = await self._connect()
                 self.status.connected, self.status.last_error = True, None
-                failures = 0
                 await self._serve(imap)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
+                self._failures += 1
                 self.status.connected = self.status.idle = False
                 self.status.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 self.status.last_error_at = self._clock.now()
                 delay = min(
-                    self._settings.reconnect_min_seconds * 2 ** (failures - 1),
+                    self._settings.reconnect_min_seconds * 2 ** min(self._failures - 1, 30),
                     self._settings.reconnect_max_seconds,
                 ) * random.uniform(0.5, 1.0)
                 log.warning(
@@ -173,6 +174,7 @@ class MailboxWorker:
         size = self.mailbox.fetch_batch
         chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
         if not chunks:
+            self._failures = 0
             return
         # Three stages overlap: the next batch is fetched and parsed, this one is stored, the
         # previous one is marked on the server (only ever after its commit).
@@ -183,9 +185,7 @@ class MailboxWorker:
                 prepared = await preparing
                 if position + 1 < len(chunks):
                     preparing = asyncio.create_task(self._prepare(imap, chunks[position + 1]))
-                result = await self._importer.store(
-                    self.mailbox.name, prepared, uidvalidity=uidvalidity
-                )
+                result = await self._store(prepared, uidvalidity)
                 self.status.imported += result.imported
                 self.status.quarantined += result.quarantined
                 self.status.last_import_at = self._clock.now()
@@ -194,12 +194,29 @@ class MailboxWorker:
                 marking = asyncio.create_task(self._acknowledge(imap, prepared.uids))
             if marking is not None:
                 await marking
+            self._failures = 0
         finally:
             for task in (preparing, marking):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+
+    async def _store(self, prepared: Prepared, uidvalidity: int) -> ImportResult:
+        try:
+            return await self._importer.store(self.mailbox.name, prepared, uidvalidity=uidvalidity)
+        except Exception as exc:
+            # One mail may be the cause: find it, so the rest go in and it alone is set aside.
+            log.warning(
+                "mailbox %s: a batch of %d failed (%s: %s); storing them one by one",
+                self.mailbox.name,
+                len(prepared.items),
+                type(exc).__name__,
+                exc,
+            )
+            return await self._importer.store_each(
+                self.mailbox.name, prepared, uidvalidity=uidvalidity
+            )
 
     async def _prepare(self, imap: ImapClient, uids: list[int]) -> Prepared:
         return await self._importer.prepare(await self._fetch(imap, uids))

@@ -38,6 +38,18 @@ class EmailReference(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
 
 
+class ParticipantRole:
+    """What a participant is to the ticket's replies."""
+
+    # On the Cc of every reply (up to `email.reply_participants_max`); may continue the ticket.
+    COPIED = "copied"
+    # Wrote into the ticket without being the customer or copied (threading by a Message-ID they
+    # knew): stored, shown to agents, and copied only once an agent accepts.
+    REQUEST = "request"
+    # Taken off the replies by an agent; a later Cc does not put them back.
+    REMOVED = "removed"
+
+
 class EmailParticipant(Base):
     """Someone besides the customer on a ticket's mail (CC): may continue it by ticket number."""
 
@@ -49,6 +61,9 @@ class EmailParticipant(Base):
     address: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+    role: Mapped[str] = mapped_column(
+        String(16), default=ParticipantRole.COPIED, server_default=ParticipantRole.COPIED
+    )
 
 
 class EmailQuarantine(Base):

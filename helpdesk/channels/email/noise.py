@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import Message
 from typing import Protocol
+
+from helpdesk.channels.email.limits import decode_text
 
 # Vendor headers that mark auto-replies (Exchange, MDaemon, various ticket systems and MTAs).
 _VENDOR_HEADERS = (
@@ -22,6 +25,22 @@ _VENDOR_HEADERS = (
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "Mailing-List")
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
+# Subjects that out-of-office replies carry when their sender sets no header at all (Exchange
+# "Automatic reply:", and its translations).
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto(matic)?[- ]?response|out of (the )?office|autosvar|"
+    r"automatisk svar|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|"
+    r"respuesta autom[áa]tica|risposta automatica|automatisch antwoord|automaattinen vastaus)"
+    r"\s*[:\-]",
+    re.IGNORECASE,
+)
+# qmail and its relatives write a plain-text bounce: the report, then this line, then the
+# returned message's headers.
+_QMAIL_COPY = re.compile(
+    r"^-{3}\s*(below this line is a copy of the message|enclosed are the original headers)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_QMAIL_FAILURE = re.compile(r"^<([^>\s]+)>:\s*\n(.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,9 @@ def automatic_reason(full: Message) -> str | None:
             return f"mailing list ({name})"
     if message.get_content_type() == "multipart/report":
         return "delivery report (multipart/report)"
+    subject = _get(message, "Subject")
+    if _AUTO_REPLY_SUBJECT.match(subject):
+        return f"auto-reply subject: {subject[:60]}"
     sender = _get(message, "From").lower()
     if any(marker in sender for marker in _BOUNCE_SENDERS) or _get(message, "Return-Path") == "<>":
         return "sent by a mail system (mailer-daemon, empty return path)"
@@ -103,7 +125,37 @@ def bounce_of(message: Message) -> Bounce | None:
             status = _delivery_status(part) or status
         elif content_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             original = original or _original_id(part)
+        elif content_type == "text/plain" and original is None and not is_report:
+            found = _plain_bounce(part)
+            if found is not None:
+                original, status = found
     return Bounce(original, status)
+
+
+def _plain_bounce(part: Message) -> tuple[str | None, str] | None:
+    """A qmail-style bounce: the failure report in words, the returned headers below a line."""
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return None
+    text = decode_text(raw, part.get_content_charset())
+    copy = _QMAIL_COPY.search(text)
+    if copy is None:
+        return None
+    report, returned = text[: copy.start()], text[copy.end() :]
+    failure = _QMAIL_FAILURE.search(report)
+    status = (
+        f"Final-Recipient: {failure[1]} Diagnostic-Code: {failure[2].strip()}"
+        if failure
+        else "bounced"
+    )
+    original = None
+    for line in returned.splitlines():
+        if line.lower().startswith("message-id:"):
+            value = line.split(":", 1)[1].strip()
+            start, end = value.find("<"), value.find(">")
+            original = value[start : end + 1] if start != -1 and end > start else None
+            break
+    return original, status[:500]
 
 
 def _delivery_status(part: Message) -> str:

@@ -20,6 +20,13 @@ from html import escape
 import html2text
 
 from helpdesk.channels.email import noise, quoting
+from helpdesk.channels.email.limits import (
+    ADDRESS_LENGTH,
+    FILENAME_LENGTH,
+    decode_text,
+    readable_address,
+)
+from helpdesk.common.sanitize import clean_text
 from helpdesk.messages import InboundAttachment
 
 # Nested messages deeper than this are kept whole as attachments, never walked.
@@ -58,6 +65,8 @@ class ParsedMail:
     attachments: tuple[InboundAttachment, ...] = ()
     automatic: str | None = None
     bounce: noise.Bounce | None = None
+    # (display name, address) of the first Reply-To; the mailbox decides whether to believe it.
+    reply_to: tuple[str, str] | None = None
     defects: tuple[str, ...] = field(default=())
 
 
@@ -74,6 +83,11 @@ def parse(raw: bytes) -> ParsedMail:
     )
     if not sender or "@" not in sender:
         raise ParseError("no sender address: the From header is missing or unreadable")
+    if len(sender) > ADDRESS_LENGTH:
+        raise ParseError(
+            f"the sender address is {len(sender)} characters long; no address is longer"
+            f" than {ADDRESS_LENGTH}"
+        )
     text_part, html_part, attachments = _walk(message)
     html = _decoded(html_part) if html_part is not None else None
     full_text = _decoded(text_part) if text_part is not None else ""
@@ -91,6 +105,7 @@ def parse(raw: bytes) -> ParsedMail:
         text=shown.strip() or full_text.strip(),
         html=html,
         sent_at=_date(_raw_header(message, "Date")),
+        reply_to=_first_address(message, "Reply-To"),
         references=_references(message),
         cc=_addresses(message, "Cc"),
         to=_addresses(message, "To"),
@@ -152,8 +167,8 @@ def _attachment(part: Message, index: int) -> InboundAttachment:
         filename = ""
     extension = (part.get_content_subtype() or "bin")[:10]
     return InboundAttachment(
-        filename=_clean(filename) or f"part-{index + 1}.{extension}",
-        content_type=part.get_content_type(),
+        filename=_clean(filename)[:FILENAME_LENGTH] or f"part-{index + 1}.{extension}",
+        content_type=_clean(part.get_content_type())[:255],
         data=data,
         inline=part.get_content_disposition() == "inline" or bool(part.get("Content-ID")),
     )
@@ -175,13 +190,7 @@ def _decoded(part: Message) -> str:
     raw = part.get_payload(decode=True)
     if not isinstance(raw, bytes):
         return str(part.get_payload())
-    charset = (part.get_content_charset() or "utf-8").lower()
-    for candidate in (charset, "utf-8", "cp1252"):
-        try:
-            return raw.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return raw.decode("latin-1")
+    return decode_text(raw, part.get_content_charset())
 
 
 def _raw_header(message: Message, name: str) -> str:
@@ -209,11 +218,14 @@ def _header(message: Message, name: str) -> str:
 
 
 def _first_address(message: Message, name: str) -> tuple[str, str] | None:
-    found = _addresses(message, name)
+    # Any length: the caller says clearly that an address is too long.
+    found = _addresses(message, name, any_length=True)
     return found[0] if found else None
 
 
-def _addresses(message: Message, name: str) -> tuple[tuple[str, str], ...]:
+def _addresses(
+    message: Message, name: str, *, any_length: bool = False
+) -> tuple[tuple[str, str], ...]:
     raw_values = [str(v) for k, v in message.raw_items() if k.lower() == name.lower()]
     if raw_values and all(v.isascii() and "=?" not in v for v in raw_values):
         # Plain ASCII needs no decoding, and the simple parser is five times faster than the
@@ -221,27 +233,28 @@ def _addresses(message: Message, name: str) -> tuple[tuple[str, str], ...]:
         plain = email.utils.getaddresses(raw_values)
         if all(address.count("@") == 1 for _, address in plain):
             return tuple(
-                (" ".join(display.split()), address.lower())
+                (_clean(" ".join(display.split())), address.lower())
                 for display, address in plain
-                if address
+                if readable_address(address, any_length=any_length)
             )
     try:
         header = message.get(name)
         addresses = getattr(header, "addresses", None)
         if addresses is not None:
-            return tuple(
-                (_clean(a.display_name), f"{a.username}@{a.domain}".lower())
+            found = [
+                (_clean(a.display_name), _clean(f"{a.username}@{a.domain}").lower())
                 for a in addresses
                 if a.username and a.domain
-            )
+            ]
+            return tuple((n, a) for n, a in found if readable_address(a, any_length=any_length))
     except (ValueError, LookupError, TypeError, IndexError, AttributeError):
         pass
     # The structured parser gave up: fall back to the lenient one on the raw text.
     raw = [str(v) for v in message.get_all(name, [])] if hasattr(message, "get_all") else []
     return tuple(
-        (_clean(display), address.lower())
+        (_clean(display), _clean(address).lower())
         for display, address in email.utils.getaddresses(raw)
-        if "@" in address
+        if readable_address(_clean(address), any_length=any_length)
     )
 
 
@@ -269,23 +282,28 @@ def _date(value: str) -> datetime | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _clean(value: str) -> str:
     """Raw 8-bit header bytes come back as surrogates, which cannot be stored: read them as
-    UTF-8 when they are, else as Windows-1252 (what such mail nearly always is)."""
+    UTF-8 when they are (RFC 6532), else as Windows-1252 (what such mail nearly always is).
+    Control characters (NUL above all, which PostgreSQL refuses) go too."""
     try:
         value.encode("utf-8")
-        return value
     except UnicodeEncodeError:
-        pass
-    raw = value.encode("utf-8", "surrogateescape")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
+        raw = value.encode("utf-8", "surrogateescape")
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw.decode("cp1252", "replace")
+        # What neither reads (lone surrogates from an encoded word) cannot be stored either.
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return clean_text(value)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mailparser_reply import EmailReplyParser
 
-_parser = EmailReplyParser(languages=["en", "de", "fr", "es", "it", "nl"])
+# Outlook writes its quoted-history header in the sender's language ("Från:/Skickat:" in Swedish).
+_parser = EmailReplyParser(languages=["en", "de", "fr", "es", "it", "nl", "sv", "da", "pl", "cs"])
 
 
 def visible_reply(text: str) -> str:

@@ -6,12 +6,16 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.email import queries
+from helpdesk.channels.email import queries, recipients
 from helpdesk.channels.email.quarantine import QuarantineError
+from helpdesk.staff.models import Agent
 from helpdesk.staff.permissions import OVERSEERS
-from helpdesk.web.auth import requires
+from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
+from helpdesk.web.auth import CurrentAgent, requires
 from helpdesk.web.dependencies import runtime_of
 
 router = APIRouter(
@@ -108,3 +112,65 @@ async def reimport(request: Request, entry_id: int) -> ReimportOut:
         code = status.HTTP_404_NOT_FOUND if "no quarantined" in str(exc) else 422
         raise HTTPException(code, str(exc)) from None
     return ReimportOut(message_id=message_id)
+
+
+# Agents (not only overseers) choose who a reply on a ticket they can see goes to.
+recipients_router = APIRouter(prefix="/api/tickets", tags=["email"])
+
+
+class PersonOut(BaseModel):
+    address: str
+    name: str
+
+
+class RecipientsOut(BaseModel):
+    to: str | None
+    cc: list[PersonOut]
+    requests: list[PersonOut]
+    removed: list[PersonOut]
+    limit: int
+
+
+class RecipientsIn(BaseModel):
+    cc: list[str] = Field(max_length=100)
+
+
+@recipients_router.get("/{number}/email-recipients", response_model=RecipientsOut)
+async def read_recipients(number: int, agent: CurrentAgent, request: Request) -> RecipientsOut:
+    """Who the next reply goes to: the customer, and the people copied."""
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        ticket = await _visible(session, agent, number)
+        found = await recipients.recipients(session, ticket, _limit(request))
+    return RecipientsOut.model_validate(found, from_attributes=True)
+
+
+@recipients_router.put("/{number}/email-recipients", response_model=RecipientsOut)
+async def change_recipients(
+    number: int, body: RecipientsIn, agent: CurrentAgent, request: Request
+) -> RecipientsOut:
+    """Copy exactly these people on the next replies (a request is accepted by listing it)."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        ticket = await _visible(session, agent, number)
+        try:
+            await recipients.set_copied(
+                session, ticket, body.cc, _limit(request), runtime.clock.now()
+            )
+        except recipients.RecipientsError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return await read_recipients(number, agent, request)
+
+
+async def _visible(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+    try:
+        ticket = await visible_ticket(session, agent, number)
+    except TicketNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
+    if ticket.channel != "email":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket #{number} is not an email ticket")
+    return ticket
+
+
+def _limit(request: Request) -> int:
+    return runtime_of(request).settings.email.reply_participants_max

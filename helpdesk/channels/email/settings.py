@@ -28,6 +28,16 @@ class MailboxSettings(BaseModel):
     poll_seconds: float = Field(60.0, gt=0, description="Check interval where IDLE is missing")
     idle_seconds: float = Field(300.0, gt=0, description="IDLE is renewed after this long")
     fetch_batch: int = Field(200, ge=1, le=5000)
+    # Who the customer is when a mail has a Reply-To: "trusted" believes it only from the
+    # addresses in `trusted_forms` (a web form that sends as itself for its users), "always"
+    # believes every Reply-To, "never" none.
+    reply_to: Literal["never", "trusted", "always"] = "trusted"
+    trusted_forms: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_forms")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        return [address.strip().lower() for address in value]
 
 
 class SmtpSettings(BaseModel):
@@ -40,6 +50,12 @@ class SmtpSettings(BaseModel):
     user: str = ""
     password: SecretStr = SecretStr("")
     timeout_seconds: float = Field(30.0, gt=0)
+    # Open SMTP sessions kept and used at once: replies go out in parallel up to this many.
+    max_connections: int = Field(8, ge=1, le=100)
+    # A session is closed and opened again after this many mails (servers limit it too).
+    messages_per_connection: int = Field(100, ge=1)
+    # An idle session is closed after this long (servers drop idle clients after a few minutes).
+    idle_seconds: float = Field(30.0, gt=0)
 
 
 class EmailSettings(BaseModel):
@@ -54,6 +70,13 @@ class EmailSettings(BaseModel):
     max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     auto_ack: bool = True
     auto_ack_per_sender_per_hour: int = Field(3, ge=0)
+    # Besides the customer, at most this many people are copied on a reply (a mail Cc'ing
+    # thousands must not make us a mass mailer); agents change who, per ticket.
+    reply_participants_max: int = Field(5, ge=0, le=50)
+    # A mail that fails to be stored is tried this often (waits growing from
+    # `store_retry_seconds`), then quarantined with the error; the mail after it goes on.
+    store_attempts: int = Field(3, ge=1, le=20)
+    store_retry_seconds: float = Field(0.1, gt=0)
     expected_answer: str = "within one business day"
     reconnect_min_seconds: float = Field(1.0, gt=0)
     reconnect_max_seconds: float = Field(300.0, gt=0)

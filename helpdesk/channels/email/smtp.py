@@ -7,20 +7,20 @@ which mail systems and clients treat as one.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import NotRequired, TypedDict
 
 import aiosmtplib
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.email.models import EmailParticipant, EmailReference
+from helpdesk.channels.email import participants
+from helpdesk.channels.email.models import EmailReference
 from helpdesk.channels.email.settings import EmailSettings, SmtpSettings
+from helpdesk.channels.email.smtp_pool import SmtpPool
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
-from helpdesk.customers.models import Identity
 from helpdesk.messages import DeliveryError, DeliveryReceipt, OutboundMessage
 from helpdesk.storage.database import Database
 from helpdesk.templating import Templates
@@ -29,19 +29,6 @@ from helpdesk.tickets.models import Direction, Message, Ticket
 HISTORY_MESSAGES = 3
 HISTORY_CHARACTERS = 800
 REFERENCES_KEPT = 10
-
-
-class _Connection(TypedDict):
-    """The keyword arguments of aiosmtplib.send that say where and how to connect."""
-
-    hostname: str
-    port: int
-    use_tls: bool
-    start_tls: bool
-    timeout: float
-    tls_context: ssl.SSLContext
-    username: NotRequired[str]
-    password: NotRequired[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +58,16 @@ class SmtpAdapter:
         )
         # The HTML part: everything escaped, like every page.
         self._html = templates.environment(autoescape=True, strict=True)
+        self._pool = SmtpPool(self._smtp)
+
+    async def close(self) -> None:
+        await self._pool.close()
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         thread = await self._thread(message)
         mail = self.compose(message, thread)
         try:
-            await aiosmtplib.send(mail, **self._connection())
+            await self._pool.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [error.code for error in exc.recipients]
             raise DeliveryError(
@@ -96,24 +87,18 @@ class SmtpAdapter:
             raise DeliveryError(f"SMTP server unavailable: {type(exc).__name__}: {exc}") from exc
         return DeliveryReceipt(delivered=False)
 
-    def _connection(self) -> _Connection:
-        smtp = self._smtp
-        context = ssl.create_default_context()
-        if not smtp.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        options: _Connection = {
-            "hostname": smtp.host,
-            "port": smtp.port,
-            "use_tls": smtp.tls == "implicit",
-            "start_tls": smtp.tls == "starttls",
-            "timeout": smtp.timeout_seconds,
-            "tls_context": context,
-        }
-        if smtp.user:
-            options["username"] = smtp.user
-            options["password"] = smtp.password.get_secret_value()
-        return options
+    async def _copies(
+        self, session: AsyncSession, message: OutboundMessage
+    ) -> list[tuple[str, str]]:
+        """Who besides the customer gets this mail: for an agent's reply, the ticket's copied
+        participants (at most `reply_participants_max`); an acknowledgement or any other
+        automatic mail goes to the sender alone."""
+        if message.author_type != "agent":
+            return []
+        limit = self._settings.reply_participants_max
+        found = await participants.copied(session, message.ticket_id, limit + 1)
+        recipient = message.recipient.lower()
+        return [(name, address) for name, address in found if address != recipient][:limit]
 
     def compose(self, message: OutboundMessage, thread: _Thread) -> EmailMessage:
         mail = EmailMessage()
@@ -165,24 +150,7 @@ class SmtpAdapter:
                     .limit(REFERENCES_KEPT)
                 )
             ).all()
-            # A participant may have written last and so be the recipient: the customer stays
-            # on the mail as a copy.
-            customer = await session.scalar(
-                select(Identity.address)
-                .where(
-                    Identity.customer_id == (ticket.customer_id if ticket else None),
-                    Identity.channel == "email",
-                )
-                .order_by(Identity.id.desc())
-                .limit(1)
-            )
-            participants = (
-                await session.execute(
-                    select(EmailParticipant.display_name, EmailParticipant.address)
-                    .where(EmailParticipant.ticket_id == message.ticket_id)
-                    .order_by(EmailParticipant.id)
-                )
-            ).all()
+            cc = await self._copies(session, message)
             earlier = (
                 await session.execute(
                     select(Message.direction, Message.text, Message.created_at)
@@ -208,10 +176,6 @@ class SmtpAdapter:
             subject=subject,
             in_reply_to=chain[-1] if chain else None,
             references=chain,
-            cc=[
-                (name, address)
-                for name, address in [*([("", customer)] if customer else []), *participants]
-                if address != message.recipient.lower()
-            ],
+            cc=cc,
             history=history,
         )
