@@ -158,7 +158,7 @@ async def change_recipients(
                 session, ticket, body.cc, _limit(request), runtime.clock.now()
             )
         except recipients.RecipientsError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return await read_recipients(number, agent, request)
 
 
