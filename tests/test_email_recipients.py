@@ -224,9 +224,7 @@ async def test_machine_answers_file_quietly_and_qmail_bounces_fail_the_reply(
 
             async def failed() -> bool:
                 async with runtime.db.read() as session:
-                    sent = await session.scalar(
-                        select(Message).where(Message.text == "Restart it")
-                    )
+                    sent = await session.scalar(select(Message).where(Message.text == "Restart it"))
                     return sent is not None and sent.delivery_state == DeliveryState.FAILED
 
             await eventually(failed)

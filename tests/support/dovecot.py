@@ -87,9 +87,27 @@ class Mailbox:
         return self.server.port
 
 
+_TLS = """\
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+service imap-login {{
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+"""
+
+
 class DovecotServer:
-    def __init__(self, password: str, accounts: int = 200) -> None:
-        """`accounts` users, each with `password`, wait to be handed out by `mailbox`."""
+    def __init__(self, password: str, accounts: int = 200, *, tls: bool = False) -> None:
+        """`accounts` users, each with `password`, wait to be handed out by `mailbox`. With
+        `tls`, a certificate for 127.0.0.1 is made (`cert_file`), the plain port offers
+        STARTTLS and `tls_port` speaks TLS from the first byte."""
+        self.tls = tls
+        self.tls_port = free_port() if tls else 0
         self.password = password
         self.users: dict[str, str] = {}
         self._add_users(accounts)
@@ -104,8 +122,17 @@ class DovecotServer:
         shutil.chown(self.dir / "mail", MAIL_USER, MAIL_USER)
         self._write_users()
         config = self.dir / "dovecot.conf"
-        config.write_text(_CONFIG.format(d=self.dir, port=self.port, user=MAIL_USER))
+        text = _CONFIG.format(d=self.dir, port=self.port, user=MAIL_USER)
+        if self.tls:
+            make_certificate(self.dir)
+            # Later settings win: TLS on, and the imaps listener given a port.
+            text = text.replace("ssl = no\n", "") + _TLS.format(d=self.dir, tls_port=self.tls_port)
+        config.write_text(text)
         return self._launch(timeout)
+
+    @property
+    def cert_file(self) -> Path:
+        return self.dir / "cert.pem"
 
     def _write_users(self) -> None:
         # Written whole and renamed into place, so Dovecot never reads half a file.
@@ -176,6 +203,19 @@ class DovecotServer:
     def stop(self) -> None:
         self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def make_certificate(folder: Path) -> None:
+    """A fresh self-signed certificate (and key) for localhost and 127.0.0.1."""
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+            *("-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 class ImapClient:

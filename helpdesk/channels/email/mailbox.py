@@ -120,7 +120,7 @@ class MailboxWorker:
         return imap
 
     def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.mailbox.ca_file)
         if not self.mailbox.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

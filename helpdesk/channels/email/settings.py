@@ -20,6 +20,8 @@ class MailboxSettings(BaseModel):
     port: int = Field(993, ge=1, le=65535)
     tls: TlsMode = "implicit"
     verify_tls: bool = True
+    # Certificates (PEM) to trust besides the system's: a private CA or a self-signed server.
+    ca_file: str | None = None
     user: str
     password: SecretStr
     folder: str = "INBOX"
@@ -47,6 +49,7 @@ class SmtpSettings(BaseModel):
     port: int = Field(587, ge=1, le=65535)
     tls: TlsMode = "starttls"
     verify_tls: bool = True
+    ca_file: str | None = None
     user: str = ""
     password: SecretStr = SecretStr("")
     timeout_seconds: float = Field(30.0, gt=0)

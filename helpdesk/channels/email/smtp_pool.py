@@ -119,7 +119,7 @@ async def _quit(session: _Session) -> None:
 
 
 def _options(smtp: SmtpSettings) -> _Connection:
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=smtp.ca_file)
     if not smtp.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
