@@ -11,8 +11,15 @@ What is measured:
     time; the time from the APPEND call to the message being committed (visible in the database)
     is recorded. p50/p95/max in ms. Target p95 < 1.5 s.
 
-Automatic acknowledgements are off (there is no SMTP server here); everything else is as in
-production. PostgreSQL runs with fsync on.
+  * acknowledgements: with the defaults (acknowledgements on) every message is from a new
+    sender, so every one of the N new tickets gets an acknowledgement, sent to an SMTP sink (a
+    separate aiosmtpd process). `acks msg/s` = N / the time from runtime start until the last
+    acknowledgement was accepted by the SMTP server and recorded as sent: end to end.
+  * replies: an agent's reply on each of those N tickets is committed at once (in batches of
+    500); `msg/s` = N / the time until the SMTP server accepted the last one and the outbox
+    recorded it.
+
+Everything is as in production with the default settings. PostgreSQL runs with fsync on.
 
     python bench/email_import.py                    # both databases, 5,000 messages, 100 probes
     python bench/email_import.py --db sqlite --messages 2000 --probes 50
@@ -24,10 +31,13 @@ import argparse
 import asyncio
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -42,9 +52,11 @@ from bench.cpu_meter import CpuMeter
 from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.config import load_settings
 from helpdesk.runtime import Runtime, tune_garbage_collector
-from helpdesk.tickets.models import Message
+from helpdesk.staff.models import Agent
+from helpdesk.tickets import actions
+from helpdesk.tickets.models import AuthorType, DeliveryState, Direction, Message, Ticket
 from tests.support.dovecot import MAIL_USER, DovecotServer, ImapClient, Mailbox
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, free_port
 
 USER = "support@example.test"
 PASSWORD = "bench-secret"
@@ -52,7 +64,8 @@ PASSWORD = "bench-secret"
 
 def sample(n: int) -> bytes:
     message = EmailMessage(policy=SMTP)
-    message["From"] = f"Customer {n % 997} <customer{n % 997}@example.org>"
+    # Each a new sender: every message opens a ticket that is acknowledged.
+    message["From"] = f"Customer {n} <customer{n}@example.org>"
     message["To"] = USER
     message["Subject"] = f"Question number {n} about my order"
     message["Message-ID"] = f"<bench-{n}-{time.time_ns()}@example.org>"
@@ -78,7 +91,35 @@ def preload(box: Mailbox, count: int) -> None:
         shutil.chown(path, MAIL_USER, MAIL_USER)
 
 
-def settings_for(url: str, data_dir: Path, box: Mailbox):
+class SmtpSink:
+    """aiosmtpd in a process of its own, accepting everything: the helpdesk's SMTP server."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"),
+                *("-l", f"127.0.0.1:{self.port}"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
+                    if probe.recv(100).startswith(b"220"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the SMTP sink did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def settings_for(url: str, data_dir: Path, box: Mailbox, smtp_port: int):
     return load_settings(
         data_dir=data_dir,
         database_url=url,
@@ -95,8 +136,8 @@ def settings_for(url: str, data_dir: Path, box: Mailbox):
                     "fetch_batch": 250,
                 }
             ],
+            "smtp": {"host": "127.0.0.1", "port": smtp_port, "tls": "none"},
             "from_address": USER,
-            "auto_ack": False,
         },
     )
 
@@ -107,37 +148,93 @@ async def committed_uid(runtime: Runtime) -> int:
         return checkpoint.last_uid if checkpoint else 0
 
 
-async def run_import(url: str, count: int, data_dir: Path) -> tuple[float, str]:
+async def sent(runtime: Runtime, author: AuthorType) -> int:
+    async with runtime.db.read() as session:
+        return (
+            await session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.direction == Direction.OUT,
+                    Message.author_type == author,
+                    Message.delivery_state == DeliveryState.SENT,
+                )
+            )
+            or 0
+        )
+
+
+@dataclass
+class Figures:
+    imported: float = 0.0
+    acks: float = 0.0
+    replies: float = 0.0
+    cpu: str = ""
+
+
+async def run_import(url: str, count: int, data_dir: Path, sink: SmtpSink) -> Figures:
     dovecot = DovecotServer(PASSWORD, accounts=1).start()
+    figures = Figures()
     try:
         box = dovecot.mailbox()
         preload(box, count)
         async with ImapClient(box) as imap:
             assert await imap.count() == count  # Dovecot has indexed them: truly preloaded
-        runtime = Runtime(settings_for(url, data_dir, box))
+        runtime = Runtime(settings_for(url, data_dir, box, sink.port))
         await runtime.db.migrate()
         tune_garbage_collector()
-        cpu = CpuMeter([os.getpid(), dovecot.process.pid if dovecot.process else os.getpid()])
+        roots = [os.getpid(), sink.process.pid]
+        cpu = CpuMeter([*roots, dovecot.process.pid if dovecot.process else os.getpid()])
         cpu.start()
         started = time.perf_counter()
         await runtime.start(migrate=False)
         while await committed_uid(runtime) < count:  # noqa: ASYNC110 - polls the database
             await asyncio.sleep(0.02)
-        elapsed = time.perf_counter() - started
+        figures.imported = count / (time.perf_counter() - started)
+        while await sent(runtime, AuthorType.SYSTEM) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        figures.acks = count / (time.perf_counter() - started)
         cpu.stop()
+        figures.cpu = cpu.describe()
         async with runtime.db.read() as session:
-            stored = await session.scalar(select(func.count()).select_from(Message))
-        await runtime.stop()
+            stored = await session.scalar(
+                select(func.count()).select_from(Message).where(Message.direction == Direction.IN)
+            )
         assert stored == count, f"stored {stored} of {count}"
-        return count / elapsed, cpu.describe()
+        figures.replies = await run_replies(runtime, count)
+        await runtime.stop()
+        return figures
     finally:
         dovecot.stop()
 
 
-async def run_latency(url: str, probes: int, data_dir: Path) -> list[float]:
+async def run_replies(runtime: Runtime, count: int) -> float:
+    """An agent's reply on every ticket, committed at once; the time until all are sent."""
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        agent = Agent(email="bench@example.test", name="Bench", password_hash="-", created_at=now)
+        session.add(agent)
+    async with runtime.db.read() as session:
+        ticket_ids = (await session.scalars(select(Ticket.id).order_by(Ticket.id))).all()
+    started = time.perf_counter()
+    for start in range(0, len(ticket_ids), 500):
+        async with runtime.db.transaction() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket).where(Ticket.id.in_(ticket_ids[start : start + 500]))
+                )
+            ).all()
+            for ticket in tickets:
+                await actions.reply(session, agent, ticket, "We are on it.", now=now)
+    while await sent(runtime, AuthorType.AGENT) < len(ticket_ids):  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    return len(ticket_ids) / (time.perf_counter() - started)
+
+
+async def run_latency(url: str, probes: int, data_dir: Path, sink: SmtpSink) -> list[float]:
     dovecot = DovecotServer(PASSWORD, accounts=1).start()
     box = dovecot.mailbox()
-    runtime = Runtime(settings_for(url, data_dir, box))
+    runtime = Runtime(settings_for(url, data_dir, box, sink.port))
     try:
         await runtime.start()
         while not all(w.status.idle for w in runtime.email.workers):  # noqa: ASYNC110
@@ -178,6 +275,7 @@ async def main() -> None:
     options = parser.parse_args()
     postgres = PostgresServer(fsync=True).start() if options.db != "sqlite" else None
     work = Path(tempfile.mkdtemp(prefix="helpdesk-bench-email-"))
+    sink = SmtpSink()
     try:
         for kind in ("sqlite", "postgresql"):
             if options.db not in (kind, "both"):
@@ -190,11 +288,14 @@ async def main() -> None:
                     assert postgres is not None
                     url = postgres.create_database(f"bench_email_{phase}")
                 if phase == "import":
-                    rate, cpu = await run_import(url, options.messages, data_dir)
-                    print(f"{kind:10} import   {options.messages} preloaded: {rate:7.0f} msg/s")
-                    print(f"{'':10} cpu      {cpu}")
+                    figures = await run_import(url, options.messages, data_dir, sink)
+                    n = options.messages
+                    print(f"{kind:10} import   {n} preloaded:        {figures.imported:7.0f} msg/s")
+                    print(f"{'':10} acks     {n} sent, end to end:  {figures.acks:7.0f} msg/s")
+                    print(f"{'':10} replies  {n} sent, end to end:  {figures.replies:7.0f} msg/s")
+                    print(f"{'':10} cpu      {figures.cpu}")
                 else:
-                    latencies = await run_latency(url, options.probes, data_dir)
+                    latencies = await run_latency(url, options.probes, data_dir, sink)
                     print(
                         f"{kind:10} latency  APPEND -> committed, {len(latencies)} probes: "
                         f"p50 {statistics.median(latencies) * 1000:.0f} ms, "
@@ -202,6 +303,7 @@ async def main() -> None:
                         f"max {max(latencies) * 1000:.0f} ms"
                     )
     finally:
+        sink.stop()
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(work, ignore_errors=True)

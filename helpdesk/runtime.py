@@ -204,7 +204,10 @@ def event_table(rt: Runtime) -> EventTable:
         "conversation", rt.conversation.on_message, wanted=rt.conversation.needs_reaction
     )
     acknowledgement = Reaction(
-        "acknowledgement", rt.acknowledgements.on_ticket_created, wanted=rt.acknowledgements.wanted
+        "acknowledgement",
+        rt.acknowledgements.on_ticket_created,
+        wanted=rt.acknowledgements.wanted,
+        prepare=rt.acknowledgements.prepare,
     )
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted

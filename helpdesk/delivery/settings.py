@@ -13,4 +13,4 @@ class OutboxSettings(BaseModel):
     backoff_max_seconds: float = Field(600.0, gt=0)
     poll_seconds: float = Field(1.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)
-    batch_size: int = Field(50, ge=1)
+    batch_size: int = Field(100, ge=1)

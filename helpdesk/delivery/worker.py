@@ -13,31 +13,44 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
-from helpdesk.customers.models import Identity
+from helpdesk.delivery.addressing import by_id, outbound_many
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
 from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.types import DeliveryChanged, ReplyQueued
 from helpdesk.messages import (
     ChannelAdapter,
     DeliveryError,
-    OutboundAttachment,
     OutboundMessage,
-    QuickReply,
 )
-from helpdesk.staff.models import Agent
 from helpdesk.storage.attachments import AttachmentMissing, AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import record
-from helpdesk.tickets.models import Attachment, DeliveryState, Direction, Message, Ticket
+from helpdesk.tickets.models import DeliveryState, Message
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    item_id: int
+    channel: str
+    attempts: int
+    outbound: OutboundMessage | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    job: _Job
+    state: DeliveryState | None = None
+    error: DeliveryError | None = None
 
 
 class OutboxWorker:
@@ -83,10 +96,13 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
 
     async def deliver_due(self) -> int:
-        """One round: claim what is due, deliver it, record the results. Returns items tried."""
+        """One round: claim what is due, deliver it in parallel (the adapters bound how much at
+        once), record all results in one transaction. Returns items tried."""
         claimed = await self._claim()
         if claimed:
-            await asyncio.gather(*(self._deliver(item_id) for item_id in claimed))
+            jobs = await self._load(claimed)
+            outcomes = await asyncio.gather(*(self._deliver(job) for job in jobs))
+            await self._record(outcomes)
         return len(claimed)
 
     async def _claim(self) -> list[int]:
@@ -94,9 +110,9 @@ class OutboxWorker:
         # Read at every claim: the Telegram adapter is added after start, once aiogram loaded.
         channels = list(self._adapters)
         async with self._db.transaction() as session:
-            items = (
+            ids = (
                 await session.scalars(
-                    select(OutboxItem)
+                    select(OutboxItem.id)
                     .where(
                         OutboxItem.channel.in_(channels),
                         or_(
@@ -115,49 +131,78 @@ class OutboxWorker:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for item in items:
-                item.status = OutboxStatus.SENDING
-                item.attempts += 1
-                item.lease_until = now + timedelta(seconds=self._settings.lease_seconds)
-            return [item.id for item in items]
+            if ids:
+                # One statement for the whole claim: a round is one short turn at the writer.
+                await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id.in_(ids))
+                    .values(
+                        status=OutboxStatus.SENDING,
+                        attempts=OutboxItem.attempts + 1,
+                        lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+                    )
+                )
+            return list(ids)
 
-    async def _deliver(self, item_id: int) -> None:
+    async def _load(self, item_ids: list[int]) -> list[_Job]:
+        """What each claimed item sends, read with a few statements for the whole round."""
         async with self._db.read() as session:
-            item = await session.get(OutboxItem, item_id)
-            if item is None:
-                return
-            message = await session.get(Message, item.message_id)
-            assert message is not None
-            outbound = await _outbound_for(session, message)
-            attempts = item.attempts
-        adapter = self._adapters.get(item.channel)
+            items = (
+                await session.scalars(select(OutboxItem).where(OutboxItem.id.in_(item_ids)))
+            ).all()
+            messages = await by_id(session, Message, {item.message_id for item in items})
+            outbounds = await outbound_many(session, list(messages.values()))
+        return [
+            _Job(item.id, item.channel, item.attempts, outbounds.get(item.message_id))
+            for item in sorted(items, key=lambda i: i.id)
+        ]
+
+    async def _deliver(self, job: _Job) -> _Outcome:
+        adapter = self._adapters.get(job.channel)
         try:
             if adapter is None:
-                raise DeliveryError(f"the {item.channel} channel is not configured")
-            if outbound is None:
+                raise DeliveryError(f"the {job.channel} channel is not configured")
+            if job.outbound is None:
                 raise DeliveryError(
                     "the customer has no reachable address on this channel", permanent=True
                 )
             # Checked before the first part goes out: a reply sent in part cannot be taken back.
-            await self._check_files(outbound)
-            receipt = await adapter.send(outbound)
+            await self._check_files(job.outbound)
+            receipt = await adapter.send(job.outbound)
         except DeliveryError as exc:
-            await self._record_failure(item_id, attempts, exc)
+            return _Outcome(job, error=exc)
         except AttachmentMissing as exc:
             # Waiting brings no file back: fail now, with the reason, instead of retrying.
-            await self._record_failure(
-                item_id,
-                attempts,
-                DeliveryError(f"a file of the reply is lost ({exc})", permanent=True),
-            )
+            error = DeliveryError(f"a file of the reply is lost ({exc})", permanent=True)
+            return _Outcome(job, error=error)
         except Exception as exc:
-            log.exception("adapter %s failed on outbox item %d", item.channel, item_id)
-            await self._record_failure(
-                item_id, attempts, DeliveryError(f"{type(exc).__name__}: {exc}")
+            log.exception("adapter %s failed on outbox item %d", job.channel, job.item_id)
+            return _Outcome(job, error=DeliveryError(f"{type(exc).__name__}: {exc}"))
+        state = DeliveryState.DELIVERED if receipt.delivered else DeliveryState.SENT
+        return _Outcome(job, state=state)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        """Every result of a round in one transaction: one turn at the writer, not one each."""
+        now = self._clock.now()
+        failures: list[tuple[int, _Outcome, bool]] = []  # message id, outcome, gives up
+        async with self._db.transaction() as session:
+            for state in {o.state for o in outcomes if o.state is not None}:
+                done = [o.job.item_id for o in outcomes if o.state == state]
+                await self._record_successes(session, done, state, now)
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    failed = await self._record_failure(session, outcome, now)
+                    if failed is not None:
+                        failures.append((failed[0], outcome, failed[1]))
+        for message_id, outcome, gives_up in failures:
+            log.warning(
+                "delivery of message %d %s: %s",
+                message_id,
+                "failed for good"
+                if gives_up
+                else f"failed (attempt {outcome.job.attempts}), will retry",
+                outcome.error,
             )
-        else:
-            state = DeliveryState.DELIVERED if receipt.delivered else DeliveryState.SENT
-            await self._record_success(item_id, state)
 
     async def _check_files(self, outbound: OutboundMessage) -> None:
         if not outbound.attachments:
@@ -170,60 +215,70 @@ class OutboxWorker:
                 permanent=True,
             )
 
-    async def _record_success(self, item_id: int, state: DeliveryState) -> None:
-        now = self._clock.now()
-        async with self._db.transaction() as session:
-            item = await session.get(OutboxItem, item_id)
-            assert item is not None
-            # Locked: the customer's receipt (`received` on the web chat) may be committing
-            # now, and a plain read would overwrite its DELIVERED with SENT.
-            message = await session.get(Message, item.message_id, with_for_update=True)
-            assert message is not None
-            item.status, item.done_at, item.lease_until, item.last_error = (
-                OutboxStatus.DONE,
-                now,
-                None,
-                None,
+    async def _record_successes(
+        self, session: AsyncSession, item_ids: list[int], state: DeliveryState, now: datetime
+    ) -> None:
+        """Items delivered, with a few statements whatever their number."""
+        # Locked: the customer's receipt (`received` on the web chat) may be committing now,
+        # and a plain read would overwrite its DELIVERED with SENT.
+        rows = (
+            await session.execute(
+                select(Message.id, Message.ticket_id, Message.delivery_state)
+                .join(OutboxItem, OutboxItem.message_id == Message.id)
+                .where(OutboxItem.id.in_(item_ids))
+                .with_for_update()
             )
-            # The customer may already have confirmed receipt; never move a state backwards.
-            if message.delivery_state != DeliveryState.DELIVERED:
-                message.delivery_state = state
-            message.delivered_at = message.delivered_at or now
-            message.delivery_error = None
-            record(
-                session,
-                DeliveryChanged(message.ticket_id, message.id, message.delivery_state.value),
-            )
-
-    async def _record_failure(self, item_id: int, attempts: int, error: DeliveryError) -> None:
-        now = self._clock.now()
-        gives_up = error.permanent or attempts >= self._settings.max_attempts
-        async with self._db.transaction() as session:
-            item = await session.get(OutboxItem, item_id)
-            assert item is not None
-            message = await session.get(Message, item.message_id)
-            assert message is not None
-            item.last_error = str(error)
-            item.lease_until = None
-            message.delivery_error = str(error)
-            if gives_up:
-                item.status = OutboxStatus.FAILED
-                item.done_at = now
-                message.delivery_state = DeliveryState.FAILED
-            else:
-                item.status = OutboxStatus.PENDING
-                item.next_attempt_at = now + self._backoff(attempts, error.retry_after)
-            record(
-                session,
-                DeliveryChanged(message.ticket_id, message.id, message.delivery_state.value),
-            )
-            message_id = message.id
-        log.warning(
-            "delivery of message %d %s: %s",
-            message_id,
-            "failed for good" if gives_up else f"failed (attempt {attempts}), will retry",
-            error,
+        ).all()
+        await session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(item_ids))
+            .values(status=OutboxStatus.DONE, done_at=now, lease_until=None, last_error=None)
         )
+        if not rows:
+            return
+        # The customer may already have confirmed receipt; never move a state backwards.
+        moved = [row.id for row in rows if row.delivery_state != DeliveryState.DELIVERED]
+        if moved:
+            await session.execute(
+                update(Message).where(Message.id.in_(moved)).values(delivery_state=state)
+            )
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_([row.id for row in rows]))
+            .values(delivered_at=func.coalesce(Message.delivered_at, now), delivery_error=None)
+        )
+        for row in rows:
+            kept = row.delivery_state == DeliveryState.DELIVERED
+            final = DeliveryState.DELIVERED if kept else state
+            record(session, DeliveryChanged(row.ticket_id, row.id, final.value))
+
+    async def _record_failure(
+        self, session: AsyncSession, outcome: _Outcome, now: datetime
+    ) -> tuple[int, bool] | None:
+        """The failure recorded; (message id, whether it is given up), for the log."""
+        error, attempts = outcome.error, outcome.job.attempts
+        assert error is not None
+        gives_up = error.permanent or attempts >= self._settings.max_attempts
+        item = await session.get(OutboxItem, outcome.job.item_id)
+        if item is None:
+            return None
+        message = await session.get(Message, item.message_id)
+        assert message is not None
+        item.last_error = str(error)
+        item.lease_until = None
+        message.delivery_error = str(error)
+        if gives_up:
+            item.status = OutboxStatus.FAILED
+            item.done_at = now
+            message.delivery_state = DeliveryState.FAILED
+        else:
+            item.status = OutboxStatus.PENDING
+            item.next_attempt_at = now + self._backoff(attempts, error.retry_after)
+        record(
+            session,
+            DeliveryChanged(message.ticket_id, message.id, message.delivery_state.value),
+        )
+        return message.id, gives_up
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         if retry_after is not None:
@@ -232,63 +287,3 @@ class OutboxWorker:
         # Jitter spreads retries of many items so a recovering server is not hit all at once.
         seconds = min(base, self._settings.backoff_max_seconds) * random.uniform(0.8, 1.2)
         return timedelta(seconds=seconds)
-
-
-async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMessage | None:
-    ticket = await session.get(Ticket, message.ticket_id)
-    assert ticket is not None
-    identity = await _recipient(session, ticket)
-    if identity is None or identity.unreachable:
-        return None
-    author = await session.get(Agent, message.agent_id) if message.agent_id else None
-    files = await session.scalars(
-        select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id)
-    )
-    return OutboundMessage(
-        message_id=message.id,
-        ticket_id=ticket.id,
-        channel=message.channel,
-        recipient=identity.address,
-        text=message.text,
-        html=message.html,
-        author_name=author.name if author else "Support",
-        sent_at=message.created_at,
-        quick_replies=tuple(
-            QuickReply(q["payload"], q["label"]) for q in message.quick_replies or ()
-        ),
-        author_type=message.author_type.value,
-        attachments=tuple(
-            OutboundAttachment(f.filename, f.content_type, f.sha256, f.size) for f in files
-        ),
-    )
-
-
-async def _recipient(session: AsyncSession, ticket: Ticket) -> Identity | None:
-    """The address the customer last wrote from on this ticket, else any on its channel.
-
-    Only the ticket's own customer: someone else whose message was filed on the ticket (a
-    participant, or a stranger who knew a Message-ID) never becomes who replies go to."""
-    last_inbound = await session.scalar(
-        select(Message.identity_id)
-        .where(
-            Message.ticket_id == ticket.id,
-            Message.direction == Direction.IN,
-            Message.identity_id.is_not(None),
-            Message.customer_id == ticket.customer_id,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
-    if last_inbound is not None:
-        return await session.get(Identity, last_inbound)
-    return await session.scalar(
-        select(Identity)
-        .where(Identity.customer_id == ticket.customer_id, Identity.channel == ticket.channel)
-        .limit(1)
-    )
-
-
-async def reply_address(session: AsyncSession, ticket: Ticket) -> str | None:
-    """Where a reply on this ticket goes, for an agent to see before sending."""
-    identity = await _recipient(session, ticket)
-    return None if identity is None or identity.unreachable else identity.address

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.email import participants
-from helpdesk.channels.email.limits import plausible_date, readable_address
+from helpdesk.channels.email.limits import plausible_date
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
     EmailParticipant,
@@ -27,8 +27,8 @@ from helpdesk.channels.email.models import (
     EmailReference,
     ParticipantRole,
 )
-from helpdesk.channels.email.parse import ParsedMail, ParseError, parse
-from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
+from helpdesk.channels.email.parse import ParsedMail, parse_many
+from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag, external_id, reference_key
 from helpdesk.delivery import state as delivery_state
 from helpdesk.intake.batch import Receipt
@@ -77,6 +77,13 @@ class ImportResult:
     # Per mail, in order: the stored message's id (None when quarantined or a bounce).
     message_ids: list[int | None] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
+
+    def add(self, part: ImportResult) -> None:
+        self.imported += part.imported
+        self.duplicates += part.duplicates
+        self.quarantined += part.quarantined
+        self.message_ids += part.message_ids
+        self.reasons += part.reasons
 
 
 class MailImporter:
@@ -149,9 +156,7 @@ class MailImporter:
                     await asyncio.sleep(wait * 2 ** (attempt - 1))
                 item.receipt = None
                 try:
-                    _merge(
-                        result, await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity)
-                    )
+                    result.add(await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity))
                     error = None
                     break
                 except Exception as exc:
@@ -164,7 +169,7 @@ class MailImporter:
                 f"could not be stored ({attempts} tries): {type(error).__name__}: {error}"
             )[:2000]
             item.hashes = (await self._attachments.put(item.raw.data),)
-            _merge(result, await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity))
+            result.add(await self.store(mailbox, Prepared([item]), uidvalidity=uidvalidity))
         return result
 
     async def _parse_all(self, mails: Sequence[RawMail], force_size: bool) -> list[_Item]:
@@ -185,7 +190,7 @@ class MailImporter:
         for item in items:
             if item.parsed is None:
                 continue
-            item.parsed = parsed = _as_customer(item.parsed, box)
+            item.parsed = parsed = participants.as_customer(item.parsed, box)
             if parsed.bounce is not None and await self._record_bounce(session, item, now):
                 continue
             # A reply to a message earlier in this batch must see that one stored first.
@@ -357,24 +362,6 @@ def _files_of(item: _Item) -> list[bytes]:
     return [item.raw.data]
 
 
-def parse_many(
-    data: Sequence[bytes], limit: int | None
-) -> list[tuple[ParsedMail | None, str | None]]:
-    """Each message parsed, or the reason it must be quarantined (runs in a worker thread)."""
-    outcomes: list[tuple[ParsedMail | None, str | None]] = []
-    for raw in data:
-        if limit is not None and len(raw) > limit:
-            outcomes.append((None, f"too large: {len(raw)} bytes, the limit is {limit}"))
-            continue
-        try:
-            outcomes.append((parse(raw), None))
-        except ParseError as exc:
-            outcomes.append((None, str(exc)))
-        except Exception as exc:
-            outcomes.append((None, f"could not be parsed: {type(exc).__name__}: {exc}"[:1000]))
-    return outcomes
-
-
 async def _checkpoint(
     session: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int, now: datetime
 ) -> None:
@@ -388,27 +375,6 @@ async def _checkpoint(
     else:
         checkpoint.last_uid = max(checkpoint.last_uid, last_uid)
     checkpoint.last_import_at = now
-
-
-def _merge(total: ImportResult, part: ImportResult) -> None:
-    total.imported += part.imported
-    total.duplicates += part.duplicates
-    total.quarantined += part.quarantined
-    total.message_ids += part.message_ids
-    total.reasons += part.reasons
-
-
-def _as_customer(parsed: ParsedMail, box: MailboxSettings | None) -> ParsedMail:
-    """The mail with its customer as sender: the Reply-To where the mailbox believes it (a web
-    form sends as itself and names the person who filled it in as Reply-To)."""
-    if parsed.reply_to is None or box is None or box.reply_to == "never":
-        return parsed
-    if box.reply_to == "trusted" and parsed.sender not in box.trusted_forms:
-        return parsed
-    name, address = parsed.reply_to
-    if address == parsed.sender or not readable_address(address):
-        return parsed
-    return replace(parsed, sender=address, sender_name=name)
 
 
 def _peek(raw: bytes) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import email
 import email.policy
 import email.utils
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -114,6 +115,24 @@ def parse(raw: bytes) -> ParsedMail:
         bounce=noise.bounce_of(message),
         defects=tuple(type(d).__name__ for d in message.defects),
     )
+
+
+def parse_many(
+    data: Sequence[bytes], limit: int | None
+) -> list[tuple[ParsedMail | None, str | None]]:
+    """Each message parsed, or the reason it must be quarantined (runs in a worker thread)."""
+    outcomes: list[tuple[ParsedMail | None, str | None]] = []
+    for raw in data:
+        if limit is not None and len(raw) > limit:
+            outcomes.append((None, f"too large: {len(raw)} bytes, the limit is {limit}"))
+            continue
+        try:
+            outcomes.append((parse(raw), None))
+        except ParseError as exc:
+            outcomes.append((None, str(exc)))
+        except Exception as exc:
+            outcomes.append((None, f"could not be parsed: {type(exc).__name__}: {exc}"[:1000]))
+    return outcomes
 
 
 def html_to_text(html: str) -> str:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.email.limits import ADDRESS_LENGTH
+from helpdesk.channels.email.limits import ADDRESS_LENGTH, readable_address
 from helpdesk.channels.email.models import EmailParticipant, ParticipantRole
 from helpdesk.channels.email.parse import ParsedMail
+from helpdesk.channels.email.settings import MailboxSettings
 from helpdesk.customers.models import Identity
 from helpdesk.intake.batch import Receipt
 from helpdesk.storage.base import table_of
@@ -112,15 +114,14 @@ async def customer_addresses(session: AsyncSession, tickets: Iterable[int]) -> d
     return found
 
 
-async def copied(session: AsyncSession, ticket_id: int, limit: int) -> list[tuple[str, str]]:
-    """(name, address) of the people a reply on this ticket is copied to, oldest first."""
-    rows = await session.execute(
-        select(EmailParticipant.display_name, EmailParticipant.address)
-        .where(
-            EmailParticipant.ticket_id == ticket_id,
-            EmailParticipant.role == ParticipantRole.COPIED,
-        )
-        .order_by(EmailParticipant.id)
-        .limit(limit)
-    )
-    return [(row.display_name, row.address) for row in rows]
+def as_customer(parsed: ParsedMail, box: MailboxSettings | None) -> ParsedMail:
+    """The mail with its customer as sender: the Reply-To where the mailbox believes it (a web
+    form sends as itself and names the person who filled it in as Reply-To)."""
+    if parsed.reply_to is None or box is None or box.reply_to == "never":
+        return parsed
+    if box.reply_to == "trusted" and parsed.sender not in box.trusted_forms:
+        return parsed
+    name, address = parsed.reply_to
+    if address == parsed.sender or not readable_address(address):
+        return parsed
+    return replace(parsed, sender=address, sender_name=name)

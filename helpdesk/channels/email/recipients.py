@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.email.limits import readable_address
 from helpdesk.channels.email.models import EmailParticipant, ParticipantRole
-from helpdesk.delivery.worker import reply_address
+from helpdesk.delivery.addressing import reply_address
 from helpdesk.tickets.models import Ticket
 
 

@@ -54,7 +54,7 @@ class SmtpSettings(BaseModel):
     password: SecretStr = SecretStr("")
     timeout_seconds: float = Field(30.0, gt=0)
     # Open SMTP sessions kept and used at once: replies go out in parallel up to this many.
-    max_connections: int = Field(8, ge=1, le=100)
+    max_connections: int = Field(16, ge=1, le=100)
     # A session is closed and opened again after this many mails (servers limit it too).
     messages_per_connection: int = Field(100, ge=1)
     # An idle session is closed after this long (servers drop idle clients after a few minutes).

@@ -7,37 +7,18 @@ which mail systems and clients treat as one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.email import participants
-from helpdesk.channels.email.models import EmailReference
+from helpdesk.channels.email.mail_bytes import Draft, Envelope, envelope
 from helpdesk.channels.email.settings import EmailSettings, SmtpSettings
 from helpdesk.channels.email.smtp_pool import SmtpPool
+from helpdesk.channels.email.thread_info import Thread, ThreadLoader
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
 from helpdesk.messages import DeliveryError, DeliveryReceipt, OutboundMessage
 from helpdesk.storage.database import Database
 from helpdesk.templating import Templates
-from helpdesk.tickets.models import Direction, Message, Ticket
-
-HISTORY_MESSAGES = 3
-HISTORY_CHARACTERS = 800
-REFERENCES_KEPT = 10
-
-
-@dataclass(frozen=True, slots=True)
-class _Thread:
-    subject: str
-    in_reply_to: str | None
-    references: list[str]
-    cc: list[tuple[str, str]]
-    history: list[dict[str, object]]
 
 
 class SmtpAdapter:
@@ -59,12 +40,13 @@ class SmtpAdapter:
         # The HTML part: everything escaped, like every page.
         self._html = templates.environment(autoescape=True, strict=True)
         self._pool = SmtpPool(self._smtp)
+        self._threads = ThreadLoader(db, settings.from_name, settings.reply_participants_max)
 
     async def close(self) -> None:
         await self._pool.close()
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        thread = await self._thread(message)
+        thread = await self._threads.thread(message)
         mail = self.compose(message, thread)
         try:
             await self._pool.send(mail)
@@ -87,39 +69,23 @@ class SmtpAdapter:
             raise DeliveryError(f"SMTP server unavailable: {type(exc).__name__}: {exc}") from exc
         return DeliveryReceipt(delivered=False)
 
-    async def _copies(
-        self, session: AsyncSession, message: OutboundMessage
-    ) -> list[tuple[str, str]]:
-        """Who besides the customer gets this mail: for an agent's reply, the ticket's copied
-        participants (at most `reply_participants_max`); an acknowledgement or any other
-        automatic mail goes to the sender alone."""
-        if message.author_type != "agent":
-            return []
-        limit = self._settings.reply_participants_max
-        found = await participants.copied(session, message.ticket_id, limit + 1)
-        recipient = message.recipient.lower()
-        return [(name, address) for name, address in found if address != recipient][:limit]
-
-    def compose(self, message: OutboundMessage, thread: _Thread) -> EmailMessage:
-        mail = EmailMessage()
+    def compose(self, message: OutboundMessage, thread: Thread) -> Envelope:
         settings = self._settings
-        mail["From"] = Address(settings.from_name, addr_spec=settings.from_address)
-        mail["To"] = message.recipient
-        if thread.cc:
-            mail["Cc"] = [Address(name, addr_spec=address) for name, address in thread.cc]
         subject = (
             thread.subject if thread.subject.lower().startswith("re:") else f"Re: {thread.subject}"
         )
-        mail["Subject"] = self._tag.add(subject, message.ticket_id)
-        mail["Date"] = format_datetime(message.sent_at)
-        mail["Message-ID"] = self._ids.make(message.ticket_id, message.message_id)
+        headers = [
+            ("Subject", self._tag.add(subject, message.ticket_id)),
+            ("Date", format_datetime(message.sent_at)),
+            ("Message-ID", self._ids.make(message.ticket_id, message.message_id)),
+        ]
         if thread.in_reply_to:
-            mail["In-Reply-To"] = thread.in_reply_to
+            headers.append(("In-Reply-To", thread.in_reply_to))
         if thread.references:
-            mail["References"] = " ".join(thread.references)
+            headers.append(("References", " ".join(thread.references)))
         # RFC 3834: ours are answers, but acknowledgements are automatic and must not be answered.
         if message.author_type != "agent":
-            mail["Auto-Submitted"] = "auto-replied"
+            headers.append(("Auto-Submitted", "auto-replied"))
         context = {
             "text": message.text,
             "author_name": message.author_name,
@@ -127,55 +93,14 @@ class SmtpAdapter:
             "ticket_number": message.ticket_id,
             "history": thread.history,
         }
-        mail.set_content(self._text.get_template("email_reply.txt").render(**context))
-        mail.add_alternative(
-            self._html.get_template("email_reply.html").render(**context), subtype="html"
-        )
-        return mail
-
-    async def _thread(self, message: OutboundMessage) -> _Thread:
-        async with self._db.read() as session:
-            ticket = await session.get(Ticket, message.ticket_id)
-            subject = ticket.subject if ticket else ""
-            references = (
-                await session.scalars(
-                    select(EmailReference.rfc_message_id)
-                    .join(Message, Message.id == EmailReference.message_id)
-                    .where(
-                        EmailReference.ticket_id == message.ticket_id,
-                        Message.id < message.message_id,
-                        EmailReference.rfc_message_id.startswith("<"),
-                    )
-                    .order_by(EmailReference.id.desc())
-                    .limit(REFERENCES_KEPT)
-                )
-            ).all()
-            cc = await self._copies(session, message)
-            earlier = (
-                await session.execute(
-                    select(Message.direction, Message.text, Message.created_at)
-                    .where(
-                        Message.ticket_id == message.ticket_id,
-                        Message.id < message.message_id,
-                        Message.direction.in_((Direction.IN, Direction.OUT)),
-                    )
-                    .order_by(Message.id.desc())
-                    .limit(HISTORY_MESSAGES)
-                )
-            ).all()
-        history = [
-            {
-                "when": row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                "who": "you" if row.direction == Direction.IN else self._settings.from_name,
-                "lines": row.text[:HISTORY_CHARACTERS].splitlines(),
-            }
-            for row in earlier
-        ]
-        chain = list(reversed(references))
-        return _Thread(
-            subject=subject,
-            in_reply_to=chain[-1] if chain else None,
-            references=chain,
-            cc=cc,
-            history=history,
+        return envelope(
+            Draft(
+                from_name=settings.from_name,
+                from_address=settings.from_address,
+                to=message.recipient,
+                cc=thread.cc,
+                headers=headers,
+                text=self._text.get_template("email_reply.txt").render(**context),
+                html=self._html.get_template("email_reply.html").render(**context),
+            )
         )

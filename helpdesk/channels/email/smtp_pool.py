@@ -12,11 +12,11 @@ import contextlib
 import ssl
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import NotRequired, TypedDict
 
 import aiosmtplib
 
+from helpdesk.channels.email.mail_bytes import Envelope
 from helpdesk.channels.email.settings import SmtpSettings
 
 
@@ -48,14 +48,14 @@ class SmtpPool:
         self._options = _options(settings)
         self._closing: set[asyncio.Task[None]] = set()
 
-    async def send(self, mail: EmailMessage) -> None:
+    async def send(self, mail: Envelope) -> None:
         async with self._slots:
             session = self._take()
             reused = session is not None
             if session is None:
                 session = await self._open()
             try:
-                await session.client.send_message(mail)
+                await _transmit(session, mail)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 await _quit(session)
                 if not reused:
@@ -68,9 +68,9 @@ class SmtpPool:
                 raise
             self._give_back(session)
 
-    async def _send_on(self, session: _Session, mail: EmailMessage) -> None:
+    async def _send_on(self, session: _Session, mail: Envelope) -> None:
         try:
-            await session.client.send_message(mail)
+            await _transmit(session, mail)
         except BaseException:
             await _quit(session)
             raise
@@ -109,6 +109,15 @@ class SmtpPool:
             self._later(session)
         else:
             self._idle.append(session)
+
+
+async def _transmit(session: _Session, mail: Envelope) -> None:
+    await session.client.sendmail(
+        mail.sender,
+        mail.recipients,
+        mail.data,
+        mail_options=["SMTPUTF8"] if mail.utf8 else None,
+    )
 
 
 async def _quit(session: _Session) -> None:
