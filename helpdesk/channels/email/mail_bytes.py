@@ -54,10 +54,17 @@ def _legacy(draft: Draft) -> bytes:
     if draft.cc:
         mail["Cc"] = ", ".join(formataddr(pair, charset="utf-8") for pair in draft.cc)
     for name, value in draft.headers:
-        mail[name] = Header(value, "us-ascii" if value.isascii() else "utf-8").encode()
+        mail[name] = _header(name, value)
     mail.attach(MIMEText(draft.text, "plain", "utf-8"))
     mail.attach(MIMEText(draft.html, "html", "utf-8"))
     return mail.as_bytes(policy=_LEGACY)
+
+
+def _header(name: str, value: str) -> str:
+    """Short plain values as they are; others encoded (RFC 2047) and folded."""
+    if value.isascii() and len(name) + len(value) < 76 and "\n" not in value and "\r" not in value:
+        return value
+    return Header(value, "us-ascii" if value.isascii() else "utf-8", header_name=name).encode()
 
 
 def _modern(draft: Draft) -> bytes:
