@@ -14,3 +14,5 @@ class OutboxSettings(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)
     batch_size: int = Field(100, ge=1)
+    # Rounds under way at once in each process (each claims its own items).
+    parallel_rounds: int = Field(2, ge=1, le=16)

@@ -68,17 +68,23 @@ class OutboxWorker:
         self._settings = settings
         self._attachments = attachments
         self._wake = asyncio.Event()
-        self._worker = BackgroundTask("outbox", self._run)
+        # Rounds overlap: while one waits on its sends, another claims and records, so the
+        # channels and the database are both kept busy.
+        self._workers = [
+            BackgroundTask(f"outbox-{n}", self._run) for n in range(settings.parallel_rounds)
+        ]
 
     async def on_reply_queued(self, _event: ReplyQueued) -> None:
         """Deliver now rather than at the next poll (a broadcast: every process's worker)."""
         self._wake.set()
 
     def start(self) -> None:
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
 
     async def stop(self) -> None:
-        await self._worker.stop()
+        for worker in self._workers:
+            await worker.stop()
 
     async def _run(self) -> None:
         while True:
