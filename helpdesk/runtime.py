@@ -207,7 +207,7 @@ def event_table(rt: Runtime) -> EventTable:
         "acknowledgement",
         rt.acknowledgements.on_ticket_created,
         wanted=rt.acknowledgements.wanted,
-        prepare=rt.acknowledgements.prepare,
+        handle_many=rt.acknowledgements.on_tickets_created,
     )
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted

@@ -19,7 +19,7 @@ from helpdesk.common.clock import Clock
 from helpdesk.conversation.models import Acknowledgement
 from helpdesk.customers.models import Identity
 from helpdesk.events.types import TicketCreated
-from helpdesk.tickets.actions import bot_reply
+from helpdesk.tickets.actions import bot_replies
 from helpdesk.tickets.models import AuthorType, Direction, Message, Ticket
 
 # (template name, context) -> text
@@ -43,8 +43,44 @@ class Acknowledgements:
     def wanted(self, event: TicketCreated) -> bool:
         return event.automatic is None and event.channel in self._policies
 
-    async def prepare(self, session: AsyncSession, events: Sequence[TicketCreated]) -> None:
-        """Read what a round's acknowledgements need with four statements, not four each."""
+    async def on_ticket_created(self, session: AsyncSession, event: TicketCreated) -> None:
+        """The reaction to a new ticket on an acknowledging channel: tell the sender."""
+        await self.on_tickets_created(session, [event])
+
+    async def on_tickets_created(
+        self, session: AsyncSession, events: Sequence[TicketCreated]
+    ) -> None:
+        """A round of new tickets acknowledged with a few statements for all of them."""
+        now = self._clock.now()
+        seen = await self._read(session, events)
+        replies: list[tuple[Ticket, str]] = []
+        for event in events:
+            policy = self._policies[event.channel]
+            # The address the ticket's first message came from.
+            address = seen.addresses.get(event.ticket_id)
+            ticket = seen.tickets.get(event.ticket_id)
+            if address is None or ticket is None or ticket.id in seen.done:
+                continue
+            if seen.recent[address] >= policy.per_sender_per_hour:
+                continue
+            seen.recent[address] += 1
+            seen.done.add(ticket.id)
+            session.add(
+                Acknowledgement(
+                    ticket_id=ticket.id, channel=event.channel, address=address, sent_at=now
+                )
+            )
+            text = self._render(
+                f"{event.channel}_ack.txt",
+                ticket_number=ticket.id,
+                subject=ticket.subject,
+                expected_answer=policy.expected_answer,
+            )
+            replies.append((ticket, text.strip()))
+        if replies:
+            await bot_replies(session, replies, now=now, author=AuthorType.SYSTEM)
+
+    async def _read(self, session: AsyncSession, events: Sequence[TicketCreated]) -> _Round:
         ids = sorted({event.ticket_id for event in events})
         first = (
             select(Message.ticket_id, func.min(Message.id).label("first"))
@@ -74,47 +110,12 @@ class Acknowledgements:
             .group_by(Acknowledgement.address)
         )
         recent: Counter[str] = Counter({row[0]: row[1] for row in counts})
-        session.info[_ROUND] = _Round(addresses, tickets, done, recent)
-
-    async def on_ticket_created(self, session: AsyncSession, event: TicketCreated) -> None:
-        """The reaction to a new ticket on an acknowledging channel: tell the sender."""
-        policy = self._policies[event.channel]
-        now = self._clock.now()
-        prepared: _Round | None = session.info.get(_ROUND)
-        if prepared is None or event.ticket_id not in prepared.tickets:
-            await self.prepare(session, [event])
-            prepared = session.info[_ROUND]
-        if event.ticket_id in prepared.done:
-            return
-        # The address the ticket's first message came from.
-        address = prepared.addresses.get(event.ticket_id)
-        ticket = prepared.tickets.get(event.ticket_id)
-        if address is None or ticket is None:
-            return
-        if prepared.recent[address] >= policy.per_sender_per_hour:
-            return
-        prepared.recent[address] += 1
-        prepared.done.add(ticket.id)
-        session.add(
-            Acknowledgement(
-                ticket_id=ticket.id, channel=event.channel, address=address, sent_at=now
-            )
-        )
-        text = self._render(
-            f"{event.channel}_ack.txt",
-            ticket_number=ticket.id,
-            subject=ticket.subject,
-            expected_answer=policy.expected_answer,
-        )
-        await bot_reply(session, ticket, text.strip(), now=now, author=AuthorType.SYSTEM)
-
-
-_ROUND = "acknowledgements.round"
+        return _Round(addresses, tickets, done, recent)
 
 
 @dataclass(slots=True)
 class _Round:
-    """What `prepare` read for a round's events, kept on the round's session."""
+    """What a round's acknowledgements need, read with four statements."""
 
     addresses: dict[int, str]
     tickets: dict[int, Ticket]

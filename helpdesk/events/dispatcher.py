@@ -275,10 +275,11 @@ class EventDispatcher:
                 return False  # another process is at it; its NOTIFY will wake us again
             if cursor > start:
                 return True  # another process moved on meanwhile: read again from there
-            if reaction.prepare is not None:
-                await reaction.prepare(session, wanted)
-            for event in wanted:
-                await reaction.handle(session, event)
+            if reaction.handle_many is not None:
+                await reaction.handle_many(session, wanted)
+            else:
+                for event in wanted:
+                    await reaction.handle(session, event)
             await self._advance(session, reaction.name, end)
         route.cursor = end
         route.stored_at = asyncio.get_running_loop().time()

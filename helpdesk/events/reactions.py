@@ -13,7 +13,7 @@ from helpdesk.events.types import Event
 
 Handle = Callable[[AsyncSession, Any], Awaitable[None]]
 Wanted = Callable[[Any], bool]
-Prepare = Callable[[AsyncSession, Sequence[Any]], Awaitable[None]]
+HandleMany = Callable[[AsyncSession, Sequence[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +25,9 @@ class Reaction:
     handle: Handle
     # Asked first, from the event alone: a declined event costs the handler nothing.
     wanted: Wanted | None = None
-    # Called once per round, in its transaction, with the wanted events before `handle` runs on
-    # each: a handler reads what all of them need with a few statements instead of each its own.
-    prepare: Prepare | None = None
+    # Handles a round's wanted events together, in place of `handle` on each: a few statements
+    # for all of them instead of several each. A retried round passes one event at a time.
+    handle_many: HandleMany | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,40 @@ async def bot_reply(
     return Outcome(message)
 
 
+async def bot_replies(
+    session: AsyncSession,
+    replies: Sequence[tuple[Ticket, str]],
+    *,
+    now: datetime,
+    author: AuthorType = AuthorType.BOT,
+) -> list[Message]:
+    """`bot_reply` for many tickets at once: one flush for all the messages, not one each."""
+    messages = [
+        Message(
+            ticket_id=ticket.id,
+            direction=Direction.OUT,
+            author_type=author,
+            customer_id=ticket.customer_id,
+            channel=ticket.channel,
+            text=clean_text(text).strip(),
+            created_at=now,
+            delivery_state=DeliveryState.PENDING,
+        )
+        for ticket, text in replies
+    ]
+    session.add_all(messages)
+    await session.flush()
+    for (ticket, _), message in zip(replies, messages, strict=True):
+        session.add(
+            OutboxItem(
+                message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
+            )
+        )
+        ticket.updated_at = now
+        record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    return messages
+
+
 async def _queue_outbound(
     session: AsyncSession,
     ticket: Ticket,
