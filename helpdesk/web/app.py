@@ -14,9 +14,11 @@ from helpdesk import __version__
 from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
+from helpdesk.common.security import PasswordHashingBusy, hash_slots
 from helpdesk.runtime import Runtime
 from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api
 from helpdesk.web.login_throttle import LoginThrottle
+from helpdesk.web.protection.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    protection = runtime.settings.protection
+    hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
+    app.add_middleware(
+        SecurityHeaders,
+        public_url=runtime.settings.public_url,
+        frame_ancestors=protection.frame_ancestors,
+        hsts_max_age=protection.hsts_max_age_seconds,
+        docs_paths=(
+            app.docs_url or "",
+            app.redoc_url or "",
+            app.swagger_ui_oauth2_redirect_url or "",
+        ),
+    )
     app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
     app.include_router(webchat_routes.router)
@@ -70,6 +85,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         ]
         return JSONResponse(
             {"detail": "the request is not valid", "problems": problems}, status_code=422
+        )
+
+    @app.exception_handler(PasswordHashingBusy)
+    async def hashing_busy(_request: Request, exc: PasswordHashingBusy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_seconds)},
         )
 
     @app.exception_handler(Exception)
