@@ -102,7 +102,7 @@ class Signer:
             payload = self._serializer.loads(token, max_age=self._max_age)
         except SignatureExpired:
             raise TokenError("token expired") from None
-        except BadSignature:
+        except (BadSignature, UnicodeEncodeError):
             raise TokenError("token invalid") from None
         if not isinstance(payload, dict):
             raise TokenError("token invalid")
