@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -145,13 +146,20 @@ async def junk(port: int, seconds: float, tally: Counter[str]) -> None:
             socket = await websockets.connect(url, local_addr=(SOURCE["junk"], 0))
             await socket.send(json.dumps({"type": "hello", "token": token}))
             tally["sockets opened"] += 1
-            while time.monotonic() < deadline:
-                # 7,000 frames a second, in bursts of 70 every 10 ms.
-                for _ in range(70):
-                    await socket.send(random.choice(JUNK))
-                sent += 70
-                ahead = sent / 7000 - (time.monotonic() - started)
-                await asyncio.sleep(max(0.0, ahead))
+            # Read what the server answers, as a browser would, so its close is seen.
+            reader = asyncio.create_task(_drain(socket))
+            try:
+                while time.monotonic() < deadline and not reader.done():
+                    # 7,000 frames a second, in bursts of 70 every 10 ms.
+                    for _ in range(70):
+                        await socket.send(random.choice(JUNK))
+                    sent += 70
+                    ahead = sent / 7000 - (time.monotonic() - started)
+                    await asyncio.sleep(max(0.0, ahead))
+            finally:
+                reader.cancel()
+            if socket.close_code is not None:
+                tally[f"closed by server {socket.close_code}"] += 1
             await socket.close()
         except websockets.ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else "none"
@@ -160,6 +168,12 @@ async def junk(port: int, seconds: float, tally: Counter[str]) -> None:
             tally["connect refused"] += 1
             await asyncio.sleep(0.01)
     tally["frames sent"] = sent
+
+
+async def _drain(socket: Any) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for _ in socket:
+            pass
 
 
 async def sessions(port: int, seconds: float, tally: Counter[str]) -> None:
@@ -251,12 +265,19 @@ class Customers:
             await asyncio.sleep(max(0.0, 1.05 - (time.perf_counter() - started)))
 
 
-async def peak_rss(pid: int, stop: asyncio.Event) -> int:
+async def server_usage(pid: int, stop: asyncio.Event) -> tuple[int, float, float]:
+    """Peak resident memory, and the server's and the whole machine's CPU over the row (100%
+    = one core)."""
     process, peak = psutil.Process(pid), 0
+    started, cpu = time.monotonic(), process.cpu_times()
+    psutil.cpu_percent()
     while not stop.is_set():
         peak = max(peak, process.memory_info().rss)
         await asyncio.sleep(0.25)
-    return peak
+    spent = process.cpu_times()
+    seconds = time.monotonic() - started
+    server = (spent.user + spent.system - cpu.user - cpu.system) / seconds * 100
+    return peak, server, psutil.cpu_percent() * (psutil.cpu_count() or 1)
 
 
 async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
@@ -282,9 +303,10 @@ async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
                 process.start()
                 await asyncio.sleep(1.0)  # the attack is under way before measuring
             stop = asyncio.Event()
-            memory = asyncio.create_task(peak_rss(server.process.pid, stop))
+            usage = asyncio.create_task(server_usage(server.process.pid, stop))
             await customers.talk(options.seconds)
             stop.set()
+            rss, server_cpu, machine_cpu = await usage
             tally: dict[str, int] = {}
             if process is not None:
                 tally = await asyncio.to_thread(results.get, True, 60)
@@ -296,7 +318,9 @@ async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
                     "p50": percentile(customers.latencies, 0.5) * 1000,
                     "p99": percentile(customers.latencies, 0.99) * 1000,
                     "max": max(customers.latencies, default=float("nan")) * 1000,
-                    "rss": await memory / 2**20,
+                    "rss": rss / 2**20,
+                    "cpu": server_cpu,
+                    "machine": machine_cpu,
                     "failures": dict(customers.failures),
                     "attacker": tally,
                 }
@@ -318,18 +342,22 @@ def main() -> None:
     print(f"\nwell-behaved customers: {CUSTOMERS}, one message a second each; SQLite")
     print(
         f"{'attack':<10} {'acks':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'RSS MB':>7}  {'target':<6}  what the attacker got"
+        f"{'RSS MB':>7} {'srv CPU':>7} {'all CPU':>7}  {'target':<6}  what the attacker got"
     )
     for row in rows:
         met = row["p99"] < TARGET_P99_MS and row["rss"] < TARGET_RSS_MB and not row["failures"]
         got = ", ".join(f"{k}: {v}" for k, v in sorted(row["attacker"].items())) or "-"
         print(
             f"{row['attack']:<10} {row['acks']:>5} {row['p50']:>7.1f} {row['p99']:>7.1f} "
-            f"{row['max']:>7.1f} {row['rss']:>7.0f}  {'met' if met else 'MISSED':<6}  {got}"
+            f"{row['max']:>7.1f} {row['rss']:>7.0f} {row['cpu']:>6.0f}% {row['machine']:>6.0f}%  "
+            f"{'met' if met else 'MISSED':<6}  {got}"
         )
         if row["failures"]:
             print(f"{'':<10} customers' failures: {row['failures']}")
     print(f"targets: p99 < {TARGET_P99_MS:.0f} ms, server memory < {TARGET_RSS_MB:.0f} MB")
+    cores = psutil.cpu_count() or 1
+    print(f"CPU: 100% = one core; this machine has {cores}. 'all CPU' counts the attacker, the")
+    print("customers and any other process: near the machine's total, the figures are contended.")
 
 
 if __name__ == "__main__":

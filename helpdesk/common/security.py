@@ -32,7 +32,7 @@ class _HashSlots:
     so a burst of logins neither starves the event loop nor takes 64 MiB per attempt; checks
     beyond the waiting room are refused at once instead of queueing without bound."""
 
-    def __init__(self, concurrency: int = 2, queue: int = 16) -> None:
+    def __init__(self, concurrency: int = 1, queue: int = 16) -> None:
         self.configure(concurrency, queue)
 
     def configure(self, concurrency: int, queue: int) -> None:

@@ -55,6 +55,7 @@ FLOOD_STRIKES = 20
 # Message ids are 64-bit signed in the database; a larger number names no message.
 MAX_MESSAGE_ID = 2**63 - 1
 HELLO_TIMEOUT_SECONDS = 10.0
+SEND_TIMEOUT_SECONDS = 10.0
 HELLO_EXPECTED = "the first frame must be a hello with a token"
 
 
@@ -208,7 +209,9 @@ class _Connection:
         if self.closed:
             return False
         try:
-            async with self._lock:
+            # A client that stops reading while it keeps sending must not hold the sender
+            # (and, through backpressure, its own rate limit) for ever.
+            async with self._lock, asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await self.socket.send_text(json.dumps(frame, ensure_ascii=False))
             return True
         except Exception:
@@ -298,6 +301,8 @@ class WebchatService:
         every_frame = TokenBucket(self._settings.rate_frames, self._settings.rate_window_seconds)
         strikes = 0
         async for raw in frames:
+            if connection.closed:
+                return  # it stopped reading what we send
             if every_frame.take():
                 await connection.send(
                     {"type": "error", "code": "flooding", "message": "too many frames; closing"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -50,6 +51,30 @@ class ConnectionGuard:
         return self._open.get(address, 0)
 
 
+class _RefusalLog:
+    """One log line per address per minute, with a count: a flood of refusals must not turn
+    into a flood of log writes."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self._every = every
+        self._since: dict[str, tuple[float, int]] = {}
+
+    def note(self, address: str, reason: str) -> None:
+        now = time.monotonic()
+        last, suppressed = self._since.get(address, (0.0, 0))
+        if now - last < self._every:
+            self._since[address] = (last, suppressed + 1)
+            return
+        more = f" (and {suppressed} more in the last minute)" if suppressed else ""
+        log.warning("refused a connection from %s: %s%s", address, reason, more)
+        if len(self._since) > 10_000:
+            self._since.clear()
+        self._since[address] = (now, 0)
+
+
+_refusals = _RefusalLog()
+
+
 def _refusal(status_and_reason: str) -> bytes:
     status, _, reason = status_and_reason.partition(" ")
     body = (reason + "\n").encode()
@@ -80,7 +105,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._address = self.client[0] if self.client else ""
         refused = self.guard.admit(self._address)
         if refused is not None:
-            log.warning("refused a connection from %s: %s", self._address, refused[4:])
+            _refusals.note(self._address, refused[4:])
             self._refuse(refused)
             return
         self._admitted = True

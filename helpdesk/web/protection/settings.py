@@ -23,7 +23,7 @@ class ProtectionSettings(BaseModel):
         65536, ge=0, description="Raise the soft open-file limit to this at start; 0: leave it"
     )
     password_hash_concurrency: int = Field(
-        2, ge=1, description="Password hashes computed at once (each takes 64 MiB and a core)"
+        1, ge=1, description="Password hashes computed at once (each takes 64 MiB and a core)"
     )
     password_hash_queue: int = Field(
         16, ge=0, description="Password checks that may wait for a slot; beyond them: 503"
