@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp
 
 from helpdesk import __version__
 from helpdesk.channels.email import routes as email_routes
@@ -23,6 +24,22 @@ from helpdesk.web.protection.headers import SecurityHeaders
 log = logging.getLogger(__name__)
 
 
+class _HelpdeskApp(FastAPI):
+    """FastAPI with the security headers outside its whole stack, so that even the 500 answer
+    of an unexpected error (made by the outermost error middleware) carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        runtime: Runtime = self.state.runtime
+        protection = runtime.settings.protection
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            public_url=runtime.settings.public_url,
+            frame_ancestors=protection.frame_ancestors,
+            hsts_max_age=protection.hsts_max_age_seconds,
+            docs_paths=(self.docs_url, self.redoc_url, self.swagger_ui_oauth2_redirect_url),
+        )
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -32,7 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    app = _HelpdeskApp(
         title="helpdesk",
         version=__version__,
         description="Agent API and web chat of the helpdesk.",
@@ -41,17 +58,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     protection = runtime.settings.protection
     hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
-    app.add_middleware(
-        SecurityHeaders,
-        public_url=runtime.settings.public_url,
-        frame_ancestors=protection.frame_ancestors,
-        hsts_max_age=protection.hsts_max_age_seconds,
-        docs_paths=(
-            app.docs_url or "",
-            app.redoc_url or "",
-            app.swagger_ui_oauth2_redirect_url or "",
-        ),
-    )
     app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
     app.include_router(webchat_routes.router)

@@ -55,12 +55,12 @@ class SecurityHeaders:
         public_url: str,
         frame_ancestors: list[str],
         hsts_max_age: int,
-        docs_paths: Iterable[str] = (),
+        docs_paths: Iterable[str | None] = (),
     ) -> None:
         self.app = app
         self._public_url = public_url
         self._ancestors = list(frame_ancestors)
-        self._docs_paths = {p for p in docs_paths if p}
+        self._docs_paths = {path for path in docs_paths if path}
         common: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
