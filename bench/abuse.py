@@ -1,6 +1,7 @@
 """Abuse: does a well-behaved chat customer stay served while one hostile client hits the server?
 
-What is measured: `helpdesk serve` runs as a subprocess on SQLite with its default protections.
+What is measured: `helpdesk serve` runs as a subprocess (SQLite, or a throwaway PostgreSQL with
+`--db postgresql`) with its default protections.
 Ten well-behaved customers (from 127.0.0.1) keep one chat each open and send a message about
 once a second; each message's round trip (frame handed to the socket -> `ack`, which the server
 sends after the commit) is recorded. In turn, for `--seconds` each, an attacker process from
@@ -19,7 +20,8 @@ server's peak resident memory (sampled every 0.25 s), and what the attacker got 
 answered). Targets: p99 < 100 ms and memory < 400 MB in every row. Loopback only, bounded in
 time (about 25 s a row) and in count.
 
-    python bench/abuse.py                 # every row, 15 s each
+    python bench/abuse.py                 # every row, 15 s each, SQLite
+    python bench/abuse.py --db postgresql
     python bench/abuse.py --seconds 10 --only half-open junk
 """
 
@@ -49,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
 TARGET_P99_MS = 100.0
@@ -284,9 +287,13 @@ async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
     raise_open_file_limit()
     os.environ.setdefault("TESTS_FORK_SERVERS", "0")
     root = Path(tempfile.mkdtemp(prefix="bench-abuse-"))
-    server = HelpdeskServer(
-        root / "server", f"sqlite+aiosqlite:///{root / 'helpdesk.db'}", HELPDESK_LOG_LEVEL="error"
-    ).start(timeout=60)
+    postgres = PostgresServer().start() if options.db == "postgresql" else None
+    url = (
+        postgres.create_database("bench")
+        if postgres is not None
+        else f"sqlite+aiosqlite:///{root / 'helpdesk.db'}"
+    )
+    server = HelpdeskServer(root / "server", url, HELPDESK_LOG_LEVEL="error").start(timeout=60)
     assert server.process is not None
     rows = []
     try:
@@ -328,6 +335,8 @@ async def run(options: argparse.Namespace) -> list[dict[str, Any]]:
             await asyncio.sleep(2.0)  # let the server let go of the attack before the next
     finally:
         server.stop()
+        if postgres is not None:
+            postgres.stop()
     return rows
 
 
@@ -335,11 +344,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=15.0, help="each row (default 15)")
     parser.add_argument("--only", nargs="+", choices=ATTACKS, default=list(ATTACKS))
     options = parser.parse_args()
     rows = asyncio.run(run(options))
-    print(f"\nwell-behaved customers: {CUSTOMERS}, one message a second each; SQLite")
+    database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[options.db]
+    print(f"\nwell-behaved customers: {CUSTOMERS}, one message a second each; {database}")
     print(
         f"{'attack':<10} {'acks':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'RSS MB':>7} {'srv CPU':>7} {'all CPU':>7}  {'target':<6}  what the attacker got"

@@ -88,7 +88,6 @@ async def test_a_burst_of_logins_is_refused_with_503_not_queued(tmp_path: Path):
             answers = await asyncio.gather(*(attempt() for _ in range(16)))
             codes = sorted(a.status_code for a in answers)
             assert set(codes) == {401, 503}, codes
-            assert codes.count(401) <= 3 + 2  # the running and waiting ones, give or take
             busy = next(a for a in answers if a.status_code == 503)
             assert "too many logins at once" in busy.json()["detail"]
             assert int(busy.headers["retry-after"]) >= 1
