@@ -298,7 +298,11 @@ class WebchatService:
         bucket = TokenBucket(self._settings.rate_messages, self._settings.rate_window_seconds)
         # Every frame costs the server something, whatever it holds: pings, receipts, junk and
         # binary frames count too, and a client past the limit is closed, not answered.
-        every_frame = TokenBucket(self._settings.rate_frames, self._settings.rate_window_seconds)
+        # (Never fewer than the messages allowed: a frame budget below it would make no sense.)
+        every_frame = TokenBucket(
+            max(self._settings.rate_frames, self._settings.rate_messages),
+            self._settings.rate_window_seconds,
+        )
         strikes = 0
         async for raw in frames:
             if connection.closed:
