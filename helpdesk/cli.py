@@ -220,16 +220,27 @@ def _serve(settings: Settings) -> None:
 
     from helpdesk.runtime import Runtime, tune_garbage_collector
     from helpdesk.web.app import create_app
+    from helpdesk.web.protection.connections import ConnectionGuard, guarded_protocols
+    from helpdesk.web.protection.open_files import connection_budget, raise_open_file_limit
 
     _logging(settings)
     _check_port_free(settings)
     _run(lambda: _check_database(settings))
     runtime = Runtime(settings)
+    protection = settings.protection
+    open_files = raise_open_file_limit(protection.open_file_limit)
+    guard = ConnectionGuard(
+        protection.max_connections_per_address,
+        protection.max_connections or connection_budget(open_files),
+    )
+    http, ws = guarded_protocols(guard, protection.header_timeout_seconds)
     config = uvicorn.Config(
         create_app(runtime),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        http=http,
+        ws=ws,
         ws_max_size=settings.webchat.max_frame_bytes,
         proxy_headers=True,
         timeout_graceful_shutdown=10,

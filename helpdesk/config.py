@@ -31,6 +31,7 @@ from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
 from helpdesk.templating import override_errors
+from helpdesk.web.protection.settings import ProtectionSettings
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -71,6 +71,7 @@ class Runtime:
             self.intake.receive,
             ChatTokens(secret, settings.webchat),
             settings.webchat,
+            public_url=settings.public_url,
         )
         self.conversation = ConversationService(self.clock, settings.conversation)
         self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)

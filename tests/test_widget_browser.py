@@ -274,15 +274,24 @@ async def test_markup_in_a_reply_is_shown_as_text_and_never_runs(
 
 
 async def test_the_widget_works_in_the_head_of_another_site(
-    page: Page, widget: ChatWidget, alice: AgentClient, sqlite_server: HelpdeskServer
+    page: Page, widget: ChatWidget, tmp_path: Path
 ) -> None:
     """Where sites usually paste a snippet: in <head>, on their own origin. The script then runs
-    before <body> exists."""
+    before <body> exists. The site is one the operator allowed (`webchat.allowed_origins`)."""
     site = await asyncio.to_thread(OtherSite().start)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shop-helpdesk.db'}"
+    await seed_staff(database_url)
+    server = HelpdeskServer(
+        tmp_path / "shop-server",
+        database_url,
+        HELPDESK_WEBCHAT__ALLOWED_ORIGINS=f'["{site.base_url}"]',
+    )
+    await asyncio.to_thread(server.start)
+    alice = await AgentClient(server.base_url).login(People().alice, PASSWORD)
     try:
         site.pages["/"] = (
             "<!doctype html><html><head><title>Example shop</title>"
-            f'<script src="{sqlite_server.base_url}/widget.js"></script>'
+            f'<script src="{server.base_url}/widget.js"></script>'
             "</head><body><h1>Example shop</h1></body></html>"
         )
         await page.goto(site.base_url)
@@ -294,6 +303,8 @@ async def test_the_widget_works_in_the_head_of_another_site(
         assert (await alice.reply(number, "We do.")).status_code == 200
         await widget.expect_transcript(("", "Do you ship abroad?"), ("Alice Agent", "We do."))
     finally:
+        await alice.close()
+        await asyncio.to_thread(server.stop)
         await asyncio.to_thread(site.stop)
 
 

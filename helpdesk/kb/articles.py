@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
-from helpdesk.kb.models import Article, ArticleStatus, KbState
+from helpdesk.kb.models import Article, ArticleStatus, ArticleVote, KbState
 from helpdesk.storage.event_log import record
 
 MAX_PHRASINGS = 2000
@@ -172,6 +172,19 @@ async def vote(session: AsyncSession, article: Article, helped: bool) -> None:
     else:
         article.not_helpful_count += 1
     record(session, ArticleVoted(article.id, helped))
+
+
+async def agent_vote(
+    session: AsyncSession, article: Article, agent_id: int, helped: bool, now: datetime
+) -> bool:
+    """One vote per agent per article: False (and nothing counted) if the agent has voted on
+    it already. Two votes at one instant collide on the table's key at commit."""
+    earlier = await session.get(ArticleVote, (article.id, agent_id))
+    if earlier is not None:
+        return False
+    session.add(ArticleVote(article_id=article.id, agent_id=agent_id, helpful=helped, voted_at=now))
+    await vote(session, article, helped)
+    return True
 
 
 async def count_use(session: AsyncSession, article_id: int) -> None:

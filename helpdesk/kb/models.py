@@ -81,3 +81,18 @@ class BotAnswer(Base):
     )
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+
+
+class ArticleVote(Base):
+    """One agent's vote on one article: an agent votes once per article."""
+
+    __tablename__ = "kb_article_votes"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    helpful: Mapped[bool]
+    voted_at: Mapped[datetime]

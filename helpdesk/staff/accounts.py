@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransactionOrigin
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.common.security import hash_password, verify_password
@@ -62,7 +63,18 @@ async def add_agent(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> Agent | None:
     agent = await session.scalar(select(Agent).where(Agent.email == normalise_email(email)))
+    await _release_connection(session)
     valid = await verify_password(agent.password_hash if agent else None, password)
     if agent is None or not valid or not agent.active:
         return None
     return agent
+
+
+async def _release_connection(session: AsyncSession) -> None:
+    """A password check waits for a hashing slot and then takes 50-200 ms: a plain read gives
+    its database connection back meanwhile, so a burst of logins cannot empty the pool that
+    intake and everyone else share. (Objects stay loaded: sessions do not expire on commit.)
+    A transaction the caller began itself is left alone."""
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and transaction.origin is SessionTransactionOrigin.AUTOBEGIN:
+        await session.commit()

@@ -60,12 +60,8 @@ async def reply(
     if not text:
         raise TicketRuleError("a reply needs text")
     external_id = f"reply:{agent.id}:{idempotency_key}" if idempotency_key else None
-    if external_id is not None:
-        earlier = await session.scalar(
-            select(Message).where(
-                Message.channel == ticket.channel, Message.external_id == external_id
-            )
-        )
+    if idempotency_key is not None:
+        earlier = await earlier_reply(session, agent, ticket, idempotency_key)
         if earlier is not None:
             return Outcome(message=earlier, duplicate=True)
     message = await _queue_outbound(
@@ -92,6 +88,18 @@ async def reply(
     _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
     record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
     return Outcome(message)
+
+
+async def earlier_reply(
+    session: AsyncSession, agent: Agent, ticket: Ticket, idempotency_key: str
+) -> Message | None:
+    """The agent's reply already stored under this idempotency key, if any."""
+    return await session.scalar(
+        select(Message).where(
+            Message.channel == ticket.channel,
+            Message.external_id == f"reply:{agent.id}:{idempotency_key}",
+        )
+    )
 
 
 async def bot_reply(

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from sqlalchemy.exc import IntegrityError
 
 from helpdesk.common.sanitize import block_remote_images
 from helpdesk.customers import queries as customers
@@ -157,23 +158,40 @@ async def reply(
     """Store the reply and queue its delivery on the ticket's channel, in one transaction."""
     runtime = runtime_of(request)
     files = [await _stored_file(runtime, file) for file in body.attachments]
-    async with runtime.db.transaction() as session:
-        ticket = await _visible(session, agent, number)
-        outcome = await _rule_checked(
-            tickets.reply(
-                session,
-                agent,
-                ticket,
-                body.text,
-                now=runtime.clock.now(),
-                idempotency_key=body.idempotency_key,
-                attachments=files,
+    try:
+        async with runtime.db.transaction() as session:
+            ticket = await _visible(session, agent, number)
+            outcome = await _rule_checked(
+                tickets.reply(
+                    session,
+                    agent,
+                    ticket,
+                    body.text,
+                    now=runtime.clock.now(),
+                    idempotency_key=body.idempotency_key,
+                    attachments=files,
+                )
             )
-        )
+    except IntegrityError:
+        # The same idempotent reply sent twice at one instant: the other one committed first.
+        earlier = await _earlier_reply(runtime, agent, number, body.idempotency_key)
+        if earlier is None:
+            raise
+        outcome = tickets.Outcome(message=earlier, duplicate=True)
     assert outcome.message is not None
     return MessageCreated(
         message=_message_out(outcome.message, agent.name), duplicate=outcome.duplicate
     )
+
+
+async def _earlier_reply(
+    runtime: Runtime, agent: Agent, number: int, key: str | None
+) -> Message | None:
+    if key is None:
+        return None
+    async with runtime.db.read() as session:
+        ticket = await _visible(session, agent, number)
+        return await tickets.earlier_reply(session, agent, ticket, key)
 
 
 @router.post("/tickets/{number}/notes", response_model=MessageCreated, tags=["tickets"])

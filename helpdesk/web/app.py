@@ -9,16 +9,35 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp
 
 from helpdesk import __version__
 from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
+from helpdesk.common.security import PasswordHashingBusy, hash_slots
 from helpdesk.runtime import Runtime
 from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api
 from helpdesk.web.login_throttle import LoginThrottle
+from helpdesk.web.protection.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
+
+
+class _HelpdeskApp(FastAPI):
+    """FastAPI with the security headers outside its whole stack, so that even the 500 answer
+    of an unexpected error (made by the outermost error middleware) carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        runtime: Runtime = self.state.runtime
+        protection = runtime.settings.protection
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            public_url=runtime.settings.public_url,
+            frame_ancestors=protection.frame_ancestors,
+            hsts_max_age=protection.hsts_max_age_seconds,
+            docs_paths=(self.docs_url, self.redoc_url, self.swagger_ui_oauth2_redirect_url),
+        )
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -30,13 +49,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    app = _HelpdeskApp(
         title="helpdesk",
         version=__version__,
         description="Agent API and web chat of the helpdesk.",
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    protection = runtime.settings.protection
+    hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
     app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
     app.include_router(webchat_routes.router)
@@ -71,6 +92,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         ]
         return JSONResponse(
             {"detail": "the request is not valid", "problems": problems}, status_code=422
+        )
+
+    @app.exception_handler(PasswordHashingBusy)
+    async def hashing_busy(_request: Request, exc: PasswordHashingBusy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_seconds)},
         )
 
     @app.exception_handler(Exception)

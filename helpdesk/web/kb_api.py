@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers import queries as customers
@@ -225,14 +226,30 @@ async def delete_article(article_id: ArticleId, agent: Overseer, request: Reques
         await kb_articles.delete(session, await _article(session, agent, article_id))
 
 
-@router.post("/kb/articles/{article_id}/votes", status_code=204)
+ALREADY_VOTED = "you have already voted on this article; each agent votes once"
+
+
+@router.post(
+    "/kb/articles/{article_id}/votes",
+    status_code=204,
+    responses={409: {"description": "this agent has voted on the article already"}},
+)
 async def vote_article(
     article_id: ArticleId, body: VoteIn, agent: CurrentAgent, request: Request
 ) -> None:
-    """An agent's helpful / not-helpful vote; it moves the article's ranking."""
+    """An agent's helpful / not-helpful vote; it moves the article's ranking. One per agent
+    per article."""
     runtime = runtime_of(request)
-    async with runtime.db.transaction() as session:
-        await kb_articles.vote(session, await _article(session, agent, article_id), body.helpful)
+    try:
+        async with runtime.db.transaction() as session:
+            article = await _article(session, agent, article_id)
+            counted = await kb_articles.agent_vote(
+                session, article, agent.id, body.helpful, runtime.clock.now()
+            )
+    except IntegrityError:  # the same agent's second vote at the same instant
+        counted = False
+    if not counted:
+        raise HTTPException(status.HTTP_409_CONFLICT, ALREADY_VOTED)
 
 
 @router.get("/kb/suggestions", response_model=list[SuggestionOut])

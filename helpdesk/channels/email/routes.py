@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,10 @@ from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
 from helpdesk.web.auth import CurrentAgent, requires
 from helpdesk.web.dependencies import runtime_of
+from helpdesk.web.schemas import MAX_ID
+
+# Ids beyond the database's 64-bit integers are refused with 422, never sent to it.
+QuarantineId = Annotated[int, Path(ge=1, le=MAX_ID, description="The quarantine entry's id")]
 
 router = APIRouter(
     prefix="/api/email", tags=["email"], dependencies=[Depends(requires(*OVERSEERS))]
@@ -91,7 +96,7 @@ async def quarantined(request: Request, include_reimported: bool = False) -> lis
 
 
 @router.get("/quarantine/{entry_id}/raw", response_class=Response)
-async def quarantined_raw(request: Request, entry_id: int) -> Response:
+async def quarantined_raw(request: Request, entry_id: QuarantineId) -> Response:
     try:
         data = await runtime_of(request).email.quarantine.raw(entry_id)
     except QuarantineError as exc:
@@ -105,7 +110,7 @@ async def quarantined_raw(request: Request, entry_id: int) -> Response:
 
 
 @router.post("/quarantine/{entry_id}/reimport", response_model=ReimportOut)
-async def reimport(request: Request, entry_id: int) -> ReimportOut:
+async def reimport(request: Request, entry_id: QuarantineId) -> ReimportOut:
     try:
         message_id = await runtime_of(request).email.quarantine.reimport(entry_id)
     except QuarantineError as exc:

@@ -26,7 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
+from helpdesk.channels.webchat import revocation
 from helpdesk.channels.webchat.fanout import ChatFanout, LocalFanout, PostgresFanout
+from helpdesk.channels.webchat.limits import ChatLimits
+from helpdesk.channels.webchat.origins import AllowedOrigins
 from helpdesk.channels.webchat.settings import WebchatSettings
 from helpdesk.common.sanitize import clean_text
 from helpdesk.common.security import Signer, TokenError
@@ -49,7 +52,10 @@ CLOSE_BAD_HELLO = 4400
 CLOSE_FLOODING = 1008
 # How many refused frames in a row, beyond the rate, before the socket is closed.
 FLOOD_STRIKES = 20
+# Message ids are 64-bit signed in the database; a larger number names no message.
+MAX_MESSAGE_ID = 2**63 - 1
 HELLO_TIMEOUT_SECONDS = 10.0
+SEND_TIMEOUT_SECONDS = 10.0
 HELLO_EXPECTED = "the first frame must be a hello with a token"
 
 
@@ -120,7 +126,15 @@ class ChatHub:
         return sum(len(s) for s in self._sockets.values())
 
     async def push(self, visitor: str, frame: dict[str, Any]) -> int:
-        """Send a frame to every socket of the visitor; returns how many got it."""
+        """Send a frame to every socket of the visitor; returns how many got it. The revoked
+        frame closes them instead."""
+        if frame.get("type") == revocation.REVOKED_FRAME:
+            for connection in list(self._sockets.get(visitor, ())):
+                await connection.send(
+                    {"type": "error", "code": "bad_token", "message": "token revoked"}
+                )
+                await connection.close(CLOSE_BAD_TOKEN, "token revoked")
+            return 0
         sent = 0
         for connection in list(self._sockets.get(visitor, ())):
             if await connection.send(frame):
@@ -195,7 +209,9 @@ class _Connection:
         if self.closed:
             return False
         try:
-            async with self._lock:
+            # A client that stops reading while it keeps sending must not hold the sender
+            # (and, through backpressure, its own rate limit) for ever.
+            async with self._lock, asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await self.socket.send_text(json.dumps(frame, ensure_ascii=False))
             return True
         except Exception:
@@ -231,6 +247,8 @@ class WebchatService:
         receive: Receive,
         tokens: ChatTokens,
         settings: WebchatSettings,
+        *,
+        public_url: str = "",
     ) -> None:
         self.hub = ChatHub()
         self.fanout: ChatFanout = (
@@ -240,6 +258,8 @@ class WebchatService:
         )
         self.adapter = WebchatAdapter(self.fanout)
         self.tokens = tokens
+        self.limits = ChatLimits(settings)
+        self.origins = AllowedOrigins(public_url, settings.allowed_origins)
         self._db = db
         self._receive = receive
         self._settings = settings
@@ -254,7 +274,7 @@ class WebchatService:
             hello = self._parse(first)
             if hello["type"] != "hello" or not isinstance(hello.get("token"), str):
                 raise FrameError("hello_expected", HELLO_EXPECTED)
-            visitor = self.tokens.visitor(hello["token"])
+            visitor = await self.visitor_of(hello["token"])
         except TokenError as exc:
             await connection.send({"type": "error", "code": "bad_token", "message": exc.reason})
             await connection.close(CLOSE_BAD_TOKEN, exc.reason)
@@ -276,8 +296,23 @@ class WebchatService:
         self, visitor: str, connection: _Connection, frames: AsyncIterator[str]
     ) -> None:
         bucket = TokenBucket(self._settings.rate_messages, self._settings.rate_window_seconds)
+        # Every frame costs the server something, whatever it holds: pings, receipts, junk and
+        # binary frames count too, and a client past the limit is closed, not answered.
+        # (Never fewer than the messages allowed: a frame budget below it would make no sense.)
+        every_frame = TokenBucket(
+            max(self._settings.rate_frames, self._settings.rate_messages),
+            self._settings.rate_window_seconds,
+        )
         strikes = 0
         async for raw in frames:
+            if connection.closed:
+                return  # it stopped reading what we send
+            if every_frame.take():
+                await connection.send(
+                    {"type": "error", "code": "flooding", "message": "too many frames; closing"}
+                )
+                await connection.close(CLOSE_FLOODING, "too many frames")
+                return
             try:
                 frame = self._parse(raw)
                 kind = frame["type"]
@@ -314,6 +349,19 @@ class WebchatService:
                     reply["client_id"] = error.client_id
                 await connection.send(reply)
 
+    async def visitor_of(self, token: str) -> str:
+        """The visitor a token speaks for, unless the token is bad or the visitor revoked."""
+        visitor = self.tokens.visitor(token)
+        async with self._db.read() as session:
+            if await revocation.is_revoked(session, visitor):
+                raise TokenError("token revoked")
+        return visitor
+
+    async def close_revoked(self, visitors: list[str]) -> None:
+        """After the revocation's commit: close the visitors' sockets in every process."""
+        for visitor in visitors:
+            await self.fanout.publish(visitor, {"type": revocation.REVOKED_FRAME})
+
     def _parse(self, raw: str) -> dict[str, Any]:
         try:
             frame = json.loads(raw)
@@ -331,6 +379,10 @@ class WebchatService:
         text = clean_text(text) if isinstance(text, str) else None
         if not text or not text.strip():
             raise FrameError("bad_frame", "'text' must be a non-empty string", client_id)
+        if not _is_unicode(text) or not _is_unicode(frame.get("name")):
+            raise FrameError(
+                "bad_text", "the text is not valid Unicode (a lone surrogate)", client_id
+            )
         size = len(text.encode("utf-8"))
         if size > self._settings.max_text_bytes:
             raise FrameError(
@@ -421,8 +473,14 @@ class WebchatService:
 
     async def _on_received(self, visitor: str, frame: dict[str, Any]) -> None:
         ids = frame.get("ids")
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or len(ids) > 500:
-            raise FrameError("bad_frame", "'ids' must be a list of at most 500 message ids")
+        if (
+            not isinstance(ids, list)
+            or len(ids) > 500
+            or not all(isinstance(i, int) and 0 < i <= MAX_MESSAGE_ID for i in ids)
+        ):
+            raise FrameError(
+                "bad_frame", "'ids' must be a list of at most 500 message ids (1 to 2^63-1)"
+            )
         if not ids:
             return
         async with self._db.transaction() as session:
@@ -508,6 +566,18 @@ class WebchatService:
             message.created_at,
             _stored_quick_replies(message),
         )
+
+
+def _is_unicode(value: object) -> bool:
+    """False for a string JSON escapes made unencodable (a lone surrogate such as \\ud800):
+    the database and every later encoder would fail on it."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _customer_of(session: AsyncSession, visitor: str) -> int | None:
