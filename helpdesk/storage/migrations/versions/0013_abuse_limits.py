@@ -1,7 +1,7 @@
 """hardening (issue 11): revoked chat visitors; one knowledge-base vote per agent per article
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0007"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
