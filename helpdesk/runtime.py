@@ -25,6 +25,7 @@ from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
     DeliveryChanged,
     MessageReceived,
+    MessageSplit,
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
@@ -32,6 +33,8 @@ from helpdesk.events.types import (
     TicketCreated,
     TicketHandedOver,
     TicketReopened,
+    TicketsMerged,
+    TouchPointLogged,
 )
 from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
@@ -219,6 +222,10 @@ def event_table(rt: Runtime) -> EventTable:
         # None yet: routing (issue 14) and SLA timers (issue 15) will react to these too.
         TicketReopened: [],
         TicketHandedOver: [],
+        # None yet: SLA (issue 15) counts a call as a response; the live feed shows these.
+        TouchPointLogged: [],
+        TicketsMerged: [],
+        MessageSplit: [],
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],
         DeliveryChanged: [],

@@ -237,7 +237,12 @@ class OutboxWorker:
 async def _outbound_for(session: AsyncSession, message: Message) -> OutboundMessage | None:
     ticket = await session.get(Ticket, message.ticket_id)
     assert ticket is not None
-    identity = await _recipient(session, ticket)
+    # An agent who wrote first chose the address; everything else goes where the customer wrote.
+    identity = (
+        await session.get(Identity, message.identity_id)
+        if message.identity_id is not None
+        else await _recipient(session, ticket)
+    )
     if identity is None or identity.unreachable:
         return None
     author = await session.get(Agent, message.agent_id) if message.agent_id else None

@@ -18,6 +18,7 @@ import aiosmtplib
 from sqlalchemy import select
 
 from helpdesk.channels.email.models import EmailParticipant, EmailReference
+from helpdesk.channels.email.outbound_thread import outbound_subject
 from helpdesk.channels.email.settings import EmailSettings, SmtpSettings
 from helpdesk.channels.email.threads import MessageIds, SubjectTag
 from helpdesk.customers.models import Identity
@@ -122,10 +123,10 @@ class SmtpAdapter:
         mail["To"] = message.recipient
         if thread.cc:
             mail["Cc"] = [Address(name, addr_spec=address) for name, address in thread.cc]
-        subject = (
-            thread.subject if thread.subject.lower().startswith("re:") else f"Re: {thread.subject}"
+        # Writing first answers nothing: the mail opens a thread of its own.
+        mail["Subject"] = outbound_subject(
+            thread.subject, message.ticket_id, self._tag, answers=thread.in_reply_to is not None
         )
-        mail["Subject"] = self._tag.add(subject, message.ticket_id)
         mail["Date"] = format_datetime(message.sent_at)
         mail["Message-ID"] = self._ids.make(message.ticket_id, message.message_id)
         if thread.in_reply_to:
