@@ -51,7 +51,7 @@ async def find(session: AsyncSession, channel: str, address: str) -> Identity | 
     )
 
 
-async def find_or_create(
+async def create(
     session: AsyncSession,
     channel: str,
     address: str,
@@ -60,13 +60,10 @@ async def find_or_create(
     now: datetime,
     customer_id: int | None = None,
 ) -> Found:
-    """The identity for `address` (already normalised) and its customer; a new customer when
-    nobody has it, or a new identity of `customer_id` when given. Two requests adding the same
-    address at once: one commits, the other fails on the unique (channel, address) and is
-    retried by its caller, then finds it."""
-    identity = await find(session, channel, address)
-    if identity is not None:
-        return Found(identity.customer_id, identity.id, created=False)
+    """A new identity for `address` (already normalised, and known to be nobody's): a new
+    customer's, or `customer_id`'s when given. Two requests adding the same address at once: one
+    commits, the other fails on the unique (channel, address); its caller runs it again and then
+    finds the address."""
     created = customer_id is None
     if customer_id is None:
         customer = Customer(

@@ -26,7 +26,15 @@ from helpdesk.staff.models import Agent, Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit, touchpoints
 from helpdesk.tickets.actions import TicketRuleError, reply
-from helpdesk.tickets.models import AuthorType, Direction, Message, Priority, Ticket, TicketKind
+from helpdesk.tickets.models import (
+    AuthorType,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+)
 from helpdesk.tickets.visibility import NotPermitted, check_assignment, customer_in_sight
 
 # Channels an agent can write first on; the touch points are `touchpoints.TOUCH_POINTS`.
@@ -105,6 +113,7 @@ async def open_ticket(
         recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
     ticket = Ticket(
         subject=subject,
+        status=TicketStatus.NEW,
         priority=opening.priority,
         kind=opening.kind,
         channel=opening.channel,
@@ -114,6 +123,9 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
     )
+    if recipient is None:
+        # Written with the ticket's first row, rather than updated after it.
+        touchpoints.counts_on(ticket, opening.direction, now)
     session.add(ticket)
     await session.flush()
     audit.record(
@@ -150,7 +162,10 @@ async def open_ticket(
             opening.duration_seconds,
             identity_id=addressed.get("phone") if opening.channel == "phone" else None,
         )
-        outcome = await touchpoints.log(session, agent, ticket, point, now=now, external_id=key)
+        # The key was looked up above: a repeat has returned already.
+        outcome = await touchpoints.log(
+            session, agent, ticket, point, now=now, external_id=key, checked=True
+        )
     else:
         outcome = await reply(
             session,
@@ -226,7 +241,7 @@ async def _customer(
     addressed = {channel: identity.id for channel, identity in known.items()}
     for channel, address in addresses.items():
         if channel not in addressed:
-            found = await lookup.find_or_create(
+            found = await lookup.create(
                 session, channel, address, name=contact.name, now=now, customer_id=customer_id
             )
             customer_id = found.customer_id

@@ -56,12 +56,13 @@ async def log(
     *,
     now: datetime,
     external_id: str | None = None,
-    audited: bool = True,
+    checked: bool = False,
 ) -> Outcome:
     """Store the touch point on the ticket in the caller's transaction, with its audit entry
-    and its `TouchPointLogged` event. A repeated `external_id` returns the stored one."""
+    and its `TouchPointLogged` event. A repeated `external_id` returns the stored one (unless
+    the caller has `checked` that already)."""
     _check(point)
-    if external_id is not None:
+    if external_id is not None and not checked:
         earlier = await session.scalar(
             select(Message).where(
                 Message.channel == point.channel, Message.external_id == external_id
@@ -87,21 +88,20 @@ async def log(
         duration_seconds=point.duration_seconds,
     )
     session.add(message)
-    _counts_on(ticket, point.direction, now)
+    counts_on(ticket, point.direction, now)
     await session.flush()
-    if audited:
-        audit.record(
-            session,
-            at=now,
-            actor_type=AuthorType.AGENT,
-            actor_id=agent.id,
-            ticket_id=ticket.id,
-            action="ticket.touch_point",
-            message_id=message.id,
-            channel=point.channel,
-            direction=point.direction.value,
-            duration_seconds=point.duration_seconds,
-        )
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.touch_point",
+        message_id=message.id,
+        channel=point.channel,
+        direction=point.direction.value,
+        duration_seconds=point.duration_seconds,
+    )
     record(
         session,
         TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
@@ -122,7 +122,7 @@ def _check(point: TouchPoint) -> None:
         raise TicketRuleError(f"a duration is 0 to {MAX_DURATION_SECONDS} seconds")
 
 
-def _counts_on(ticket: Ticket, direction: Direction, now: datetime) -> None:
+def counts_on(ticket: Ticket, direction: Direction, now: datetime) -> None:
     """A call or a visit is a person talking with the customer: the first response when none
     came yet, the bot's cue to keep out, and (from the customer) their latest word."""
     ticket.first_response_at = ticket.first_response_at or now
