@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
@@ -225,7 +226,8 @@ def event_table(rt: Runtime) -> EventTable:
         # None yet: SLA (issue 15) counts a call as a response; the live feed shows these.
         TouchPointLogged: [],
         TicketsMerged: [],
-        MessageSplit: [],
+        # A split-out mail's Message-IDs follow it to its new ticket.
+        MessageSplit: [Reaction("email-threads", email_threads.on_message_split)],
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],
         DeliveryChanged: [],

@@ -186,3 +186,41 @@ async def test_a_message_split_out_becomes_a_ticket_of_its_own(desk: Runtime):
         assert response.status_code == 404
     created = [p for kind, p in await event_types(desk) if kind == "TicketCreated"]
     assert created[-1]["ticket_id"] == new["number"] and created[-1]["opened_by_agent_id"]
+
+
+async def test_a_reply_to_a_split_out_mail_follows_it_to_its_new_ticket(desk: Runtime):
+    async def deliver(message_id: str, text: str, in_reply_to: str | None = None) -> int:
+        result = await desk.email.importer.import_batch(
+            "support",
+            [
+                RawMail(
+                    None,
+                    bytes(
+                        mail(
+                            "jane@customer.test",
+                            "Router",
+                            text,
+                            message_id=message_id,
+                            in_reply_to=in_reply_to,
+                            references=in_reply_to,
+                        )
+                    ),
+                )
+            ],
+        )
+        async with desk.db.read() as session:
+            stored = await session.get(Message, result.message_ids[0])
+        assert stored is not None
+        return stored.ticket_id
+
+    first = await deliver("<a@customer.test>", "My router blinks red")
+    assert await deliver("<b@customer.test>", "Also my invoice", "<a@customer.test>") == first
+    async with api_as(desk, People().alice) as api:
+        detail = (await api.get(f"/api/tickets/{first}")).json()
+        [invoice] = [m["id"] for m in detail["messages"] if m["text"] == "Also my invoice"]
+        split = await api.post(f"/api/tickets/{first}/split", json={"message_id": invoice})
+        assert split.status_code == 201, split.text
+    await desk.events.idle()
+    new = split.json()["number"]
+    assert await deliver("<c@customer.test>", "About the invoice", "<b@customer.test>") == new
+    assert await deliver("<d@customer.test>", "About the router", "<a@customer.test>") == first

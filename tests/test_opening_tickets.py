@@ -125,6 +125,22 @@ async def test_a_repeated_idempotency_key_opens_one_ticket(desk: Runtime):
     assert await count(desk, Identity, Identity.address == "walk.in@example.test") == 1
 
 
+async def test_two_agents_opening_for_the_same_new_address_at_once_find_one_customer(
+    desk: Runtime,
+):
+    async with api_as(desk, People().alice) as alice, api_as(desk, People().bob) as bob:
+        calls = await asyncio.gather(
+            *(
+                open_ticket(api, customer={"phone": "+1 555 0134"}, idempotency_key=f"k{n}")
+                for n, api in enumerate((alice, bob, alice, bob))
+            )
+        )
+    assert [c.status_code for c in calls] == [201] * 4, [c.text for c in calls]
+    assert len({c.json()["ticket"]["customer_id"] for c in calls}) == 1
+    assert len({c.json()["ticket"]["number"] for c in calls}) == 4
+    assert await count(desk, Customer) == 1
+
+
 async def test_writing_first_follows_each_channels_rules(desk: Runtime):
     # A Telegram customer known from an earlier conversation.
     receipt = await desk.intake.receive(
