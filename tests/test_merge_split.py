@@ -23,6 +23,8 @@ async def test_merging_moves_messages_notes_and_the_audit_trail(desk: Runtime):
                 customer={"phone": "5550199"},
                 subject="Same router again",
                 message={**CALL, "text": "Still red"},
+                kind="complaint",
+                priority="high",
             )
         ).json()
         one, two = first["ticket"]["number"], second["ticket"]["number"]
@@ -31,6 +33,11 @@ async def test_merging_moves_messages_notes_and_the_audit_trail(desk: Runtime):
         merged = await api.post(f"/api/tickets/{one}/merge", json={"ticket": two})
         assert merged.status_code == 200, merged.text
         assert merged.json()["told"] is None
+        # A complaint stays a complaint, and urgency stays, in the survivor.
+        assert (merged.json()["ticket"]["kind"], merged.json()["ticket"]["priority"]) == (
+            "complaint",
+            "high",
+        )
         assert merged.json()["merged"]["merged_into"] == one
         assert merged.json()["merged"]["status"] == "closed"
 

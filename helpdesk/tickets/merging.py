@@ -25,11 +25,15 @@ from helpdesk.tickets.models import (
     AuthorType,
     Direction,
     Message,
+    Priority,
     Ticket,
+    TicketKind,
     TicketStatus,
 )
 from helpdesk.tickets.opening import SUBJECT_LENGTH
 from helpdesk.tickets.touchpoints import TOUCH_POINTS
+
+PRIORITY_ORDER = list(Priority)
 
 
 async def merge(
@@ -79,6 +83,10 @@ async def merge(
     survivor.last_customer_message_at = _latest(
         survivor.last_customer_message_at, merged.last_customer_message_at
     )
+    # Nothing the merged ticket was is lost: a complaint stays a complaint, urgency stays.
+    if merged.kind == TicketKind.COMPLAINT:
+        survivor.kind = TicketKind.COMPLAINT
+    survivor.priority = max(survivor.priority, merged.priority, key=PRIORITY_ORDER.index)
     survivor.updated_at = now
     merged.merged_into_id = survivor.id
     merged.status = TicketStatus.CLOSED
