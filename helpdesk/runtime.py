@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
@@ -25,6 +26,7 @@ from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
     DeliveryChanged,
     MessageReceived,
+    MessageSplit,
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
@@ -32,6 +34,8 @@ from helpdesk.events.types import (
     TicketCreated,
     TicketHandedOver,
     TicketReopened,
+    TicketsMerged,
+    TouchPointLogged,
 )
 from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
@@ -223,6 +227,11 @@ def event_table(rt: Runtime) -> EventTable:
         # None yet: routing (issue 14) and SLA timers (issue 15) will react to these too.
         TicketReopened: [],
         TicketHandedOver: [],
+        # None yet: SLA (issue 15) counts a call as a response; the live feed shows these.
+        TouchPointLogged: [],
+        TicketsMerged: [],
+        # A split-out mail's Message-IDs follow it to its new ticket.
+        MessageSplit: [Reaction("email-threads", email_threads.on_message_split)],
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],
         DeliveryChanged: [],

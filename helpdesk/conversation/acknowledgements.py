@@ -41,7 +41,12 @@ class Acknowledgements:
         self._render = render
 
     def wanted(self, event: TicketCreated) -> bool:
-        return event.automatic is None and event.channel in self._policies
+        # A ticket an agent opened started with our own message: nothing to acknowledge.
+        return (
+            event.automatic is None
+            and event.opened_by_agent_id is None
+            and event.channel in self._policies
+        )
 
     async def on_ticket_created(self, session: AsyncSession, event: TicketCreated) -> None:
         """The reaction to a new ticket on an acknowledging channel: tell the sender."""

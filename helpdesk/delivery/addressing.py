@@ -1,5 +1,6 @@
-"""What a queued message is sent as, and to whom: the ticket's customer at the address they
-last wrote from. Read for a whole round of the outbox at once."""
+"""What a queued message is sent as, and to whom: the address an agent chose when writing
+first, else the ticket's customer at the address they last wrote from. Read for a whole round
+of the outbox at once."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ async def outbound_many(
     recipient is left out (the caller fails it)."""
     tickets = await by_id(session, Ticket, {m.ticket_id for m in messages})
     recipients = await recipients_of(session, list(tickets.values()))
+    # An agent who wrote first chose the address; everything else goes where the customer wrote.
+    chosen = await by_id(session, Identity, {m.identity_id for m in messages if m.identity_id})
     agents = await by_id(session, Agent, {m.agent_id for m in messages if m.agent_id})
     files: dict[int, list[Attachment]] = {}
     if messages:
@@ -32,7 +35,11 @@ async def outbound_many(
             files.setdefault(file.message_id, []).append(file)
     found: dict[int, OutboundMessage] = {}
     for message in messages:
-        identity = recipients.get(message.ticket_id)
+        identity = (
+            chosen.get(message.identity_id)
+            if message.identity_id is not None
+            else recipients.get(message.ticket_id)
+        )
         if identity is None or identity.unreachable:
             continue
         author = agents.get(message.agent_id) if message.agent_id else None

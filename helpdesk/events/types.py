@@ -23,6 +23,10 @@ class TicketCreated(Event):
     channel: str
     # Why the channel believes a machine sent the ticket's first message, if it does.
     automatic: str | None = None
+    # The agent who opened it (a call, a visit, writing first); None when the customer wrote.
+    opened_by_agent_id: int | None = None
+    # Opened already assigned to this agent: routing leaves it where it is.
+    assignee_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +94,32 @@ class TicketHandedOver(Event):
 class SatisfactionRated(Event):
     ticket_id: int
     score: int
+
+
+@dataclass(frozen=True, slots=True)
+class TouchPointLogged(Event):
+    """A phone call or a visit recorded on a ticket: history and first response, never a
+    delivery."""
+
+    ticket_id: int
+    message_id: int
+    channel: str
+    direction: str
+    agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsMerged(Event):
+    """`merged_id`'s messages, notes and audit trail moved to `survivor_id`; it points there."""
+
+    survivor_id: int
+    merged_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSplit(Event):
+    """A message moved from `ticket_id` to the new ticket `new_ticket_id`."""
+
+    ticket_id: int
+    new_ticket_id: int
+    message_id: int

@@ -325,7 +325,7 @@ async def _decisions(
     hinted: dict[int, TicketRow] = {}
     if hints:
         for row in await connection.execute(sql.hinted_tickets, {"ids": hints}):
-            hinted[row.id] = TicketRow(*row)
+            hinted[row.hint] = TicketRow(*row[1:])
     return [
         decide(
             m,

@@ -11,6 +11,7 @@ insert once per row.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,16 +75,11 @@ def statements_for(dialect: str) -> IntakeStatements:
         .where(
             TICKETS.c.customer_id == IDENTITIES.c.customer_id,
             TICKETS.c.channel == IDENTITIES.c.channel,
+            # A merged ticket lives on in its survivor: a chat continues the ticket before it.
+            TICKETS.c.merged_into_id.is_(None),
         )
         .correlate(IDENTITIES)
         .scalar_subquery()
-    )
-    ticket_columns = (
-        TICKETS.c.id,
-        TICKETS.c.customer_id,
-        TICKETS.c.channel,
-        TICKETS.c.status,
-        TICKETS.c.resolved_at,
     )
 
     def by_keys(query: Select[Any], column: ColumnElement[Any]) -> Select[Any]:
@@ -122,7 +118,7 @@ def statements_for(dialect: str) -> IntakeStatements:
             .where(IDENTITIES.c.channel == bindparam("channel")),
             IDENTITIES.c.address,
         ),
-        hinted_tickets=select(*ticket_columns).where(one_of(TICKETS.c.id, "ids")),
+        hinted_tickets=_hinted_tickets(one_of),
         name_identity=update(IDENTITIES)
         .where(IDENTITIES.c.id == bindparam("identity_id"))
         .values(display_name=bindparam("name")),
@@ -133,6 +129,28 @@ def statements_for(dialect: str) -> IntakeStatements:
         .where(one_of(TICKETS.c.id, "ids"))
         .values(updated_at=bindparam("now"), last_customer_message_at=bindparam("now")),
         new_ids=_sequence_ids() if postgresql else _largest_ids(),
+    )
+
+
+OneOf = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+
+
+def _hinted_tickets(one_of: OneOf) -> Select[Any]:
+    """The tickets messages name, each as itself or, when merged, as the ticket it was merged
+    into: a reply to a merged ticket continues the survivor."""
+    named = TICKETS.alias("named")
+    return (
+        select(
+            named.c.id.label("hint"),
+            TICKETS.c.id,
+            TICKETS.c.customer_id,
+            TICKETS.c.channel,
+            TICKETS.c.status,
+            TICKETS.c.resolved_at,
+        )
+        .select_from(named)
+        .join(TICKETS, TICKETS.c.id == func.coalesce(named.c.merged_into_id, named.c.id))
+        .where(one_of(named.c.id, "ids"))
     )
 
 

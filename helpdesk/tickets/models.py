@@ -102,6 +102,8 @@ class Ticket(Base):
     # The customer's 1-5 answer to the satisfaction question.
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     satisfaction_at: Mapped[datetime | None]
+    # Set when an agent merged this ticket into another: its messages now live there.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     assignee: Mapped[Agent | None] = relationship(lazy="raise")
@@ -138,6 +140,8 @@ class Message(Base):
     payload: Mapped[str | None] = mapped_column(String(64))
     # Buttons offered under an outbound message: [{"payload": ..., "label": ...}].
     quick_replies: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # How long a touch point that is not a channel (a phone call, a visit) lasted.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
     ticket: Mapped[Ticket] = relationship(lazy="raise")
     customer: Mapped[Customer | None] = relationship(lazy="raise")

@@ -32,3 +32,34 @@ async def visible_ticket(session: AsyncSession, agent: Agent, number: int) -> Ti
     if ticket is None:
         raise TicketNotFound(number)
     return ticket
+
+
+class NotPermitted(Exception):
+    """The agent may not do this (another team's customer or ticket); the message says why."""
+
+
+async def customer_in_sight(session: AsyncSession, agent: Agent, customer_id: int) -> bool:
+    """An agent sees a customer when it may see one of the customer's tickets, or when the
+    customer has none yet (nobody's customer). Supervisors and admins see every customer."""
+    if sees_all(agent):
+        return True
+    theirs = select(Ticket.id).where(Ticket.customer_id == customer_id).limit(1)
+    if await session.scalar(theirs) is None:
+        return True
+    return await session.scalar(theirs.where(visible_to(agent))) is not None
+
+
+def check_assignment(agent: Agent, team_id: int | None, assignee: Agent | None) -> None:
+    """An agent places a ticket in its own teams only, and with members of them (or itself);
+    supervisors and admins anywhere. Raises NotPermitted."""
+    if sees_all(agent):
+        return
+    own = {team.id for team in agent.teams}
+    if team_id is not None and team_id not in own:
+        raise NotPermitted("you may only place a ticket in one of your own teams")
+    if assignee is not None and assignee.id != agent.id:
+        theirs = {team.id for team in assignee.teams}
+        if not theirs & own or (team_id is not None and team_id not in theirs):
+            raise NotPermitted(
+                "you may only assign a ticket to yourself or to a member of your team"
+            )

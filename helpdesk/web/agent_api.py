@@ -314,6 +314,7 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
         last_customer_message_at=ticket.last_customer_message_at,
         handed_over_at=ticket.handed_over_at,
         satisfaction=ticket.satisfaction,
+        merged_into=ticket.merged_into_id,
     )
 
 
@@ -339,6 +340,8 @@ def _message_out(
         created_at=message.created_at,
         delivery_state=message.delivery_state.value,
         delivery_error=message.delivery_error,
+        duration_seconds=message.duration_seconds,
+        agent_id=message.agent_id,
         attachments=[
             AttachmentOut(
                 id=a.id,

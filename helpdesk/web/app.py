@@ -17,7 +17,7 @@ from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.common.security import PasswordHashingBusy, hash_slots
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api
+from helpdesk.web import agent_api, kb_api, opening_api, outbox_api, reactions_api
 from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.protection.headers import SecurityHeaders
 
@@ -60,6 +60,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
     app.state.login_throttle = LoginThrottle()
     app.include_router(agent_api.router)
+    app.include_router(opening_api.router)
     app.include_router(webchat_routes.router)
     app.include_router(telegram_routes.router)
     app.include_router(kb_api.router)

@@ -72,6 +72,8 @@ class TicketSummary(BaseModel):
     handed_over_at: datetime | None
     # The customer's 1-5 answer to the satisfaction question.
     satisfaction: int | None
+    # Set when an agent merged this ticket into another: its messages are there now.
+    merged_into: int | None = None
 
 
 class TicketPage(BaseModel):
@@ -103,6 +105,9 @@ class MessageOut(BaseModel):
     delivery_state: str
     delivery_error: str | None
     attachments: list[AttachmentOut]
+    # A phone call's or a visit's length; the agent who took it is the author or `agent_id`.
+    duration_seconds: int | None = None
+    agent_id: int | None = None
 
 
 class TicketDetail(TicketSummary):

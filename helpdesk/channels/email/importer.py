@@ -262,12 +262,13 @@ class MailImporter:
             )
             by_reference = {row.rfc_message_id: row.ticket_id for row in rows}
         our_message_ids = {o.message_id for o in ours.values() if o is not None}
-        existing: set[tuple[int, int]] = set()
+        # Where each of our messages is now: a merge or a split may have moved it.
+        existing: dict[int, int] = {}
         if our_message_ids:
             rows = await session.execute(
                 select(Message.id, Message.ticket_id).where(Message.id.in_(our_message_ids))
             )
-            existing = {(row.ticket_id, row.id) for row in rows}
+            existing = {row.id: row.ticket_id for row in rows}
         numbered = {id(m): self._tag.find(m.subject) for m in mails}
         wanted = {(n, m.sender) for m in mails if (n := numbered[id(m)]) is not None}
         participants: set[tuple[int, str]] = set()
@@ -283,8 +284,8 @@ class MailImporter:
         for mail in mails:
             for reference in mail.references:
                 own = ours.get(reference)
-                if own is not None and (own.ticket_id, own.message_id) in existing:
-                    hints[id(mail)] = (own.ticket_id, True)
+                if own is not None and own.message_id in existing:
+                    hints[id(mail)] = (existing[own.message_id], True)
                     break
                 if reference_key(reference) in by_reference:
                     hints[id(mail)] = (by_reference[reference_key(reference)], True)

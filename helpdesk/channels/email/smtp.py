@@ -12,6 +12,7 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from helpdesk.channels.email.mail_bytes import Draft, Envelope, envelope
+from helpdesk.channels.email.outbound_thread import outbound_subject
 from helpdesk.channels.email.settings import EmailSettings, SmtpSettings
 from helpdesk.channels.email.smtp_pool import SmtpPool
 from helpdesk.channels.email.thread_info import Thread, ThreadLoader
@@ -71,11 +72,17 @@ class SmtpAdapter:
 
     def compose(self, message: OutboundMessage, thread: Thread) -> Envelope:
         settings = self._settings
-        subject = (
-            thread.subject if thread.subject.lower().startswith("re:") else f"Re: {thread.subject}"
-        )
         headers = [
-            ("Subject", self._tag.add(subject, message.ticket_id)),
+            # Writing first answers nothing: the mail opens a thread of its own.
+            (
+                "Subject",
+                outbound_subject(
+                    thread.subject,
+                    message.ticket_id,
+                    self._tag,
+                    answers=thread.in_reply_to is not None,
+                ),
+            ),
             ("Date", format_datetime(message.sent_at)),
             ("Message-ID", self._ids.make(message.ticket_id, message.message_id)),
         ]

@@ -1,0 +1,86 @@
+"""Finding a customer by an address an agent was given (an email, a phone number), or creating
+them, the way intake does for a first-time sender: one customer, one identity per address."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.customers.models import Customer, Identity
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{1,63}$")
+# Separators people write in phone numbers; they are not part of the number.
+PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
+PHONE = re.compile(r"^\+?[0-9]{4,20}$")
+
+
+class BadAddress(ValueError):
+    """The address cannot be an email address or a phone number; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    customer_id: int
+    identity_id: int
+    created: bool
+
+
+def normalise(channel: str, address: str) -> str:
+    """The address as identities store it: email in lower case, a phone number as its digits
+    (and a leading +). Raises BadAddress for anything else."""
+    value = address.strip()
+    if channel == "email":
+        if not EMAIL.match(value):
+            raise BadAddress(f"{address!r} is not an email address")
+        return value.lower()
+    if channel == "phone":
+        number = PHONE_SEPARATORS.sub("", value)
+        if not PHONE.match(number):
+            raise BadAddress(f"{address!r} is not a phone number (4 to 20 digits, + allowed)")
+        return number
+    raise BadAddress(f"customers are not looked up by {channel}")
+
+
+async def find(session: AsyncSession, channel: str, address: str) -> Identity | None:
+    return await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.address == address)
+    )
+
+
+async def create(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str,
+    now: datetime,
+    customer_id: int | None = None,
+) -> Found:
+    """A new identity for `address` (already normalised, and known to be nobody's): a new
+    customer's, or `customer_id`'s when given. Two requests adding the same address at once: one
+    commits, the other fails on the unique (channel, address); its caller runs it again and then
+    finds the address."""
+    created = customer_id is None
+    if customer_id is None:
+        customer = Customer(
+            name=(name or address)[:200],
+            email=address if channel == "email" else None,
+            created_at=now,
+        )
+        session.add(customer)
+        await session.flush()
+        customer_id = customer.id
+    identity = Identity(
+        customer_id=customer_id,
+        channel=channel,
+        address=address,
+        display_name=name[:200],
+        created_at=now,
+    )
+    session.add(identity)
+    await session.flush()
+    return Found(customer_id, identity.id, created=created)

@@ -1,0 +1,285 @@
+"""An agent opens a ticket: for a customer who phoned or walked in, or by writing first.
+
+The customer is an existing one (in the agent's sight) or found or created by email address or
+phone number, as intake does for a first-time sender. The first message is either a touch point
+(`touchpoints.py`: phone, visit; never delivered) or a message the agent writes first on a
+channel (email, Telegram, web chat), queued for delivery like any reply. The ticket, its first
+message, the audit trail and the events commit together. A repeated idempotency key returns the
+ticket the first request opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.common.sanitize import clean_text
+from helpdesk.customers import lookup
+from helpdesk.customers.models import Customer, Identity
+from helpdesk.customers.proactive import unasked_refusal
+from helpdesk.events.types import TicketCreated
+from helpdesk.staff.models import Agent, Team
+from helpdesk.storage.event_log import record
+from helpdesk.tickets import audit, touchpoints
+from helpdesk.tickets.actions import TicketRuleError, reply
+from helpdesk.tickets.models import (
+    AuthorType,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+)
+from helpdesk.tickets.visibility import NotPermitted, check_assignment, customer_in_sight
+
+# Channels an agent can write first on; the touch points are `touchpoints.TOUCH_POINTS`.
+WRITTEN_CHANNELS = ("email", "telegram", "webchat")
+SUBJECT_LENGTH = 200
+
+# Whether this web chat visitor has the widget open now: the web layer knows, the core cannot.
+ChatOpen = Callable[[str], bool]
+
+
+class CustomerNotFound(Exception):
+    """No such customer, or not one this agent may see (the two are not told apart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Who the ticket is for: an existing customer, or an address to find or create one by."""
+
+    customer_id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    contact: Contact
+    subject: str
+    channel: str
+    text: str
+    # For touch points: IN when the customer called or came, OUT when the agent did.
+    direction: Direction = Direction.OUT
+    duration_seconds: int | None = None
+    # The customer asked to be contacted (a call-back, a follow-up): not a proactive message.
+    customer_asked: bool = False
+    team_id: int | None = None
+    assignee_id: int | None = None
+    priority: Priority = Priority.NORMAL
+    kind: TicketKind = TicketKind.QUESTION
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    ticket: Ticket
+    message: Message
+    duplicate: bool = False
+    customer_created: bool = False
+
+
+async def open_ticket(
+    session: AsyncSession, agent: Agent, opening: Opening, *, now: datetime, chat_open: ChatOpen
+) -> Opened:
+    """Raises TicketRuleError (the request cannot be done), NotPermitted (not by this agent),
+    CustomerNotFound, or lookup.BadAddress."""
+    if opening.channel not in (*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS):
+        raise TicketRuleError(
+            f"a ticket opens on one of {', '.join((*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS))}"
+        )
+    subject = clean_text(opening.subject).strip()[:SUBJECT_LENGTH]
+    if not subject:
+        raise TicketRuleError("a ticket needs a subject")
+    key = _first_message_key(agent, opening)
+    if key is not None:
+        earlier = await session.scalar(
+            select(Message).where(Message.channel == opening.channel, Message.external_id == key)
+        )
+        if earlier is not None:
+            ticket = await session.get(Ticket, earlier.ticket_id)
+            assert ticket is not None
+            return Opened(ticket, earlier, duplicate=True)
+    await _check_placement(session, agent, opening)
+    customer_id, addressed, created = await _customer(session, agent, opening.contact, now)
+    recipient = None
+    if opening.channel in WRITTEN_CHANNELS:
+        recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
+    ticket = Ticket(
+        subject=subject,
+        status=TicketStatus.NEW,
+        priority=opening.priority,
+        kind=opening.kind,
+        channel=opening.channel,
+        customer_id=customer_id,
+        assignee_id=opening.assignee_id,
+        team_id=opening.team_id,
+        created_at=now,
+        updated_at=now,
+    )
+    if recipient is None:
+        # Written with the ticket's first row, rather than updated after it.
+        touchpoints.counts_on(ticket, opening.direction, now)
+    session.add(ticket)
+    await session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.opened",
+        channel=opening.channel,
+        customer_id=customer_id,
+        customer_created=created,
+        team_id=opening.team_id,
+        assignee_id=opening.assignee_id,
+        priority=opening.priority.value,
+        kind=opening.kind.value,
+        customer_asked=opening.customer_asked,
+    )
+    record(
+        session,
+        TicketCreated(
+            ticket.id,
+            customer_id,
+            ticket.channel,
+            opened_by_agent_id=agent.id,
+            assignee_id=opening.assignee_id,
+        ),
+    )
+    if recipient is None:
+        point = touchpoints.TouchPoint(
+            opening.channel,
+            opening.direction,
+            opening.text,
+            opening.duration_seconds,
+            identity_id=addressed.get("phone") if opening.channel == "phone" else None,
+        )
+        # The key was looked up above: a repeat has returned already.
+        outcome = await touchpoints.log(
+            session, agent, ticket, point, now=now, external_id=key, checked=True
+        )
+    else:
+        outcome = await reply(
+            session,
+            agent,
+            ticket,
+            opening.text,
+            now=now,
+            idempotency_key=_reply_key(opening.idempotency_key),
+        )
+        assert outcome.message is not None
+        # The address the agent chose: the outbox sends the first message there.
+        outcome.message.identity_id = recipient.id
+    assert outcome.message is not None
+    return Opened(ticket, outcome.message, customer_created=created)
+
+
+def _reply_key(idempotency_key: str | None) -> str | None:
+    return f"open.{idempotency_key}" if idempotency_key else None
+
+
+def _first_message_key(agent: Agent, opening: Opening) -> str | None:
+    """The external id the first message is stored under: unique per channel, so a repeated
+    request finds it and two racing ones cannot both commit."""
+    if opening.channel in touchpoints.TOUCH_POINTS:
+        return touchpoints.touch_point_key(agent, _reply_key(opening.idempotency_key))
+    key = _reply_key(opening.idempotency_key)
+    return f"reply:{agent.id}:{key}" if key else None
+
+
+async def _check_placement(session: AsyncSession, agent: Agent, opening: Opening) -> None:
+    assignee = None
+    if opening.assignee_id is not None:
+        assignee = await session.get(Agent, opening.assignee_id)
+        if assignee is None or not assignee.active:
+            raise TicketRuleError(f"there is no active agent with id {opening.assignee_id}")
+    if opening.team_id is not None and await session.get(Team, opening.team_id) is None:
+        raise TicketRuleError(f"there is no team with id {opening.team_id}")
+    check_assignment(agent, opening.team_id, assignee)
+
+
+async def _customer(
+    session: AsyncSession, agent: Agent, contact: Contact, now: datetime
+) -> tuple[int, dict[str, int], bool]:
+    """The customer's id, the identities the contact named (by channel), and whether the
+    customer is new."""
+    addresses = {
+        channel: lookup.normalise(channel, value)
+        for channel, value in (("email", contact.email), ("phone", contact.phone))
+        if value
+    }
+    customer_id = contact.customer_id
+    if customer_id is not None:
+        exists = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+        if exists is None or not await customer_in_sight(session, agent, customer_id):
+            raise CustomerNotFound(customer_id)
+    elif not addresses:
+        raise TicketRuleError("name the customer: customer_id, email or phone")
+    known: dict[str, Identity] = {}
+    for channel, address in addresses.items():
+        identity = await lookup.find(session, channel, address)
+        if identity is not None:
+            known[channel] = identity
+    owners = {identity.customer_id for identity in known.values()}
+    if customer_id is not None and owners - {customer_id}:
+        raise TicketRuleError("that address belongs to another customer")
+    if len(owners) > 1:
+        raise TicketRuleError("the email address and the phone number belong to two customers")
+    if customer_id is None and owners:
+        customer_id = owners.pop()
+    if customer_id is not None and not await customer_in_sight(session, agent, customer_id):
+        raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
+    created = customer_id is None
+    addressed = {channel: identity.id for channel, identity in known.items()}
+    for channel, address in addresses.items():
+        if channel not in addressed:
+            found = await lookup.create(
+                session, channel, address, name=contact.name, now=now, customer_id=customer_id
+            )
+            customer_id = found.customer_id
+            addressed[channel] = found.identity_id
+    assert customer_id is not None
+    return customer_id, addressed, created
+
+
+async def _recipient(
+    session: AsyncSession,
+    customer_id: int,
+    opening: Opening,
+    addressed: dict[str, int],
+    chat_open: ChatOpen,
+) -> Identity:
+    """The identity the first message goes to, if the channel's rules allow writing first."""
+    if not opening.customer_asked:
+        refusal = await unasked_refusal(session, customer_id, opening.channel)
+        if refusal is not None:
+            raise TicketRuleError(refusal)
+    channel = opening.channel
+    candidates = list(
+        await session.scalars(
+            select(Identity)
+            .where(Identity.customer_id == customer_id, Identity.channel == channel)
+            .order_by(Identity.id.desc())
+        )
+    )
+    if channel in addressed:
+        candidates = [i for i in candidates if i.id == addressed[channel]]
+    reachable = [i for i in candidates if not i.unreachable]
+    if channel == "webchat":
+        reachable = [i for i in reachable if chat_open(i.address)]
+        if not reachable:
+            raise TicketRuleError(
+                "an agent writes first on web chat only while the visitor has the chat open"
+            )
+    if not reachable:
+        names = {"email": "an email address", "telegram": "a Telegram account"}
+        raise TicketRuleError(f"the customer has no reachable {names.get(channel, channel)}")
+    return reachable[0]

@@ -1,0 +1,202 @@
+"""The agents' API for tickets they open, touch points, merges and splits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from helpdesk.customers.lookup import BadAddress
+from helpdesk.customers.queries import customer_name
+from helpdesk.tickets import merging, opening, touchpoints
+from helpdesk.tickets.actions import TicketRuleError
+from helpdesk.tickets.models import Direction
+from helpdesk.tickets.visibility import NotPermitted
+from helpdesk.web.agent_api import (
+    TicketNumber,
+    _message_out,
+    _rule_checked,
+    _summary,
+    _visible,
+)
+from helpdesk.web.auth import CurrentAgent
+from helpdesk.web.dependencies import runtime_of
+from helpdesk.web.opening_schemas import (
+    MergeIn,
+    MergeOut,
+    SplitIn,
+    TicketOpened,
+    TicketOpenIn,
+    TouchPointIn,
+)
+from helpdesk.web.schemas import MessageCreated, TicketSummary
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from helpdesk.runtime import Runtime
+
+T = TypeVar("T")
+router = APIRouter(prefix="/api", tags=["tickets"])
+# A request that lost a race (the same idempotency key, or the same new address, committed by
+# another request meanwhile) is run again once and then sees the winner's rows.
+ATTEMPTS = 2
+
+
+@router.post(
+    "/tickets",
+    response_model=TicketOpened,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A repeated idempotency key: the ticket opened before"}},
+)
+async def open_ticket(
+    body: TicketOpenIn, agent: CurrentAgent, request: Request, response: Response
+) -> TicketOpened:
+    """Open a ticket for a customer: a touch point (phone, visit) or a message the agent
+    writes first (email, telegram, webchat). Without an assignee, routing places it."""
+    runtime = runtime_of(request)
+    request_ = opening.Opening(
+        contact=opening.Contact(
+            body.customer.id, body.customer.email, body.customer.phone, body.customer.name
+        ),
+        subject=body.subject,
+        channel=body.message.channel,
+        text=body.message.text,
+        direction=Direction(body.message.direction),
+        duration_seconds=body.message.duration_seconds,
+        customer_asked=body.message.customer_asked,
+        team_id=body.team_id,
+        assignee_id=body.assignee_id,
+        priority=body.priority,
+        kind=body.kind,
+        idempotency_key=body.idempotency_key,
+    )
+
+    async def attempt(session: AsyncSession) -> TicketOpened:
+        opened = await opening.open_ticket(
+            session,
+            agent,
+            request_,
+            now=runtime.clock.now(),
+            chat_open=runtime.webchat.hub.connected,
+        )
+        name = await customer_name(session, opened.ticket.customer_id)
+        return TicketOpened(
+            ticket=_summary(opened.ticket, name),
+            message=_message_out(opened.message, agent.name),
+            duplicate=opened.duplicate,
+            customer_created=opened.customer_created,
+        )
+
+    opened = await _in_transaction(runtime, attempt)
+    if opened.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return opened
+
+
+@router.post("/tickets/{number}/touch-points", response_model=MessageCreated, status_code=201)
+async def log_touch_point(
+    number: TicketNumber, body: TouchPointIn, agent: CurrentAgent, request: Request
+) -> MessageCreated:
+    """Record a phone call or a visit on the ticket. Nothing is sent to anyone."""
+    runtime = runtime_of(request)
+    point = touchpoints.TouchPoint(
+        body.channel, Direction(body.direction), body.text, body.duration_seconds
+    )
+
+    async def attempt(session: AsyncSession) -> MessageCreated:
+        ticket = await _visible(session, agent, number)
+        outcome = await touchpoints.log(
+            session,
+            agent,
+            ticket,
+            point,
+            now=runtime.clock.now(),
+            external_id=touchpoints.touch_point_key(agent, body.idempotency_key),
+        )
+        assert outcome.message is not None
+        return MessageCreated(
+            message=_message_out(outcome.message, agent.name), duplicate=outcome.duplicate
+        )
+
+    return await _in_transaction(runtime, attempt)
+
+
+@router.post("/tickets/{number}/merge", response_model=MergeOut)
+async def merge_tickets(
+    number: TicketNumber, body: MergeIn, agent: CurrentAgent, request: Request
+) -> MergeOut:
+    """Merge ticket `body.ticket` into this one (same customer). The customer is told on this
+    ticket's channel only with `tell_customer`."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        survivor = await _visible(session, agent, number)
+        merged = await _visible(session, agent, body.ticket)
+        text = None
+        if body.tell_customer:
+            text = body.text or runtime.render_text(
+                "ticket_merged.txt",
+                ticket_number=survivor.id,
+                subject=survivor.subject,
+                merged_number=merged.id,
+                merged_subject=merged.subject,
+            )
+        told = await _rule_checked(
+            merging.merge(
+                session, agent, survivor, merged, now=runtime.clock.now(), tell_customer=text
+            )
+        )
+        name = await customer_name(session, survivor.customer_id)
+        return MergeOut(
+            ticket=_summary(survivor, name),
+            merged=_summary(merged, name),
+            told=_message_out(told.message, agent.name) if told.message else None,
+        )
+
+
+@router.post("/tickets/{number}/split", response_model=TicketSummary, status_code=201)
+async def split_ticket(
+    number: TicketNumber, body: SplitIn, agent: CurrentAgent, request: Request
+) -> TicketSummary:
+    """Move one message of this ticket into a new ticket of the same customer."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        ticket = await _visible(session, agent, number)
+        new = await _rule_checked(
+            merging.split(
+                session,
+                agent,
+                ticket,
+                body.message_id,
+                now=runtime.clock.now(),
+                subject=body.subject,
+            )
+        )
+        return _summary(new, await customer_name(session, new.customer_id))
+
+
+async def _in_transaction(runtime: Runtime, operation: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    for attempt in range(ATTEMPTS):
+        try:
+            async with runtime.db.transaction() as session:
+                return await _answered(operation(session))
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _answered(operation: Awaitable[T]) -> T:
+    """The core's refusals as HTTP answers: 404 unseen, 403 not yours, 409 rule, 422 input."""
+    try:
+        return await operation
+    except opening.CustomerNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer #{exc.args[0]}") from None
+    except NotPermitted as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except TicketRuleError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except BadAddress as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
