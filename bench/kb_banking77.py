@@ -61,6 +61,7 @@ from helpdesk.storage.database import Database
 from tests.support.postgres import PostgresServer
 
 DATA = ROOT.parent / "shared" / "data" / "banking77"
+CPU_SECONDS: list[float] = []
 SCALE_ARTICLES = 10_000
 
 
@@ -84,12 +85,15 @@ def articles_from(rows: list[tuple[str, str]]) -> tuple[list[IndexedArticle], di
 def evaluate(
     index: SuggestionIndex, ids: dict[str, int], rows: list[tuple[str, str]]
 ) -> tuple[list[bool], list[bool], list[float], list[float]]:
-    """Per message: top-1 right, top-3 right, top-1 confidence, seconds taken."""
+    """Per message: top-1 right, top-3 right, top-1 confidence, seconds taken (wall clock, and
+    this thread's CPU time in `CPU_SECONDS`, which a busy machine inflates less)."""
     top1, top3, confidence, seconds = [], [], [], []
+    CPU_SECONDS.clear()
     for text, intent in rows:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         ranked = index.rank(text, limit=3)
         seconds.append(time.perf_counter() - started)
+        CPU_SECONDS.append(time.thread_time() - cpu)
         got = [s.article_id for s in ranked]
         top1.append(bool(got) and got[0] == ids[intent])
         top3.append(ids[intent] in got)
@@ -182,11 +186,16 @@ def test_split(
     answered = [c >= threshold for c in conf]
     right = [r for r, a in zip(top1, answered, strict=True) if a]
     ms = np.asarray(seconds) * 1000
+    cpu_ms = np.asarray(CPU_SECONDS) * 1000
     print(f"  top-1 {statistics.mean(top1):.4f}   (target >= 0.935)")
     print(f"  top-3 {statistics.mean(top3):.4f}   (target >= 0.98)")
     print(
         f"  latency per message: p50 {np.percentile(ms, 50):.2f} ms  "
         f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 2 ms)"
+    )
+    print(
+        f"  CPU time per message:  p50 {np.percentile(cpu_ms, 50):.2f} ms  "
+        f"p99 {np.percentile(cpu_ms, 99):.2f} ms"
     )
     print(
         f"  bot at the default threshold {threshold:.2f}: answers {statistics.mean(answered):.1%}"
@@ -278,9 +287,10 @@ async def scale_on(url: str, rows: list[dict[str, object]], test: list[tuple[str
         kb = KnowledgeBase(db, RankerSettings())
         gc.collect()
         rss_before = psutil.Process().memory_info().rss
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await kb.start(wait_seconds=600)
         rebuild = time.perf_counter() - started
+        rebuild_cpu = time.process_time() - cpu_started
         gc.collect()
         rss_after = psutil.Process().memory_info().rss
         index = kb.index
@@ -288,20 +298,24 @@ async def scale_on(url: str, rows: list[dict[str, object]], test: list[tuple[str
         queries = [text for text, _ in test]
         for text in queries[:50]:
             index.rank(text)
-        seconds = []
+        seconds, cpu_seconds = [], []
         for text in queries:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             index.rank(text)
             seconds.append(time.perf_counter() - started)
+            cpu_seconds.append(time.thread_time() - cpu)
         ms = np.asarray(seconds) * 1000
+        cpu_ms = np.asarray(cpu_seconds) * 1000
         print(
             f"  {db.engine.dialect.name}: {len(index)} articles, full rebuild (load + fit) "
-            f"{rebuild:.2f} s (target < 10 s), of which fitting {kb.last_build.seconds:.2f} s; "
+            f"{rebuild:.2f} s (target < 10 s; CPU {rebuild_cpu:.2f} s), of which fitting "
+            f"{kb.last_build.seconds:.2f} s; "
             f"process RSS grew {(rss_after - rss_before) / 2**20:.0f} MiB with the index"
         )
         print(
             f"    suggestions over {len(queries)} messages: p50 {np.percentile(ms, 50):.2f} ms  "
-            f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 20 ms)"
+            f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 20 ms); "
+            f"CPU p50 {np.percentile(cpu_ms, 50):.2f} ms  p99 {np.percentile(cpu_ms, 99):.2f} ms"
         )
     finally:
         await db.dispose()

@@ -64,21 +64,24 @@ class InformativeTerms:
         self._function = frozenset(w for f in FUNCTION_WORDS for w in stemmed_words(f))
 
     def coverage(self, text: str, article: int) -> float:
-        words = {w for w in stemmed_words(text) if " " not in w}
-        total = covered = 0.0
-        row = self._article_terms.indices[
-            self._article_terms.indptr[article] : self._article_terms.indptr[article + 1]
-        ]
-        mine = set(row.tolist())
-        for word in sorted(words):  # sorted: the same sum in any order, to the last bit
+        weights: list[float] = []
+        positions: list[int] = []
+        # Sorted: the same sum in any order, to the last bit.
+        for word in sorted({w for w in stemmed_words(text) if " " not in w}):
             if word in self._function or word.isdigit():
                 continue
             position = self._vocabulary.get(word)
-            weight = self._unknown if position is None else float(self._idf[position])
-            total += weight
-            if position is not None and position in mine:
-                covered += weight
-        return covered / total if total else 0.0
+            weights.append(self._unknown if position is None else float(self._idf[position]))
+            positions.append(-1 if position is None else position)
+        total = sum(weights)
+        if not total:
+            return 0.0
+        terms = self._article_terms
+        row = terms.indices[terms.indptr[article] : terms.indptr[article + 1]]  # sorted
+        wanted = np.asarray(positions)
+        at = np.minimum(np.searchsorted(row, wanted), max(len(row) - 1, 0))
+        found = (row[at] == wanted) if len(row) else np.zeros(len(wanted), dtype=bool)
+        return float(sum(w for w, hit in zip(weights, found.tolist(), strict=True) if hit)) / total
 
 
 @dataclass(frozen=True, slots=True)
