@@ -24,3 +24,9 @@ class KbSettings(BaseModel):
     linear_max_articles: int = Field(
         1500, ge=0, description="Up to this many articles the ranking trains linear models"
     )
+    report_scan: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="The bot report groups at most this many of the latest refused questions",
+    )

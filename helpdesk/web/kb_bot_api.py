@@ -96,8 +96,11 @@ async def report(
     for moment in (since, until):
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, "since and until need a time zone, e.g. 2026-01-31T00:00Z")
-    async with runtime_of(request).db.read() as session:
-        found = await bot_report(session, since=since, until=until, limit=limit)
+    runtime = runtime_of(request)
+    async with runtime.db.read() as session:
+        found = await bot_report(
+            session, since=since, until=until, limit=limit, scan=runtime.kb.settings.report_scan
+        )
     return BotReportOut.model_validate(found, from_attributes=True)
 
 
