@@ -2,20 +2,25 @@
 
 What is measured:
   * Cross-validation on train.csv only (stratified k-fold): top-1 and top-3 for each weight of
-    the nearest phrasing beside the logistic regression, the weight that wins, and the bot
-    threshold: the least confidence at which at least 95% of the answers the bot would send on
-    the held-out folds are right. Nothing is fitted or tuned on test.csv.
+    the nearest phrasing beside the logistic regression, and the weight that wins. Nothing is
+    fitted or tuned on test.csv. (The bot's refusal and threshold are chosen with whole intents
+    held out: bench/kb_open_set.py.)
   * Test: one article per intent built from all of train.csv (title from the intent's name, the
     intent's rows as known phrasings), every test.csv message ranked one at a time through
     `SuggestionIndex.rank` (the path the bot and the ticket view take, reasons included): top-1,
-    top-3, p50/p99 latency per message, and at the threshold from cross-validation the share of
-    messages the bot would answer and how many of those answers are right.
+    top-3, p50/p99 latency per message, and at the default bot threshold the share of messages
+    the bot would answer and how many of those answers are right.
+  * Typos: top-1 again with 10% of each message's letters changed by bench/typos.py (seeded
+    drops, swaps and neighbouring keys), and with spaces hit too.
+  * Order: the same articles shuffled build an index whose suggestions and confidences are
+    compared with the first's, message by message.
   * Scale: 10,000 articles (each intent's phrasings split into variants), a full rebuild from the
     database through `KnowledgeBase` (load + fit) on SQLite and PostgreSQL, memory of the
     index, and suggestion latency over the test messages.
 
-    python bench/kb_banking77.py                 # everything (several minutes on 2 cores)
+    python bench/kb_banking77.py                 # everything (about 3 minutes on 2 cores)
     python bench/kb_banking77.py --folds 3 --skip-scale
+    python bench/kb_banking77.py --epochs 15 30 60   # also compare the solver's passes
     python bench/kb_banking77.py --db sqlite     # scale part on SQLite only
 """
 
@@ -45,16 +50,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.cpu_meter import CpuMeter
+from bench.typos import noisy
 from helpdesk.kb.articles import bump_version
 from helpdesk.kb.index import IndexedArticle, RankerSettings, SuggestionIndex, standardise
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.kb.query import usable_query
 from helpdesk.kb.service import KnowledgeBase
+from helpdesk.kb.settings import KbSettings
 from helpdesk.storage.database import Database
 from tests.support.postgres import PostgresServer
 
 DATA = ROOT.parent / "shared" / "data" / "banking77"
-PRECISION_TARGET = 0.95
+CPU_SECONDS: list[float] = []
 SCALE_ARTICLES = 10_000
 
 
@@ -78,12 +85,15 @@ def articles_from(rows: list[tuple[str, str]]) -> tuple[list[IndexedArticle], di
 def evaluate(
     index: SuggestionIndex, ids: dict[str, int], rows: list[tuple[str, str]]
 ) -> tuple[list[bool], list[bool], list[float], list[float]]:
-    """Per message: top-1 right, top-3 right, top-1 confidence, seconds taken."""
+    """Per message: top-1 right, top-3 right, top-1 confidence, seconds taken (wall clock, and
+    this thread's CPU time in `CPU_SECONDS`, which a busy machine inflates less)."""
     top1, top3, confidence, seconds = [], [], [], []
+    CPU_SECONDS.clear()
     for text, intent in rows:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         ranked = index.rank(text, limit=3)
         seconds.append(time.perf_counter() - started)
+        CPU_SECONDS.append(time.thread_time() - cpu)
         got = [s.article_id for s in ranked]
         top1.append(bool(got) and got[0] == ids[intent])
         top3.append(ids[intent] in got)
@@ -91,20 +101,7 @@ def evaluate(
     return top1, top3, confidence, seconds
 
 
-def threshold_for(confidence: list[float], right: list[bool], target: float) -> float:
-    """The least threshold at which the answers at or above it are at least `target` right."""
-    order = np.argsort(-np.asarray(confidence))
-    conf = np.asarray(confidence)[order]
-    hits = np.cumsum(np.asarray(right)[order])
-    precision = hits / np.arange(1, len(conf) + 1)
-    ok = np.nonzero(precision >= target)[0]
-    if not len(ok):
-        return 1.0
-    return float(conf[ok[-1]])
-
-
 NEAREST_WEIGHTS = (0.0, 0.125, 0.25, 0.5)
-LOGISTIC_EPOCHS = (15, 30, 60)
 
 
 def stratified_folds(rows: list[tuple[str, str]], folds: int) -> list[list[tuple[str, str]]]:
@@ -128,33 +125,33 @@ def top_k(total: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     )
 
 
-def cross_validate(rows: list[tuple[str, str]], folds: int) -> tuple[RankerSettings, float]:
+def cross_validate(
+    rows: list[tuple[str, str]], folds: int, epoch_grid: tuple[int, ...]
+) -> RankerSettings:
     """Pick the logistic regression's training passes and the nearest phrasing's weight (the
-    logistic regression's is 1), then the bot threshold, all on held-out folds of train.csv;
-    ties go to fewer passes."""
+    logistic regression's is 1) on held-out folds of train.csv; ties go to fewer passes."""
     fold_of = stratified_folds(rows, folds)
     parts: dict[int, list[np.ndarray]] = defaultdict(list)
-    closest: list[float] = []
     truth: list[int] = []
     print(f"cross-validation on train.csv, {folds} stratified folds:")
     for k in range(folds):
         training = [row for j in range(folds) if j != k for row in fold_of[j]]
         articles, ids = articles_from(training)
         built = []
-        for epochs in LOGISTIC_EPOCHS:
+        for epochs in epoch_grid:
             started = time.perf_counter()
             index = SuggestionIndex(articles, RankerSettings(logistic_epochs=epochs))
             built.append(f"{epochs} passes {time.perf_counter() - started:.1f} s")
             for text, _ in fold_of[k]:
-                found, nearest, _ = index.components(usable_query(text) or text)
+                found, _nearest, _ = index.components(usable_query(text) or text)
                 parts[epochs].append(np.stack([standardise(p) for p in found]))
-                if epochs == LOGISTIC_EPOCHS[0]:
-                    closest.append(float(nearest.max()))
-        truth.extend(ids[intent] - 1 for _, intent in fold_of[k])
+        # Labels are positions in the index's canonical order (by title).
+        position = {a.id: i for i, a in enumerate(index.articles)}
+        truth.extend(position[ids[intent]] for _, intent in fold_of[k])
         print(f"  fold {k + 1} built in {', '.join(built)}", flush=True)
     labels = np.asarray(truth)
     results = {}
-    for epochs in LOGISTIC_EPOCHS:
+    for epochs in epoch_grid:
         scores = np.stack(parts[epochs])
         for weight in NEAREST_WEIGHTS:
             results[epochs, weight] = top_k(scores[:, 0] + weight * scores[:, 1], labels)
@@ -165,30 +162,12 @@ def cross_validate(rows: list[tuple[str, str]], folds: int) -> tuple[RankerSetti
             )
     epochs, weight = max(results, key=lambda key: results[key])
     print(f"  chosen: {epochs} passes, nearest phrasing weight {weight}")
-    settings = RankerSettings(logistic_epochs=epochs, weights=(1.0, weight))
-    scores = np.stack(parts[epochs])
-    total = scores[:, 0] + weight * scores[:, 1]
-    shifted = np.exp(total / settings.temperature - (total / settings.temperature).max(1)[:, None])
-    softmax = shifted / shifted.sum(axis=1, keepdims=True)
-    gate = np.clip((np.asarray(closest) - settings.far) / (settings.close - settings.far), 0, 1)
-    confidence = softmax.max(axis=1) * gate
-    right = softmax.argmax(axis=1) == labels
-    threshold = threshold_for(confidence.tolist(), right.tolist(), PRECISION_TARGET)
-    answered = confidence >= threshold
-    print(
-        f"  bot threshold for >= {PRECISION_TARGET:.0%} right answers: {threshold:.3f} "
-        f"(CV: answers {answered.mean():.1%} of messages, "
-        f"{right[answered].mean():.1%} of them right)"
-    )
-    return settings, threshold
+    return RankerSettings(logistic_epochs=epochs, weights=(1.0, weight))
 
 
 def test_split(
-    train: list[tuple[str, str]],
-    test: list[tuple[str, str]],
-    settings: RankerSettings,
-    threshold: float,
-) -> None:
+    train: list[tuple[str, str]], test: list[tuple[str, str]], settings: RankerSettings
+) -> SuggestionIndex:
     articles, ids = articles_from(train)
     started = time.perf_counter()
     index = SuggestionIndex(articles, settings)
@@ -196,7 +175,6 @@ def test_split(
         f"\ntest.csv ({len(test)} messages; {len(articles)} articles from all of train.csv, "
         f"{sum(len(a.phrasings) for a in articles)} phrasings):\n"
         f"  index rebuild (features + logistic regression) {time.perf_counter() - started:.1f} s"
-        " (target < 10 s)"
     )
     for text, _ in test[:50]:
         index.rank(text)  # warm caches, as a running server has them
@@ -204,20 +182,64 @@ def test_split(
     cpu.start()
     top1, top3, conf, seconds = evaluate(index, ids, test)
     cpu.stop()
+    threshold = KbSettings().bot_threshold
     answered = [c >= threshold for c in conf]
     right = [r for r, a in zip(top1, answered, strict=True) if a]
     ms = np.asarray(seconds) * 1000
-    print(f"  top-1 {statistics.mean(top1):.4f}   (target >= 0.92)")
-    print(f"  top-3 {statistics.mean(top3):.4f}   (target >= 0.975)")
+    cpu_ms = np.asarray(CPU_SECONDS) * 1000
+    print(f"  top-1 {statistics.mean(top1):.4f}   (target >= 0.935)")
+    print(f"  top-3 {statistics.mean(top3):.4f}   (target >= 0.98)")
     print(
         f"  latency per message: p50 {np.percentile(ms, 50):.2f} ms  "
-        f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 5 ms)"
+        f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 2 ms)"
     )
     print(
-        f"  bot at threshold {threshold:.3f}: answers {statistics.mean(answered):.1%} of messages,"
-        f" {statistics.mean(right) if right else 0:.1%} of those answers right (target >= 95%)"
+        f"  CPU time per message:  p50 {np.percentile(cpu_ms, 50):.2f} ms  "
+        f"p99 {np.percentile(cpu_ms, 99):.2f} ms"
+    )
+    print(
+        f"  bot at the default threshold {threshold:.2f}: answers {statistics.mean(answered):.1%}"
+        f" of messages, {statistics.mean(right) if right else 0:.1%} of those answers right"
     )
     print(f"  cpu: {cpu.describe()}")
+    clean = statistics.mean(top1)
+    for spaces in (False, True):
+        rng = random.Random(13)
+        shaken = [(noisy(text, rng, 0.1, spaces=spaces), intent) for text, intent in test]
+        noisy_top1, _, noisy_conf, _ = evaluate(index, ids, shaken)
+        hits = [r for r, c in zip(noisy_top1, noisy_conf, strict=True) if c >= threshold]
+        shaken_top1 = statistics.mean(noisy_top1)
+        kind = "any character, spaces too" if spaces else "letters and digits"
+        print(
+            f"  10% typos ({kind}): top-1 {shaken_top1:.4f} ({(shaken_top1 - clean) * 100:+.1f}"
+            f" points; target within 4 of clean), bot answers {len(hits) / len(test):.1%}, "
+            f"{statistics.mean(hits) if hits else 0:.1%} right"
+        )
+    return index
+
+
+def order_check(
+    index: SuggestionIndex, test: list[tuple[str, str]], settings: RankerSettings
+) -> None:
+    """The same articles in another order: every suggestion and confidence compared."""
+    articles = list(index.articles)
+    random.Random(5).shuffle(articles)
+    shuffled = SuggestionIndex(articles, settings)
+    threshold = KbSettings().bot_threshold
+    worst = 0.0
+    differ = flips = 0
+    for text, _ in test:
+        one, two = index.rank(text), shuffled.rank(text)
+        if [s.article_id for s in one] != [s.article_id for s in two]:
+            differ += 1
+        for a, b in zip(one, two, strict=False):
+            worst = max(worst, abs(a.confidence - b.confidence))
+        if one and two and (one[0].confidence >= threshold) != (two[0].confidence >= threshold):
+            flips += 1
+    print(
+        f"  articles shuffled: {differ} of {len(test)} messages ranked differently, largest "
+        f"confidence difference {worst:.2g} (target <= 1e-6), {flips} bot decisions flipped"
+    )
 
 
 def scale_articles(train: list[tuple[str, str]], count: int) -> list[dict[str, object]]:
@@ -265,9 +287,10 @@ async def scale_on(url: str, rows: list[dict[str, object]], test: list[tuple[str
         kb = KnowledgeBase(db, RankerSettings())
         gc.collect()
         rss_before = psutil.Process().memory_info().rss
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await kb.start(wait_seconds=600)
         rebuild = time.perf_counter() - started
+        rebuild_cpu = time.process_time() - cpu_started
         gc.collect()
         rss_after = psutil.Process().memory_info().rss
         index = kb.index
@@ -275,20 +298,24 @@ async def scale_on(url: str, rows: list[dict[str, object]], test: list[tuple[str
         queries = [text for text, _ in test]
         for text in queries[:50]:
             index.rank(text)
-        seconds = []
+        seconds, cpu_seconds = [], []
         for text in queries:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             index.rank(text)
             seconds.append(time.perf_counter() - started)
+            cpu_seconds.append(time.thread_time() - cpu)
         ms = np.asarray(seconds) * 1000
+        cpu_ms = np.asarray(cpu_seconds) * 1000
         print(
             f"  {db.engine.dialect.name}: {len(index)} articles, full rebuild (load + fit) "
-            f"{rebuild:.2f} s (target < 10 s), of which fitting {kb.last_build.seconds:.2f} s; "
+            f"{rebuild:.2f} s (target < 10 s; CPU {rebuild_cpu:.2f} s), of which fitting "
+            f"{kb.last_build.seconds:.2f} s; "
             f"process RSS grew {(rss_after - rss_before) / 2**20:.0f} MiB with the index"
         )
         print(
             f"    suggestions over {len(queries)} messages: p50 {np.percentile(ms, 50):.2f} ms  "
-            f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 20 ms)"
+            f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms   (target p99 < 20 ms); "
+            f"CPU p50 {np.percentile(cpu_ms, 50):.2f} ms  p99 {np.percentile(cpu_ms, 99):.2f} ms"
         )
     finally:
         await db.dispose()
@@ -322,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[30], help="passes to compare")
     args = parser.parse_args(argv)
     train = load(args.data / "train.csv")
     test = load(args.data / "test.csv")
@@ -329,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         f"BANKING77: {len(train)} train rows, {len(test)} test rows, "
         f"{len({i for _, i in train})} intents"
     )
-    settings, threshold = cross_validate(train, args.folds)
-    test_split(train, test, settings, threshold)
+    settings = cross_validate(train, args.folds, tuple(args.epochs))
+    index = test_split(train, test, settings)
+    order_check(index, test, settings)
     if not args.skip_scale:
         databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
         scale(train, test, databases)

@@ -175,7 +175,7 @@ async def test_no_a_person_or_a_complaint_hand_over_with_the_bots_attempt_visibl
     chat = await customer(server)
     ack = await say(chat, "what's the weather like in Lisbon tomorrow")
     assert (await bot_says(chat))["text"] == HANDED_OVER_TEXT
-    await wait_for_note(sam, ack["ticket"], "not confident enough")
+    await wait_for_note(sam, ack["ticket"], "no article fits well enough")
 
 
 async def test_never_two_bot_answers_in_a_row_and_odd_messages_do_not_break_it(

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from helpdesk.common.clock import SystemClock
 from helpdesk.kb import articles as kb_articles
 from helpdesk.kb.articles import ArticleFields
-from helpdesk.kb.files import export_folder, import_folder
+from helpdesk.kb.files import export_folder, import_folder, parse_file
+from helpdesk.kb.index import IndexedArticle, SuggestionIndex
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.runtime import Runtime
 from helpdesk.storage.database import Database
@@ -142,3 +143,37 @@ async def test_import_export_round_trip_and_bad_files(runtime: Runtime, tmp_path
         card.phrasings,
         card.language,
     )
+
+
+async def test_kb_import_builds_the_same_index_as_the_bench(runtime: Runtime, tmp_path: Path):
+    """`kb import` numbers articles in file-name order and the server loads them by id; the
+    bench builds its index in its own order with its own ids. The suggestions are the same."""
+    source = tmp_path / "articles"
+    source.mkdir()
+    # Names that sort the other way round from the titles, so the ids do too.
+    for number, (name, text) in enumerate(sorted(ARTICLE_FILES.items(), reverse=True)):
+        (source / f"{number}-{name}").write_text(text, encoding="utf-8")
+    report = await import_folder(runtime.db, source, runtime.clock, progress=False)
+    assert report.created == len(ARTICLE_FILES)
+    await runtime.events.idle()
+    async with asyncio.timeout(60):
+        while (index := runtime.kb.service.index) is None or len(index) < len(ARTICLE_FILES):
+            await asyncio.sleep(0.1)
+
+    fields = sorted(
+        (parse_file(source / n) for n in sorted(p.name for p in source.iterdir())),
+        key=lambda f: f.title or "",
+    )
+    bench = SuggestionIndex(
+        [
+            IndexedArticle(number, f.title or "", f.language or "en", tuple(f.phrasings or ()))
+            for number, f in enumerate(fields, start=1)
+        ]
+    )
+    for message in ("my new card has not arrived", "I forgot my pasword", "cancel my transfer"):
+        async with runtime.db.read() as session:
+            served = await runtime.kb.service.suggest(session, message)
+        benched = bench.rank(message)
+        assert [s.title for s in served] == [s.title for s in benched], message
+        for a, b in zip(served, benched, strict=True):
+            assert abs(a.confidence - b.confidence) <= 1e-6

@@ -16,8 +16,15 @@ from helpdesk.conversation.handover import hand_over
 from helpdesk.customers.models import Customer
 from helpdesk.events.types import TicketChanged
 from helpdesk.kb import articles as kb_articles
-from helpdesk.kb.index import Suggestion
-from helpdesk.kb.models import Article, ArticleStatus, BotAnswer, BotAnswerOutcome
+from helpdesk.kb.decisions import record_decision
+from helpdesk.kb.index import Ranking
+from helpdesk.kb.models import (
+    Article,
+    ArticleStatus,
+    BotAnswer,
+    BotAnswerOutcome,
+    BotDecisionKind,
+)
 from helpdesk.kb.render import to_text
 from helpdesk.kb.service import KnowledgeBase
 from helpdesk.messages import QuickReply
@@ -83,43 +90,59 @@ class KbAnswerBot:
             waiting.outcome = BotAnswerOutcome.SUPERSEDED
             waiting.decided_at = now
             await self._step_aside(
-                session, ticket, now, "the customer wrote again after the bot's answer"
+                session, ticket, now, "the customer wrote again after the bot's answer", message
             )
             return
         if message.payload:
             return  # an unknown button: nothing to answer
         if looks_like_complaint(message.text):
-            await self._step_aside(session, ticket, now, "the message reads as a complaint")
+            await self._step_aside(
+                session, ticket, now, "the message reads as a complaint", message
+            )
             return
         language = await session.scalar(
             select(Customer.language).where(Customer.id == ticket.customer_id)
         )
-        suggestions = await self._kb.suggest(session, message.text, language=language)
-        if not suggestions:
-            await self._step_aside(session, ticket, now, "no article matches the message")
+        ranking = await self._kb.ranking(session, message.text, language=language)
+        if not ranking.suggestions:
+            await self._step_aside(
+                session,
+                ticket,
+                now,
+                "no article matches the message",
+                message,
+                kind=BotDecisionKind.REFUSED,
+            )
             return
-        best = suggestions[0]
+        best = ranking.suggestions[0]
         article = await session.get(Article, best.article_id)
         if best.confidence < self.threshold or article is None:
             reason = (
-                f"not confident enough: best article #{best.article_id} {best.title!r} at "
-                f"{best.confidence:.2f}, below the threshold {self.threshold:.2f}"
+                f"no article fits well enough: best article #{best.article_id} {best.title!r} "
+                f"at {best.confidence:.2f}, below the threshold {self.threshold:.2f}"
+                f"{_weakest(ranking)}"
             )
-            await self._step_aside(session, ticket, now, reason, suggestions)
+            await self._step_aside(
+                session, ticket, now, reason, message, ranking, kind=BotDecisionKind.REFUSED
+            )
             return
         if article.status != ArticleStatus.PUBLISHED:
-            await self._step_aside(session, ticket, now, "the best article is unpublished")
+            await self._step_aside(
+                session, ticket, now, "the best article is unpublished", message, ranking
+            )
             return
-        await self._answer(session, ticket, article, best, now)
+        await self._answer(session, ticket, message, article, ranking, now)
 
     async def _answer(
         self,
         session: AsyncSession,
         ticket: Ticket,
+        message: Message,
         article: Article,
-        best: Suggestion,
+        ranking: Ranking,
         now: datetime,
     ) -> None:
+        best = ranking.suggestions[0]
         outcome = await bot_reply(
             session,
             ticket,
@@ -139,6 +162,16 @@ class KbAnswerBot:
                 created_at=now,
             )
         )
+        record_decision(
+            session,
+            ticket,
+            message,
+            BotDecisionKind.ANSWERED,
+            ranking,
+            threshold=self.threshold,
+            reason=best.reason,
+            now=now,
+        )
         await kb_articles.count_use(session, article.id)
         audit.automatic(
             session,
@@ -157,12 +190,25 @@ class KbAnswerBot:
         ticket: Ticket,
         now: datetime,
         reason: str,
-        suggestions: list[Suggestion] | None = None,
+        message: Message | None = None,
+        ranking: Ranking | None = None,
+        *,
+        kind: BotDecisionKind = BotDecisionKind.HANDED_OVER,
     ) -> None:
         """Hand over, leaving the agent a note of what the bot saw and tried."""
         lines = [f"Bot handed this ticket over: {reason}."]
-        for s in suggestions or []:
+        for s in ranking.suggestions if ranking is not None else []:
             lines.append(f"• #{s.article_id} {s.title} ({s.confidence:.2f}): {s.reason}")
+        record_decision(
+            session,
+            ticket,
+            message,
+            kind,
+            ranking,
+            threshold=self.threshold,
+            reason=reason,
+            now=now,
+        )
         await bot_note(session, ticket, "\n".join(lines), now=now)
         await hand_over(session, ticket, f"bot: {reason}", now=now)
 
@@ -225,6 +271,20 @@ class KbAnswerBot:
         )
         record(session, TicketChanged(ticket.id, {"status": TicketStatus.RESOLVED.value}))
         await bot_reply(session, ticket, THANKS_TEXT, now=now)
+
+
+def _weakest(ranking: Ranking) -> str:
+    """The signal that fell shortest, in words a supervisor reads."""
+    signals = ranking.signals
+    if signals is None:
+        return ""
+    words = {
+        "coverage": f"the message's informative words are {signals.coverage:.0%} covered",
+        "nearest": f"the nearest known phrasing is only {signals.nearest:.0%} alike",
+        "margin": f"a second article is nearly as likely (margin {signals.margin:.2f})",
+    }
+    weakest = min(words, key=lambda name: getattr(signals, name))
+    return f"; weakest signal: {words[weakest]}"
 
 
 async def _pending_answer(session: AsyncSession, ticket_id: int) -> BotAnswer | None:

@@ -3,9 +3,12 @@
 Small and medium collections (up to `linear_max_articles`) are ranked by a logistic regression
 trained on the articles' known phrasings and titles, plus the nearest known phrasing. Larger
 ones use the nearest phrasing and the article's centroid only, which need no training. Each
-score is standardised per message before adding, and the sum becomes a confidence by a softmax,
-damped when no known phrasing is close (a message about something no article covers must not
-look like a confident match).
+score is standardised per message before adding, and the sum becomes shares by a softmax. The
+best article's confidence is the refusal model's probability that it is the right answer
+(`signals.py`): a message about something no article covers must not look like a match.
+
+The articles are put in one canonical order (by their content) before anything is fitted, so
+the same articles in any order give the same index, suggestions and confidences.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from rapidfuzz import fuzz
 
 from helpdesk.kb.features import QueryVectoriser, make_vectoriser, stemmed_words
 from helpdesk.kb.query import usable_query
+from helpdesk.kb.signals import SHIPPED_REFUSAL, InformativeTerms, RefusalModel, Signals
+from helpdesk.kb.spelling import Speller
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,16 @@ class Suggestion:
 
 
 @dataclass(frozen=True, slots=True)
+class Ranking:
+    """The suggestions for a message, best first, and the evidence for the best one."""
+
+    suggestions: list[Suggestion]
+    signals: Signals | None
+    # Words read as another known word ("pasword" as "password").
+    repaired: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RankerSettings:
     """Defaults chosen by 5-fold cross-validation on BANKING77's train split."""
 
@@ -54,13 +69,13 @@ class RankerSettings:
     # cross-validation once these were weighted 4 : 1 (bench/kb_banking77.py, docs).
     weights: tuple[float, float] = (1.0, 0.25)
     temperature: float = 1.0
-    # The confidence is damped linearly while the message's nearest known phrasing is less
-    # similar than `close` (cosine); at `far` or below it is 0; below `unrelated` nothing is
-    # suggested at all.
-    far: float = 0.2
-    close: float = 0.5
+    # Below this cosine similarity to every known phrasing nothing is suggested at all.
     unrelated: float = 0.15
     prior_weight: float = 1.0
+    # Signals (probability, margin, nearest, coverage) to the confidence; fitted by
+    # bench/kb_open_set.py with whole intents held out (docs/knowledge-base.md).
+    refusal: RefusalModel = SHIPPED_REFUSAL
+    repair_typos: bool = True
 
 
 class SuggestionIndex:
@@ -71,7 +86,16 @@ class SuggestionIndex:
         articles: Sequence[IndexedArticle],
         settings: RankerSettings = RankerSettings(),
     ) -> None:
-        self.articles = list(articles)
+        # Canonical order: the fit's result must not depend on the order articles come in.
+        self.articles = sorted(
+            (
+                IndexedArticle(
+                    a.id, a.title, a.language, tuple(sorted(a.phrasings)), a.helpful, a.not_helpful
+                )
+                for a in articles
+            ),
+            key=lambda a: (a.title, a.language, a.phrasings, a.id),
+        )
         self.settings = settings
         self.version = -1
         docs: list[str] = []
@@ -97,6 +121,8 @@ class SuggestionIndex:
         union = make_vectoriser(min_df=2 if len(docs) >= 5000 else 1)
         matrix = normalize(union.fit_transform(docs))
         self._vectoriser = QueryVectoriser(union)
+        self._speller = Speller(docs)
+        self._terms = _informative_terms(union, matrix, labels, len(self.articles))
         # Transposed once, so a message's similarities to every phrasing are one sparse product.
         self._phrasings_t = matrix.T.tocsr()
         if 2 <= len(self.articles) <= settings.linear_max_articles:
@@ -149,29 +175,48 @@ class SuggestionIndex:
         return total, nearest, sims
 
     def rank(self, text: str, *, language: str | None = None, limit: int = 3) -> list[Suggestion]:
+        return self.ranking(text, language=language, limit=limit).suggestions
+
+    def ranking(self, text: str, *, language: str | None = None, limit: int = 3) -> Ranking:
         query = usable_query(text)
         if query is None or not self.articles:
-            return []
-        total, nearest, sims = self.scores(query)
+            return Ranking([], None)
+        repaired = self._speller.repair(query) if self.settings.repair_typos else None
+        read = repaired.text if repaired is not None and repaired.changes else query
+        total, nearest, sims = self.scores(read)
         settings = self.settings
         if nearest.max() < settings.unrelated:
-            return []  # hardly a known word or character run: nothing to suggest
-        # Damped as a whole by how close the message comes to anything the articles know, so
-        # the order stays the ranking's and the best suggestion has the highest confidence.
-        closeness = (nearest.max() - settings.far) / (settings.close - settings.far)
-        confidence = _softmax(total / settings.temperature) * min(max(closeness, 0.0), 1.0)
-        pool = min(len(self.articles), max(limit * 3, 10))
-        best = np.argpartition(-confidence, pool - 1)[:pool] if pool < len(confidence) else None
-        candidates = best if best is not None else np.arange(len(confidence))
+            return Ranking([], None)  # hardly a known word or character run: nothing to suggest
+        share = _softmax(total / settings.temperature)
+        # The few best, then ties to the canonical order, so that equal scores rank the same
+        # way every time; a full sort of 10,000 articles would cost a millisecond.
+        pool_size = min(len(share), max(limit * 3, 10))
+        pool = (
+            np.argpartition(-share, pool_size - 1)[:pool_size]
+            if pool_size < len(share)
+            else np.arange(len(share))
+        )
+        order = pool[np.lexsort((pool, -share[pool]))]
+        best = int(order[0])
+        second = float(share[order[1]]) if len(order) > 1 else 0.0
+        signals = Signals(
+            probability=float(share[best]),
+            margin=float(share[best]) - second,
+            nearest=float(max(nearest[best], 0.0)),
+            coverage=self._terms.coverage(read, best),
+        )
+        # The best article's confidence is the refusal model's; the others keep their share
+        # relative to it, so the order stays the ranking's.
+        confidence = share / share[best] * settings.refusal.probability(signals)
         language = (language or "").lower().split("-")[0]
         ordered = sorted(
-            candidates.tolist(),
-            key=lambda i: (
-                bool(language) and self._languages[i].split("-")[0] != language,
-                -confidence[i],
-            ),
-        )
-        return [self._suggestion(i, float(confidence[i]), query, sims) for i in ordered[:limit]]
+            order.tolist(),
+            key=lambda i: bool(language) and self._languages[i].split("-")[0] != language,
+        )  # stable: within a language the ranking's order stays
+        suggestions = [
+            self._suggestion(i, float(confidence[i]), read, sims) for i in ordered[:limit]
+        ]
+        return Ranking(suggestions, signals, repaired.changes if repaired is not None else ())
 
     def _suggestion(self, i: int, confidence: float, query: str, sims: np.ndarray) -> Suggestion:
         article = self.articles[i]
@@ -194,6 +239,22 @@ def _reason(query: str, phrasing: str) -> str:
     )
     terms = f"; shared terms: {', '.join(shared[:6])}" if shared else ""
     return f'close to the known phrasing "{phrasing}" ({alike:.0f}% alike){terms}'
+
+
+def _informative_terms(
+    union: Any, matrix: Any, labels: np.ndarray, articles: int
+) -> InformativeTerms:
+    from scipy.sparse import csr_matrix
+
+    words = union.transformer_list[0][1]
+    width = len(words.vocabulary_)
+    members = csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (labels, np.arange(len(labels)))),
+        shape=(articles, len(labels)),
+    )
+    article_terms = (members @ matrix[:, :width]).tocsr()
+    article_terms.sort_indices()
+    return InformativeTerms(words.vocabulary_, words.idf_, article_terms)
 
 
 def _train_linear(matrix: Any, labels: np.ndarray, settings: RankerSettings) -> list[Any]:

@@ -96,3 +96,35 @@ class ArticleVote(Base):
     )
     helpful: Mapped[bool]
     voted_at: Mapped[datetime]
+class BotDecisionKind(enum.StrEnum):
+    ANSWERED = "answered"
+    # No article fitted the question well enough: what a supervisor may write an article for.
+    REFUSED = "refused"
+    # Stepped aside for another reason: a complaint, a second message, "did not help".
+    HANDED_OVER = "handed_over"
+
+
+class BotDecision(Base):
+    """What the bot decided on a customer message, and the evidence it weighed."""
+
+    __tablename__ = "kb_bot_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    kind: Mapped[BotDecisionKind] = mapped_column(enum_column(BotDecisionKind), index=True)
+    # The best article the ranking found (answered with, or refused as not good enough).
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="SET NULL")
+    )
+    confidence: Mapped[float | None]
+    threshold: Mapped[float]
+    # Signal name to value (probability, margin, nearest, coverage), empty when none were
+    # computed (a complaint, a second message).
+    signals: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # The draft article a supervisor made from this refused question.
+    draft_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.kb.articles import current_version
-from helpdesk.kb.index import IndexedArticle, RankerSettings, Suggestion, SuggestionIndex
+from helpdesk.kb.index import (
+    IndexedArticle,
+    RankerSettings,
+    Ranking,
+    Suggestion,
+    SuggestionIndex,
+)
 from helpdesk.kb.models import Article, ArticleStatus
 from helpdesk.storage.database import Database
 
@@ -91,6 +97,16 @@ class KnowledgeBase:
         if index is None:
             return []
         return index.rank(text, language=language, limit=limit)
+
+    async def ranking(
+        self, session: AsyncSession, text: str, *, language: str | None = None, limit: int = 3
+    ) -> Ranking:
+        """The suggestions and the evidence for the best one, as the bot weighs them."""
+        await self.refresh_if_stale(session)
+        index = self._index
+        if index is None:
+            return Ranking([], None)
+        return index.ranking(text, language=language, limit=limit)
 
     def note_vote(self, article_id: int, helped: bool) -> None:
         """Votes move an article's prior at once; a rebuild reads the stored counts anyway."""

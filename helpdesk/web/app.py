@@ -17,7 +17,7 @@ from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.common.security import PasswordHashingBusy, hash_slots
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, kb_api, opening_api, outbox_api, reactions_api
+from helpdesk.web import agent_api, kb_api, kb_bot_api, opening_api, outbox_api, reactions_api
 from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.protection.headers import SecurityHeaders
 
@@ -64,6 +64,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(webchat_routes.router)
     app.include_router(telegram_routes.router)
     app.include_router(kb_api.router)
+    app.include_router(kb_bot_api.router)
     app.include_router(email_routes.router)
     app.include_router(email_routes.recipients_router)
     app.include_router(outbox_api.router)

@@ -113,7 +113,7 @@ class DraftIn(BaseModel):
     title: CleanStr | None = Field(None, min_length=1, max_length=200)
 
 
-def _out(article: Article) -> ArticleOut:
+def article_out(article: Article) -> ArticleOut:
     return ArticleOut(
         id=article.id,
         slug=article.slug,
@@ -173,13 +173,13 @@ async def list_articles(
             limit=limit,
             offset=offset,
         )
-        return ArticleList(articles=[_out(a) for a in page.articles], total=page.total)
+        return ArticleList(articles=[article_out(a) for a in page.articles], total=page.total)
 
 
 @router.get("/kb/articles/{article_id}", response_model=ArticleOut)
 async def read_article(article_id: ArticleId, agent: CurrentAgent, request: Request) -> ArticleOut:
     async with runtime_of(request).db.read() as session:
-        return _out(await _article(session, agent, article_id))
+        return article_out(await _article(session, agent, article_id))
 
 
 @router.post("/kb/articles", response_model=ArticleOut, status_code=201)
@@ -189,7 +189,7 @@ async def create_article(body: ArticleIn, _agent: Overseer, request: Request) ->
         article = await _checked(
             kb_articles.create(session, ArticleFields(**body.model_dump()), now=runtime.clock.now())
         )
-        out = _out(article)
+        out = article_out(article)
     return out
 
 
@@ -204,7 +204,7 @@ async def update_article(
         await _checked(
             kb_articles.update_article(session, article, fields, now=runtime.clock.now())
         )
-        out = _out(article)
+        out = article_out(article)
     return out
 
 
@@ -215,7 +215,7 @@ async def publish_article(article_id: ArticleId, agent: Overseer, request: Reque
         article = await _article(session, agent, article_id)
         fields = ArticleFields(status=ArticleStatus.PUBLISHED)
         await kb_articles.update_article(session, article, fields, now=runtime.clock.now())
-        out = _out(article)
+        out = article_out(article)
     return out
 
 
@@ -326,7 +326,7 @@ async def reply_to_draft(
             title=title, body=reply.text, phrasings=phrasings, status=ArticleStatus.DRAFT
         )
         article = await _checked(kb_articles.create(session, fields, now=runtime.clock.now()))
-        out = _out(article)
+        out = article_out(article)
     return out
 
 
