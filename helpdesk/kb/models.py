@@ -96,6 +96,8 @@ class ArticleVote(Base):
     )
     helpful: Mapped[bool]
     voted_at: Mapped[datetime]
+
+
 class BotDecisionKind(enum.StrEnum):
     ANSWERED = "answered"
     # No article fitted the question well enough: what a supervisor may write an article for.
