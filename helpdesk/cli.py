@@ -231,7 +231,9 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         ws_max_size=settings.webchat.max_frame_bytes,
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from the proxies the operator names.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=10,
         lifespan="on",
     )

@@ -30,6 +30,7 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.staff.settings import AccountSettings
 from helpdesk.templating import override_errors
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
     session_max_age_hours: float = Field(12.0, gt=0)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or networks) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; from anyone else they are ignored",
+    )
     templates_dir: Path | None = Field(
         None, description="Operator's templates; each file replaces the shipped one of its name"
     )
@@ -70,6 +76,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -90,3 +90,10 @@ class TicketHandedOver(Event):
 class SatisfactionRated(Event):
     ticket_id: int
     score: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDisabled(Event):
+    """An admin disabled the agent: their sessions end and routing takes their tickets back."""
+
+    agent_id: int

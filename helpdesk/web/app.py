@@ -15,8 +15,7 @@ from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api
-from helpdesk.web.login_throttle import LoginThrottle
+from helpdesk.web import accounts_api, agent_api, kb_api, outbox_api, reactions_api
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.login_throttle = LoginThrottle()
+    app.include_router(accounts_api.router)
     app.include_router(agent_api.router)
     app.include_router(webchat_routes.router)
     app.include_router(telegram_routes.router)
