@@ -10,7 +10,12 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff import admin
-from helpdesk.staff.accounts import AccountError, authenticate, normalise_email
+from helpdesk.staff.accounts import (
+    PUBLISHED_PASSWORDS,
+    AccountError,
+    authenticate,
+    normalise_email,
+)
 from helpdesk.staff.login_throttle import log_failed_login
 from helpdesk.staff.models import Agent
 from helpdesk.staff.sessions import end_session, open_session
@@ -62,6 +67,12 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
     if agent is None:
         log_failed_login(email, address, reason)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
+    if body.password in PUBLISHED_PASSWORDS and not runtime.settings.demo:
+        log_failed_login(email, address, "the account still has a published password")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "this account still has the published demo password; an admin must set a new one",
+        )
     lifetime = timedelta(hours=runtime.settings.session_max_age_hours)
     async with runtime.db.transaction() as session:
         await throttle.succeeded(session, attempt, email, address)

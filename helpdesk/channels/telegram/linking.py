@@ -110,4 +110,3 @@ async def redeem_code(
         reason="the customer opened a Telegram link code issued for this customer",
     )
     return LinkResult.ALREADY_LINKED if outcome == "already" else LinkResult.LINKED
-
