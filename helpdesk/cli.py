@@ -130,7 +130,10 @@ def kb_import(folder: Path, quiet: bool) -> None:
     report = run(load)
     for name, reason in report.errors:
         click.echo(f"skipped {name}: {reason}", err=True)
-    click.echo(f"{report.created} created, {report.updated} updated, {len(report.errors)} skipped")
+    click.echo(
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.errors)} skipped"
+    )
     if report.errors:
         sys.exit(1)
 

@@ -15,7 +15,7 @@ from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.runtime import Runtime
-from helpdesk.web import accounts_api, agent_api, kb_api, outbox_api, reactions_api
+from helpdesk.web import accounts_api, agent_api, docs, kb_api, outbox_api, reactions_api
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Agent API and web chat of the helpdesk.",
         lifespan=lifespan,
+        # /docs is served from local files (web/docs.py); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    app.include_router(docs.router)
     app.include_router(accounts_api.router)
     app.include_router(agent_api.router)
     app.include_router(webchat_routes.router)
