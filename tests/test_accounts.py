@@ -27,6 +27,7 @@ from helpdesk.staff.models import Agent, Role
 from helpdesk.storage.event_log import StoredEvent
 from helpdesk.web.app import create_app
 from tests.conftest import PASSWORD, People, seed_staff
+from tests.support.server import HelpdeskServer
 
 ADMIN = "ada@example.test"
 
@@ -296,3 +297,38 @@ async def test_a_published_password_never_logs_in_outside_a_demo(
             )
         refused = await Desk(runtime).login("old-demo@example.test", "demo-password")
         assert refused.status_code == 403 and "published" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    database_url: str, tmp_path: Path
+):
+    await seed_staff(database_url)
+
+    async def guess(base_url: str, forwarded_for: str, password: str = "guess") -> int:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            response = await http.post(
+                "/api/auth/login",
+                json={"email": People().alice, "password": password},
+                headers={"X-Forwarded-For": forwarded_for},
+            )
+        return response.status_code
+
+    # Nobody named as a proxy: a client on loopback cannot pose as ten different addresses.
+    plain = HelpdeskServer(tmp_path / "plain", database_url).start()
+    try:
+        for number in range(10):
+            assert await guess(plain.base_url, f"203.0.113.{number}") == 401
+        assert await guess(plain.base_url, "198.51.100.1", PASSWORD) == 429
+    finally:
+        plain.stop()
+    proxied = HelpdeskServer(
+        tmp_path / "proxied", database_url, HELPDESK_TRUSTED_PROXIES='["127.0.0.1"]'
+    ).start()
+    try:
+        for _ in range(10):
+            assert await guess(proxied.base_url, "203.0.113.50") == 401
+        assert await guess(proxied.base_url, "203.0.113.50", PASSWORD) == 429
+        assert await guess(proxied.base_url, "198.51.100.2", PASSWORD) == 200
+    finally:
+        proxied.stop()
