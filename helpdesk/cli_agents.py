@@ -5,6 +5,7 @@ transaction; disabling ends the agent's sessions at once (`staff/admin.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -154,10 +155,15 @@ def agent_enable(email: str) -> None:
 @_password_option("The new password; asked for when not given")
 def agent_password(email: str, password: str) -> None:
     """Set a new password for an agent; their sessions end."""
-    from helpdesk.staff.admin import reset_password
+    from helpdesk.staff.admin import new_password_hash, set_password
+
+    try:
+        password_hash = asyncio.run(new_password_hash(password))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def reset(session: AsyncSession, found: Agent) -> None:
-        await reset_password(session, found, password)
+        await set_password(session, found, password_hash)
 
     changed = _on_agent(email, reset)
     click.echo(f"password of {changed.email} changed; their sessions have ended")

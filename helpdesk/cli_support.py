@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from helpdesk.config import ConfigError, Settings, load_settings
 from helpdesk.storage.files import prepare_sqlite_file, private_dir, sqlite_path
@@ -30,25 +31,29 @@ def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     except OSError as exc:
         raise click.ClickException(f"cannot reach storage: {exc}") from None
+    except DBAPIError as exc:
+        # An unreadable database file, a refused login: the driver's words, no traceback.
+        raise click.ClickException(f"cannot use the database: {exc.orig}") from None
 
 
 def check_storage(settings: Settings) -> None:
     """Create the data folder (0700) and the SQLite file (0600) if needed, or stop with one line
     naming the folder, the setting that chose it and the permission missing."""
-    database = sqlite_path(settings.database_url)
-    in_data_dir = database is not None and _derived_from_data_dir(settings)
+    if sqlite_path(settings.database_url) is None:
+        return  # PostgreSQL: nothing of ours on disk (the key is given or in the database)
+    in_data_dir = _derived_from_data_dir(settings)
+    if in_data_dir or not settings.secret_key:
+        # The database or the generated key goes there.
+        _writable(lambda: private_dir(settings.data_dir), "HELPDESK_DATA_DIR", settings.data_dir)
+    where = "HELPDESK_DATA_DIR" if in_data_dir else "HELPDESK_DATABASE_URL"
+    _writable(lambda: prepare_sqlite_file(settings.database_url), where, settings.data_dir)
+
+
+def _writable(prepare: Callable[[], None], setting: str, default: Path) -> None:
     try:
-        if database is None and settings.secret_key:
-            return  # nothing of ours on disk: PostgreSQL, and the key is given
-        if database is None or in_data_dir:
-            private_dir(settings.data_dir)
-        if database is not None:
-            prepare_sqlite_file(settings.database_url)
+        prepare()
     except PermissionError as exc:
-        folder = Path(exc.filename or settings.data_dir)
-        setting = (
-            "HELPDESK_DATA_DIR" if database is None or in_data_dir else "HELPDESK_DATABASE_URL"
-        )
+        folder = Path(exc.filename or default)
         raise click.ClickException(
             f"{setting}: cannot write to the folder {folder.absolute()}: permission denied "
             f"(helpdesk runs as {_user()}, which needs write access to it)"

@@ -1,8 +1,9 @@
 """What an admin does to agents: list, disable, enable, reset a password, change a role.
 
 A disabled agent's sessions end in the same transaction, and `AgentDisabled` is recorded with
-it so that routing takes their tickets back. The desk always keeps one active admin, and an
-agent who changes their own password keeps only the session they changed it from.
+it so that routing takes their tickets back. A new password ends the agent's sessions (an agent
+who changes their own keeps the one they changed it from). The desk always keeps one active
+admin.
 """
 
 from __future__ import annotations
@@ -59,22 +60,24 @@ async def enable(session: AsyncSession, agent: Agent) -> bool:
     return True
 
 
-async def reset_password(session: AsyncSession, agent: Agent, password: str) -> None:
-    """An admin sets a new password: every session of the agent ends."""
+async def new_password_hash(password: str) -> str:
+    """Check a new password and hash it: before the transaction, so that argon2's tens of
+    milliseconds never hold SQLite's one writer."""
     check_new_password(password)
-    agent.password_hash = await hash_password(password)
-    await end_sessions_of(session, agent.id)
+    return await hash_password(password)
 
 
-async def change_own_password(
-    session: AsyncSession, agent: Agent, current: str, new: str, *, keep_session: str
-) -> None:
-    """The agent changes their password: the current one must be right; their other sessions
-    end, the one they did it from stays."""
-    if not await verify_password(agent.password_hash, current):
+async def check_current_password(agent: Agent, password: str) -> None:
+    if not await verify_password(agent.password_hash, password):
         raise AccountError("the current password is wrong")
-    check_new_password(new)
-    agent.password_hash = await hash_password(new)
+
+
+async def set_password(
+    session: AsyncSession, agent: Agent, password_hash: str, *, keep_session: str | None = None
+) -> None:
+    """A new password (from `new_password_hash`): every session of the agent ends, except
+    `keep_session` (the one an agent changed their own password from)."""
+    agent.password_hash = password_hash
     await end_sessions_of(session, agent.id, keep=keep_session)
 
 

@@ -115,14 +115,14 @@ async def change_password(body: PasswordChangeIn, agent: CurrentAgent, request: 
     """Change your password. Your other sessions end; this one stays."""
     runtime = runtime_of(request)
     token, _from_cookie = session_of(request)
+    try:
+        await admin.check_current_password(agent, body.current_password)
+        password_hash = await admin.new_password_hash(body.new_password)
+    except AccountError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     async with runtime.db.transaction() as session:
         mine = await admin.agent_by_id(session, agent.id)
-        try:
-            await admin.change_own_password(
-                session, mine, body.current_password, body.new_password, keep_session=token
-            )
-        except AccountError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        await admin.set_password(session, mine, password_hash, keep_session=token)
 
 
 # ---- agent management (admins only) ----
@@ -151,9 +151,13 @@ async def reset_agent_password(
     agent_id: AgentId, body: PasswordResetIn, _admin: Admin, request: Request
 ) -> AgentAccountOut:
     """Set a new password for the agent; every session of theirs ends."""
+    try:
+        password_hash = await admin.new_password_hash(body.password)
+    except AccountError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
     async def reset(session: AsyncSession, agent: Agent) -> None:
-        await admin.reset_password(session, agent, body.password)
+        await admin.set_password(session, agent, password_hash)
 
     return await _change(request, agent_id, reset)
 
