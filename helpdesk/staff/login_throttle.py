@@ -20,13 +20,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.models import LoginAttempt
 from helpdesk.staff.settings import AccountSettings
 
 security_log = logging.getLogger("helpdesk.security")
+# Old attempts deleted per login at most: housekeeping stays small under a flood.
+PRUNE_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +87,21 @@ class LoginThrottle:
     async def attempt(self, session: AsyncSession, email: str, address: str, now: datetime) -> int:
         """Write the attempt as a failure before the password is checked; returns its id."""
         # Forget what no limit reads any more: failures past the window, successes past
-        # `known_address_days`.
+        # `known_address_days`. Rows another login is deleting are skipped, never waited for.
+        stale = or_(
+            and_(LoginAttempt.at < now - self._window, LoginAttempt.succeeded.is_(False)),
+            LoginAttempt.at < now - self._known,
+        )
         await session.execute(
             delete(LoginAttempt).where(
-                LoginAttempt.at < now - self._window, LoginAttempt.succeeded.is_(False)
+                LoginAttempt.id.in_(
+                    select(LoginAttempt.id)
+                    .where(stale)
+                    .limit(PRUNE_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
             )
         )
-        await session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - self._known))
         row = LoginAttempt(email=email, address=address[:64], at=now, succeeded=False)
         session.add(row)
         await session.flush()

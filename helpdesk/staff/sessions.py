@@ -22,7 +22,17 @@ async def open_session(
 ) -> str:
     """A new session for the agent; returns its token (stored only as a hash). Nothing in the
     token comes from the agent or the password: it is 32 random bytes."""
-    await session.execute(delete(AgentSession).where(AgentSession.expires_at <= now))
+    # Expired sessions go as others log in; rows another login is deleting are skipped.
+    await session.execute(
+        delete(AgentSession).where(
+            AgentSession.id.in_(
+                select(AgentSession.id)
+                .where(AgentSession.expires_at <= now)
+                .limit(200)
+                .with_for_update(skip_locked=True)
+            )
+        )
+    )
     token = secrets.token_urlsafe(32)
     session.add(
         AgentSession(
