@@ -187,6 +187,9 @@ def test_processes_on_postgresql_share_the_key_through_the_database(
 def test_docs_work_offline_with_authorisation(tmp_path: Path):
     server = HelpdeskServer(tmp_path / "docs", f"sqlite:///{tmp_path / 'docs.db'}").start()
     try:
+        # Start-up says where the data and the key are.
+        assert f"database: SQLite file {tmp_path / 'docs.db'}" in server.log()
+        assert "secret key: from the settings (HELPDESK_SECRET_KEY)" in server.log()
         page = httpx.get(f"{server.base_url}/docs")
         assert page.status_code == 200
         # Nothing loaded from elsewhere, and no inline script.
