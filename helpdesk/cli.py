@@ -1,28 +1,24 @@
-"""Commands: serve, demo, migrate, agent add, kb import/export."""
+"""Commands: serve, demo, migrate, agent (cli_agents.py), kb import/export."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from helpdesk.config import ConfigError, Settings, load_settings
-
-T = TypeVar("T")
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from helpdesk.cli_agents import agent
+from helpdesk.cli_support import (
+    check_storage,
+    database_location,
+    run,
+    settings_or_exit,
+)
+from helpdesk.config import Settings
 
 
 def _logging(settings: Settings) -> None:
@@ -30,13 +26,6 @@ def _logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(factory())
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach storage: {exc}") from None
 
 
 @click.group()
@@ -50,7 +39,7 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to listen on [HELPDESK_PORT]")
 def serve(host: str | None, port: int | None) -> None:
     """Run the web server and every background worker in one process."""
-    settings = _settings(host=host, port=port)
+    settings = settings_or_exit(host=host, port=port)
     _serve(settings)
 
 
@@ -62,17 +51,20 @@ def demo(host: str | None, port: int | None) -> None:
     from helpdesk.demo import DEMO_PASSWORD, DEMO_PEOPLE, seed_demo
     from helpdesk.runtime import Runtime
 
-    settings = _settings(host=host, port=port)
+    settings = settings_or_exit(host=host, port=port, demo=True)
+    check_storage(settings)
 
     async def seed() -> bool:
+        from helpdesk.startup import prepare_to_serve
+
+        await prepare_to_serve(settings)  # migrates, and chooses the key the runtime needs
         runtime = Runtime(settings)
-        await runtime.db.migrate()
         try:
             return await seed_demo(runtime)
         finally:
             await runtime.db.dispose()
 
-    seeded = _run(seed)
+    seeded = run(seed)
     url = settings.public_url
     click.echo(f"\nhelpdesk demo {'seeded' if seeded else '(data already there)'}\n")
     click.echo(f"  customer web chat   {url}/chat")
@@ -90,7 +82,8 @@ def migrate() -> None:
     """Create or upgrade the database schema to this version."""
     from helpdesk.storage.database import Database
 
-    settings = _settings()
+    settings = settings_or_exit()
+    check_storage(settings)
 
     async def upgrade() -> None:
         db = Database(settings.database_url)
@@ -99,65 +92,11 @@ def migrate() -> None:
         finally:
             await db.dispose()
 
-    _run(upgrade)
-    click.echo("database is up to date")
+    run(upgrade)
+    click.echo(f"database is up to date: {database_location(settings)}")
 
 
-@main.group()
-def agent() -> None:
-    """Manage agents."""
-
-
-@agent.command("add")
-@click.argument("email")
-@click.option("--name", default="", help="Display name")
-@click.option(
-    "--role",
-    type=click.Choice(["agent", "supervisor", "admin"]),
-    default="agent",
-    show_default=True,
-)
-@click.option("--team", "teams", multiple=True, help="Team name (created if new); repeatable")
-@click.option(
-    "--password",
-    envvar="HELPDESK_AGENT_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="Asked for when not given [HELPDESK_AGENT_PASSWORD]",
-)
-def agent_add(email: str, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
-    """Add an agent who can log in to the API and workspace."""
-    from helpdesk.common.clock import SystemClock
-    from helpdesk.staff.accounts import AccountError, add_agent
-    from helpdesk.staff.models import Role
-    from helpdesk.storage.database import Database
-
-    settings = _settings()
-
-    async def add() -> tuple[int, str]:
-        db = Database(settings.database_url)
-        try:
-            await db.migrate()
-            async with db.transaction() as session:
-                created = await add_agent(
-                    session,
-                    email=email,
-                    name=name,
-                    password=password,
-                    now=SystemClock().now(),
-                    role=Role(role),
-                    teams=teams,
-                )
-                return created.id, created.email
-        finally:
-            await db.dispose()
-
-    try:
-        agent_id, stored_email = _run(add)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"agent {stored_email} added (id {agent_id})")
+main.add_command(agent)
 
 
 # ---- knowledge base (issue 5) ----
@@ -177,9 +116,10 @@ def kb_import(folder: Path, quiet: bool) -> None:
     from helpdesk.kb.files import import_folder
     from helpdesk.storage.database import Database
 
-    settings = _settings()
+    settings = settings_or_exit()
+    check_storage(settings)
 
-    async def run() -> Any:
+    async def load() -> Any:
         db = Database(settings.database_url)
         try:
             await db.migrate()
@@ -187,10 +127,13 @@ def kb_import(folder: Path, quiet: bool) -> None:
         finally:
             await db.dispose()
 
-    report = _run(run)
+    report = run(load)
     for name, reason in report.errors:
         click.echo(f"skipped {name}: {reason}", err=True)
-    click.echo(f"{report.created} created, {report.updated} updated, {len(report.errors)} skipped")
+    click.echo(
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.errors)} skipped"
+    )
     if report.errors:
         sys.exit(1)
 
@@ -202,9 +145,10 @@ def kb_export(folder: Path) -> None:
     from helpdesk.kb.files import export_folder
     from helpdesk.storage.database import Database
 
-    settings = _settings()
+    settings = settings_or_exit()
+    check_storage(settings)
 
-    async def run() -> int:
+    async def write() -> int:
         db = Database(settings.database_url)
         try:
             await db.migrate()
@@ -212,20 +156,23 @@ def kb_export(folder: Path) -> None:
         finally:
             await db.dispose()
 
-    click.echo(f"{_run(run)} articles written to {folder}")
+    click.echo(f"{run(write)} articles written to {folder}")
 
 
 def _serve(settings: Settings) -> None:
     import uvicorn
 
     from helpdesk.runtime import Runtime, tune_garbage_collector
+    from helpdesk.startup import prepare_to_serve
     from helpdesk.web.app import create_app
     from helpdesk.web.protection.connections import ConnectionGuard, guarded_protocols
     from helpdesk.web.protection.open_files import connection_budget, raise_open_file_limit
 
     _logging(settings)
     _check_port_free(settings)
-    _run(lambda: _check_database(settings))
+    check_storage(settings)
+    for line in run(lambda: prepare_to_serve(settings)):
+        click.echo(line, err=True)
     runtime = Runtime(settings)
     protection = settings.protection
     open_files = raise_open_file_limit(protection.open_file_limit)
@@ -242,7 +189,9 @@ def _serve(settings: Settings) -> None:
         http=http,
         ws=ws,
         ws_max_size=settings.webchat.max_frame_bytes,
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from the proxies the operator names.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
@@ -251,33 +200,6 @@ def _serve(settings: Settings) -> None:
     server.run()
     if not server.started:
         sys.exit(1)
-
-
-async def _check_database(settings: Settings) -> None:
-    """Reach the database and bring its schema up to date, or say plainly why not."""
-    from sqlalchemy.engine import make_url
-
-    from helpdesk.storage.database import Database
-
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
-    db: Database | None = None
-    try:
-        db = Database(settings.database_url)
-        await db.migrate()
-    except Exception as exc:
-        raise click.ClickException(
-            f"HELPDESK_DATABASE_URL: cannot use {where}: {_root_cause(exc)}"
-        ) from None
-    finally:
-        if db is not None:
-            await db.dispose()
-
-
-def _root_cause(exc: BaseException) -> str:
-    # SQLAlchemy's errors wrap the driver's in `orig`: follow it as well as the cause.
-    while (deeper := getattr(exc, "orig", None) or exc.__cause__) is not None:
-        exc = deeper
-    return f"{type(exc).__name__}: {exc}".strip()
 
 
 def _check_port_free(settings: Settings) -> None:

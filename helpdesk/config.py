@@ -30,6 +30,8 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.staff.settings import AccountSettings
+from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
 from helpdesk.web.protection.settings import ProtectionSettings
 
@@ -60,6 +62,16 @@ class Settings(BaseSettings):
     secret_key: str = ""
     log_level: str = "info"
     session_max_age_hours: float = Field(12.0, gt=0)
+    demo: bool = Field(
+        False,
+        description="Serve even though the database holds the demo's accounts and published "
+        "password (`helpdesk demo` sets it); never for real customers",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or networks) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; from anyone else they are ignored",
+    )
     templates_dir: Path | None = Field(
         None, description="Operator's templates; each file replaces the shipped one of its name"
     )
@@ -72,6 +84,7 @@ class Settings(BaseSettings):
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -163,13 +176,12 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret_key"
-        if path.exists():
-            self.secret_key = path.read_text().strip()
-        else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.secret_key = secrets.token_urlsafe(48)
-            path.write_text(self.secret_key)
-            path.chmod(0o600)
+        if not path.exists():
+            private_dir(self.data_dir)
+            # Created 0600 by the call that creates it: never readable by others, not even
+            # for an instant; if another process wins the race, its key is read below.
+            private_file(path, secrets.token_urlsafe(48))
+        self.secret_key = path.read_text().strip()
         return self.secret_key
 
 
@@ -220,6 +232,12 @@ def load_settings(**overrides: Any) -> Settings:
     unknown = _unknown_variables()
     if unknown:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(unknown))
+    named = os.environ.get("HELPDESK_CONFIG")
+    if named is not None and not Path(named).is_file():
+        # Named on purpose: starting on the defaults instead would hide the mistake.
+        where = "" if Path(named).is_absolute() else f" (in {Path.cwd()})"
+        problem = "is not a file" if Path(named).exists() else "does not exist"
+        raise ConfigError(f"HELPDESK_CONFIG: the configuration file {named}{where} {problem}")
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -12,12 +12,12 @@ from helpdesk.kb.articles import ArticleFields
 from helpdesk.kb.models import ArticleStatus
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
-from helpdesk.staff.accounts import add_agent
+from helpdesk.staff.accounts import DEMO_PASSWORD, add_agent
 from helpdesk.staff.models import Agent, Role
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets.models import Priority, Ticket, TicketKind, TicketStatus
 
-DEMO_PASSWORD = "demo-password"
+__all__ = ["DEMO_PASSWORD", "DEMO_PEOPLE", "seed_demo"]
 DEMO_PEOPLE = (
     ("supervisor@demo.test", "Sam Supervisor", Role.SUPERVISOR, ("Support", "Billing")),
     ("alice@demo.test", "Alice Agent", Role.AGENT, ("Support",)),
@@ -75,6 +75,7 @@ async def seed_demo(runtime: Runtime) -> bool:
                 email=email,
                 name=name,
                 password=DEMO_PASSWORD,
+                allow_published_password=True,
                 now=now,
                 role=role,
                 teams=teams,

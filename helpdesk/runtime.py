@@ -14,7 +14,6 @@ from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
-from helpdesk.common.security import Signer
 from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
@@ -24,6 +23,7 @@ from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
 from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
+    AgentDisabled,
     DeliveryChanged,
     MessageReceived,
     MessageSplit,
@@ -41,6 +41,7 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
+from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
@@ -107,7 +108,7 @@ class Runtime:
         self.events = EventDispatcher(
             self.db, self.clock, event_table(self), dispatch_settings(settings)
         )
-        self.agent_sessions = Signer(secret, "agent-session", settings.session_max_age_hours * 3600)
+        self.login_throttle = LoginThrottle(settings.accounts)
         self.secret_key = secret
         self.telegram: TelegramChannel | None = None
         self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
@@ -236,6 +237,8 @@ def event_table(rt: Runtime) -> EventTable:
         NoteAdded: [],
         DeliveryChanged: [],
         SatisfactionRated: [],
+        # Sessions end in the disabling transaction itself; routing takes the tickets back.
+        AgentDisabled: [],
     }
 
 

@@ -49,6 +49,11 @@ def helpdesk(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: st
         ),
         ({}, "[webchat]\nmax_txt_bytes = 5\n", "webchat.max_txt_bytes in helpdesk.toml"),
         ({}, "port = [\n", "cannot read configuration file helpdesk.toml"),
+        (
+            {"HELPDESK_CONFIG": "prod.toml"},
+            "",
+            "HELPDESK_CONFIG: the configuration file prod.toml (in ",
+        ),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(tmp_path: Path, env, toml, expected):

@@ -128,7 +128,8 @@ async def test_import_export_round_trip_and_bad_files(runtime: Runtime, tmp_path
     first = tmp_path / "export-1"
     assert await export_folder(runtime.db, first) == 3
     again = await import_folder(runtime.db, first, runtime.clock, progress=False)
-    assert (again.created, again.updated, again.errors) == (0, 3, [])
+    # Nothing differs, so nothing is reported (or stored) as updated.
+    assert (again.created, again.updated, again.unchanged, again.errors) == (0, 0, 3, [])
     second = tmp_path / "export-2"
     await export_folder(runtime.db, second)
     for path in sorted(first.iterdir()):

@@ -1,9 +1,10 @@
-"""Migrations go down and up again on both databases; 0007 keeps attachment bytes in a table."""
+"""Migrations go down and up again on both databases; 0007 keeps attachment bytes in a table;
+0009 keeps teams whose names differ only in case."""
 
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.storage.attachments import AttachmentStore
@@ -41,5 +42,34 @@ async def test_attachment_blobs_migration_goes_down_and_up(database_url: str, cl
             await connection.commit()
             assert await connection.run_sync(_tables) <= {"alembic_version"}
         await db.migrate()
+    finally:
+        await db.dispose()
+
+
+async def test_accounts_migration_keeps_teams_that_differ_only_in_case(database_url: str):
+    """0009 makes team names unique whatever their case; teams made twice before it (`agent add
+    --team support` beside "Support") are kept, the later one renamed so an admin can see it."""
+
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        async with db.engine.connect() as connection:
+            await connection.run_sync(_downgrade, "0007")
+            await connection.commit()
+            assert "agent_sessions" not in await connection.run_sync(_tables)
+            await connection.execute(
+                text("INSERT INTO teams (name) VALUES ('Support'), ('support'), ('Billing')")
+            )
+            await connection.commit()
+        await db.migrate()
+        async with db.engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT name, name_key FROM teams"))).all()
+            tables = await connection.run_sync(_tables)
+        assert sorted(rows) == [
+            ("Billing", "billing"),
+            ("Support", "support"),
+            ("support (2)", "support (2)"),
+        ]
+        assert {"agent_sessions", "login_attempts", "stored_secrets"} <= tables
     finally:
         await db.dispose()

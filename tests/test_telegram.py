@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+import httpx
+from sqlalchemy import func, select, update
 
 from helpdesk import payloads
 from helpdesk.channels.telegram import linking
@@ -20,6 +21,7 @@ from helpdesk.customers.models import Customer, Identity
 from helpdesk.delivery.models import OutboxItem
 from helpdesk.messages import InboundMessage, QuickReply
 from helpdesk.runtime import Runtime
+from helpdesk.staff.models import Team
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets.models import (
     Attachment,
@@ -29,6 +31,8 @@ from helpdesk.tickets.models import (
     Ticket,
     TicketKind,
 )
+from helpdesk.web.app import create_app
+from tests.conftest import PASSWORD, People, seed_staff
 from tests.support import telegram_api as tg
 
 
@@ -426,3 +430,38 @@ def test_without_a_token_aiogram_is_never_imported(tmp_path: Path):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+async def test_link_codes_only_for_customers_the_agent_can_see(bot_runtime: Runtime):
+    """Carol (Billing) may not join her Telegram to a customer of Support's: the same 404 as
+    for an id that does not exist, so ids outside her sight reveal nothing."""
+    await seed_staff(bot_runtime.settings.database_url)
+    web = await bot_runtime.intake.receive(
+        InboundMessage(channel="webchat", external_id="v9:c1", sender="v9", text="Card blocked")
+    )
+    async with bot_runtime.db.transaction() as session:
+        support = await session.scalar(select(Team.id).where(Team.name == "Support"))
+        await session.execute(
+            update(Ticket).where(Ticket.id == web.ticket_id).values(team_id=support)
+        )
+    transport = httpx.ASGITransport(app=create_app(bot_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://helpdesk.test") as http:
+
+        async def link(email: str, customer_id: int) -> httpx.Response:
+            login = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+            token = login.json()["token"]
+            return await http.post(
+                f"/api/customers/{customer_id}/telegram-link",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        hidden = await link(People().carol, web.customer_id)
+        missing = await link(People().carol, 424242)
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json()["detail"] == f"no customer {web.customer_id}"
+        assert missing.json()["detail"] == "no customer 424242"
+        assert (await link(People().alice, web.customer_id)).status_code == 201
+        assert (await link(People().supervisor, web.customer_id)).status_code == 201
+    async with bot_runtime.db.read() as session:
+        issued = await session.scalar(select(func.count()).select_from(linking.TelegramLinkCode))
+    assert issued == 2

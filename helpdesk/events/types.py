@@ -123,3 +123,10 @@ class MessageSplit(Event):
     ticket_id: int
     new_ticket_id: int
     message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDisabled(Event):
+    """An admin disabled the agent: their sessions end and routing takes their tickets back."""
+
+    agent_id: int

@@ -141,6 +141,21 @@ async def create(session: AsyncSession, fields: ArticleFields, *, now: datetime)
     return article
 
 
+_EDITABLE = ("title", "body", "language", "tags", "phrasings", "status")
+
+
+def would_change(article: Article, fields: ArticleFields) -> bool:
+    """Whether `update_article` with these fields would change anything (an import of an
+    unchanged file reports it unchanged and leaves the article and the index alone)."""
+    fields = _validate(fields)
+    if fields.slug is not None and fields.slug != article.slug:
+        return True
+    return any(
+        getattr(fields, name) is not None and getattr(fields, name) != getattr(article, name)
+        for name in _EDITABLE
+    )
+
+
 async def update_article(
     session: AsyncSession, article: Article, fields: ArticleFields, *, now: datetime
 ) -> Article:
@@ -150,7 +165,7 @@ async def update_article(
         if clash is not None:
             raise ArticleError(f"slug {fields.slug!r} is taken")
         article.slug = fields.slug
-    for name in ("title", "body", "language", "tags", "phrasings", "status"):
+    for name in _EDITABLE:
         value = getattr(fields, name)
         if value is not None:
             setattr(article, name, value)

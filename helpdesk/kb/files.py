@@ -44,6 +44,7 @@ FIELDS = {"title", "slug", "language", "status", "tags", "phrasings"}
 class ImportReport:
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -117,9 +118,11 @@ async def import_folder(
                     if existing is None:
                         await kb_articles.create(session, fields, now=clock.now())
                         report.created += 1
-                    else:
+                    elif kb_articles.would_change(existing, fields):
                         await kb_articles.update_article(session, existing, fields, now=clock.now())
                         report.updated += 1
+                    else:
+                        report.unchanged += 1
             except (ArticleError, OSError) as exc:
                 report.errors.append((name, str(exc)))
     return report

@@ -10,11 +10,23 @@ from sqlalchemy.orm import SessionTransactionOrigin
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.common.security import hash_password, verify_password
-from helpdesk.staff.models import Agent, Role, Team
+from helpdesk.staff.models import Agent, Role, Team, team_key
+
+# Passwords printed in our own docs and demo: never accepted for a real account.
+DEMO_PASSWORD = "demo-password"
+PUBLISHED_PASSWORDS = frozenset({DEMO_PASSWORD})
+MIN_PASSWORD_LENGTH = 8
 
 
 class AccountError(Exception):
     pass
+
+
+def check_new_password(password: str, *, allow_published: bool = False) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password in PUBLISHED_PASSWORDS and not allow_published:
+        raise AccountError("that password is published in the demo; choose another")
 
 
 def normalise_email(email: str) -> str:
@@ -22,8 +34,12 @@ def normalise_email(email: str) -> str:
 
 
 async def team_named(session: AsyncSession, name: str) -> Team:
-    """The team with this name, created if it does not exist yet."""
-    team = await session.scalar(select(Team).where(Team.name == name))
+    """The team with this name whatever its case ("support" joins "Support"), created if it
+    does not exist yet."""
+    name = clean_text(name).strip()
+    if not name:
+        raise AccountError("a team needs a name")
+    team = await session.scalar(select(Team).where(Team.name_key == team_key(name)))
     if team is None:
         team = Team(name=name)
         session.add(team)
@@ -40,12 +56,12 @@ async def add_agent(
     now: datetime,
     role: Role = Role.AGENT,
     teams: tuple[str, ...] = (),
+    allow_published_password: bool = False,
 ) -> Agent:
     email = normalise_email(email)
     if "@" not in email:
         raise AccountError(f"{email!r} is not an email address")
-    if len(password) < 8:
-        raise AccountError("the password must have at least 8 characters")
+    check_new_password(password, allow_published=allow_published_password)
     if await session.scalar(select(func.count()).where(Agent.email == email)):
         raise AccountError(f"an agent with email {email} exists already")
     agent = Agent(
@@ -61,13 +77,21 @@ async def add_agent(
     return agent
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> Agent | None:
+async def authenticate(
+    session: AsyncSession, email: str, password: str
+) -> tuple[Agent | None, str]:
+    """The agent these credentials belong to, or None and why (for the security log only: the
+    caller answers the same whatever the reason)."""
     agent = await session.scalar(select(Agent).where(Agent.email == normalise_email(email)))
     await _release_connection(session)
     valid = await verify_password(agent.password_hash if agent else None, password)
-    if agent is None or not valid or not agent.active:
-        return None
-    return agent
+    if agent is None:
+        return None, "no such account"
+    if not valid:
+        return None, "wrong password"
+    if not agent.active:
+        return None, "the agent is disabled"
+    return agent, ""
 
 
 async def _release_connection(session: AsyncSession) -> None:

@@ -9,10 +9,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     String,
     Table,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from helpdesk.storage.base import Base, BigId, enum_column
 
@@ -36,7 +37,21 @@ class Team(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The name folded to one case: "support" and "Support" are one team (unique index below).
+    name_key: Mapped[str] = mapped_column(String(100))
     members: Mapped[list[Agent]] = relationship(secondary=team_members, back_populates="teams")
+
+    __table_args__ = (Index("uq_teams_name_key", "name_key", unique=True),)
+
+    @validates("name")
+    def _fold_name(self, _key: str, name: str) -> str:
+        self.name_key = team_key(name)
+        return name
+
+
+def team_key(name: str) -> str:
+    """What makes two team names the same team: case and surrounding spaces do not count."""
+    return name.strip().casefold()
 
 
 class Agent(Base):
@@ -51,4 +66,36 @@ class Agent(Base):
     created_at: Mapped[datetime]
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", lazy="selectin"
+    )
+
+
+class AgentSession(Base):
+    """A logged-in agent's session. The token is random and only its hash is stored; deleting
+    the row ends the session at once (logout, password change, the agent disabled)."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginAttempt(Base):
+    """One login attempt, kept for the throttle (failures) and to know an agent's usual
+    addresses (successes). Shared by every process through the database."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_login_attempts_email_address", "email", "address", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
     )

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.storage.event_log import append, take_recorded, type_names
+from helpdesk.storage.files import prepare_sqlite_file
 
 # Writers checkpoint the WAL themselves only past this many pages (see `wal_checkpoints.py`).
 WAL_SAFETY_NET_PAGES = 10_000
@@ -42,7 +42,7 @@ class Database:
         # Stamps the events this database's transactions write (pruning compares them).
         self.clock: Clock = clock or SystemClock()
         if self.is_sqlite:
-            _ensure_sqlite_folder(url)
+            prepare_sqlite_file(url)
             self.engine: AsyncEngine = create_async_engine(url, echo=echo)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
@@ -146,12 +146,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Checkpoints run off the commit path (`wal_checkpoints.py`); this is only its safety net.
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_NET_PAGES}")
     cursor.close()
-
-
-def _ensure_sqlite_folder(url: str) -> None:
-    path = url.split(":///", 1)[-1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def rows_matched(result: Result[Any]) -> int:

@@ -1,11 +1,13 @@
 """Who may see a ticket: an agent its own and its teams' tickets and unrouted ones; supervisors
-and admins all of them."""
+and admins all of them. A customer is seen through their tickets: an agent sees a customer with
+at least one ticket it may see."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.customers.models import Customer
 from helpdesk.staff.models import Agent
 from helpdesk.staff.permissions import sees_all
 from helpdesk.tickets.models import Ticket
@@ -63,3 +65,13 @@ def check_assignment(agent: Agent, team_id: int | None, assignee: Agent | None) 
             raise NotPermitted(
                 "you may only assign a ticket to yourself or to a member of your team"
             )
+
+
+async def customer_visible(session: AsyncSession, agent: Agent, customer_id: int) -> bool:
+    """Whether the customer exists and the agent may see them; callers answer the same (404)
+    for both, so that ids outside an agent's sight reveal nothing."""
+    if sees_all(agent):
+        condition = exists().where(Customer.id == customer_id)
+    else:
+        condition = exists().where(Ticket.customer_id == customer_id, visible_to(agent))
+    return bool(await session.scalar(select(condition)))

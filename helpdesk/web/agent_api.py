@@ -1,4 +1,4 @@
-"""The agents' JSON API: log in, the queue, a ticket, reply, note, change."""
+"""The agents' JSON API: the queue, a ticket, reply, note, change (logging in: accounts_api)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk.common.sanitize import block_remote_images
@@ -14,14 +14,12 @@ from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
 from helpdesk.staff import queries as staff
-from helpdesk.staff.accounts import authenticate
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets import queries
 from helpdesk.tickets.models import Attachment, Message, Ticket, TicketStatus
 from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
-from helpdesk.web.auth import SESSION_COOKIE, CurrentAgent, csrf_token, session_token
+from helpdesk.web.auth import CurrentAgent
 from helpdesk.web.dependencies import runtime_of
-from helpdesk.web.login_throttle import LoginThrottle
 from helpdesk.web.schemas import (
     MAX_ID,
     AgentOut,
@@ -29,8 +27,6 @@ from helpdesk.web.schemas import (
     AttachmentOut,
     AuditOut,
     CustomerOut,
-    LoginIn,
-    LoginOut,
     MessageCreated,
     MessageOut,
     NoteIn,
@@ -52,50 +48,6 @@ T = TypeVar("T")
 router = APIRouter(prefix="/api")
 MAX_REPLY_FILE_BYTES = 10 * 1024 * 1024
 TicketNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The ticket number")]
-
-
-@router.post("/auth/login", response_model=LoginOut, tags=["auth"])
-async def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
-    runtime = runtime_of(request)
-    throttle: LoginThrottle = request.app.state.login_throttle
-    address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(body.email, address)
-    if wait:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins; try again in {wait:.0f} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
-    async with runtime.db.read() as session:
-        agent = await authenticate(session, body.email, body.password)
-    if agent is None:
-        throttle.failed(body.email, address)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
-    throttle.succeeded(body.email, address)
-    token = session_token(runtime.agent_sessions, agent)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(runtime.settings.session_max_age_hours * 3600),
-        httponly=True,
-        samesite="lax",
-        secure=runtime.settings.public_url.startswith("https://"),
-    )
-    return LoginOut(
-        token=token,
-        csrf_token=csrf_token(runtime.secret_key, token),
-        agent=AgentOut.model_validate(agent),
-    )
-
-
-@router.post("/auth/logout", status_code=204, tags=["auth"])
-async def logout(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE)
-
-
-@router.get("/me", response_model=AgentOut, tags=["auth"])
-async def me(agent: CurrentAgent) -> AgentOut:
-    return AgentOut.model_validate(agent)
 
 
 @router.get("/agents", response_model=list[AgentOut], tags=["people"])

@@ -17,8 +17,16 @@ from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.common.security import PasswordHashingBusy, hash_slots
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, kb_api, kb_bot_api, opening_api, outbox_api, reactions_api
-from helpdesk.web.login_throttle import LoginThrottle
+from helpdesk.web import (
+    accounts_api,
+    agent_api,
+    docs,
+    kb_api,
+    kb_bot_api,
+    opening_api,
+    outbox_api,
+    reactions_api,
+)
 from helpdesk.web.protection.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -54,11 +62,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Agent API and web chat of the helpdesk.",
         lifespan=lifespan,
+        # /docs is served from local files (web/docs.py); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     protection = runtime.settings.protection
     hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
-    app.state.login_throttle = LoginThrottle()
+    app.include_router(docs.router)
+    app.include_router(accounts_api.router)
     app.include_router(agent_api.router)
     app.include_router(opening_api.router)
     app.include_router(webchat_routes.router)

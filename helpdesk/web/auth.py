@@ -1,4 +1,7 @@
-"""Who is calling the agent API: a bearer token or the signed session cookie (with CSRF)."""
+"""Who is calling the agent API: a bearer token or the session cookie (with CSRF).
+
+Either way the token names a row in `agent_sessions` (`staff/sessions.py`): a request is
+refused as soon as the row is gone (logout, password change, the agent disabled)."""
 
 from __future__ import annotations
 
@@ -8,21 +11,30 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from helpdesk.common.security import Signer, TokenError
 from helpdesk.staff.models import Agent, Role
 from helpdesk.staff.permissions import OVERSEERS, has_role, role_names
-from helpdesk.staff.queries import find_agent
+from helpdesk.staff.sessions import agent_of
 from helpdesk.web.dependencies import runtime_of
 
 SESSION_COOKIE = "helpdesk_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-
-def session_token(sessions: Signer, agent: Agent) -> str:
-    # Part of the password hash rides along, so changing a password ends old sessions.
-    return sessions.sign({"a": agent.id, "p": agent.password_hash[-16:]})
+# Declared for the OpenAPI document, so that /docs offers "Authorize" for both.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="session",
+    description="The `token` from POST /api/auth/login",
+)
+_csrf = APIKeyHeader(
+    name=CSRF_HEADER,
+    auto_error=False,
+    scheme_name="csrf",
+    description="The `csrf_token` from POST /api/auth/login; needed only when the session "
+    "cookie (not the bearer token) authenticates a request that changes something",
+)
 
 
 def csrf_token(secret_key: str, session: str) -> str:
@@ -36,29 +48,31 @@ def _unauthorised(detail: str) -> HTTPException:
     )
 
 
-async def current_agent(request: Request) -> Agent:
-    runtime = runtime_of(request)
+def session_of(request: Request) -> tuple[str, bool]:
+    """The session token the request carries, and whether it came in the cookie."""
     header = request.headers.get("authorization", "")
-    from_cookie = False
     if header.lower().startswith("bearer "):
-        token = header[7:].strip()
-    else:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        from_cookie = True
+        return header[7:].strip(), False
+    return request.cookies.get(SESSION_COOKIE, ""), True
+
+
+async def current_agent(
+    request: Request,
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _csrf_header: Annotated[str | None, Depends(_csrf)],
+) -> Agent:
+    runtime = runtime_of(request)
+    token, from_cookie = session_of(request)
     if not token:
         raise _unauthorised("log in first: POST /api/auth/login")
-    try:
-        payload = runtime.agent_sessions.load(token)
-    except TokenError as exc:
-        raise _unauthorised(f"session {exc.reason.removeprefix('token ')}; log in again") from None
     if from_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent, csrf_token(runtime.secret_key, token)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
     async with runtime.db.read() as session:
-        agent = await find_agent(session, int(payload.get("a", 0)))
-    if agent is None or not agent.active or agent.password_hash[-16:] != payload.get("p"):
-        raise _unauthorised("session no longer valid; log in again")
+        agent = await agent_of(session, token, now=runtime.clock.now())
+    if agent is None:
+        raise _unauthorised("session ended or expired; log in again")
     return agent
 
 
@@ -80,3 +94,4 @@ def requires(*roles: Role) -> Callable[[Request, Agent], Awaitable[Agent]]:
 
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
 Overseer = Annotated[Agent, Depends(requires(*OVERSEERS))]
+Admin = Annotated[Agent, Depends(requires(Role.ADMIN))]

@@ -38,6 +38,24 @@ class AgentOut(BaseModel):
     teams: list[TeamOut]
 
 
+class AgentAccountOut(AgentOut):
+    active: bool
+    created_at: datetime
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class PasswordResetIn(BaseModel):
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class RoleChangeIn(BaseModel):
+    role: Role
+
+
 class LoginOut(BaseModel):
     token: str = Field(description="Send as 'Authorization: Bearer <token>'")
     csrf_token: str = Field(description="Send as X-CSRF-Token when using the session cookie")

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.channels.telegram import CHANNEL
 from helpdesk.channels.telegram.models import TelegramLinkCode
 from helpdesk.customers import identities
-from helpdesk.customers.models import Customer
 from helpdesk.storage.database import rows_matched
 
 # Telegram allows 1-64 characters A-Z a-z 0-9 _ - in a start parameter; 16 bytes of randomness
@@ -111,7 +110,3 @@ async def redeem_code(
         reason="the customer opened a Telegram link code issued for this customer",
     )
     return LinkResult.ALREADY_LINKED if outcome == "already" else LinkResult.LINKED
-
-
-async def customer_exists(session: AsyncSession, customer_id: int) -> bool:
-    return await session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None

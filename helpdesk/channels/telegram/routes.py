@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries
 from helpdesk.intake.service import IntakeError
+from helpdesk.tickets.visibility import customer_visible
 from helpdesk.web.auth import CurrentAgent, Overseer
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID
@@ -106,7 +107,8 @@ async def telegram_link(
     customer_id: Annotated[int, Path(ge=1, le=MAX_ID)], agent: CurrentAgent, request: Request
 ) -> LinkCodeOut:
     """A one-time link that joins the customer's Telegram account to this customer. Show or
-    send it to the customer; it expires and works once."""
+    send it to the customer; it expires and works once. Only for a customer you can see (one of
+    whose tickets you may see): any other id answers 404, as a missing one does."""
     runtime = runtime_of(request)
     channel = _channel(request)
     username = channel.state.bot_username
@@ -116,7 +118,7 @@ async def telegram_link(
         )
     lifetime = timedelta(minutes=channel.settings.link_code_minutes)
     async with runtime.db.transaction() as session:
-        if not await linking.customer_exists(session, customer_id):
+        if not await customer_visible(session, agent, customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id}")
         issued = await linking.issue_code(
             session, customer_id, agent_id=agent.id, now=runtime.clock.now(), lifetime=lifetime

@@ -1,0 +1,74 @@
+"""Agents' sessions, kept in the database: a random token whose hash names a row. Deleting the
+row ends the session at once, in every process (logout, password change, disabling)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.staff.models import Agent, AgentSession
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(
+    session: AsyncSession, agent: Agent, *, address: str, now: datetime, lifetime: timedelta
+) -> str:
+    """A new session for the agent; returns its token (stored only as a hash). Nothing in the
+    token comes from the agent or the password: it is 32 random bytes."""
+    # Expired sessions go as others log in; rows another login is deleting are skipped.
+    await session.execute(
+        delete(AgentSession).where(
+            AgentSession.id.in_(
+                select(AgentSession.id)
+                .where(AgentSession.expires_at <= now)
+                .limit(200)
+                .with_for_update(skip_locked=True)
+            )
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        AgentSession(
+            token_hash=_hash(token),
+            agent_id=agent.id,
+            address=address[:64],
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def agent_of(session: AsyncSession, token: str, *, now: datetime) -> Agent | None:
+    """The active agent whose unexpired session this token is, or None."""
+    if not token or len(token) > 200:
+        return None
+    agent: Agent | None = await session.scalar(
+        select(Agent)
+        .join(AgentSession, AgentSession.agent_id == Agent.id)
+        .where(AgentSession.token_hash == _hash(token), AgentSession.expires_at > now)
+    )
+    if agent is None or not agent.active:
+        return None
+    return agent
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    await session.execute(delete(AgentSession).where(AgentSession.token_hash == _hash(token)))
+
+
+async def end_sessions_of(session: AsyncSession, agent_id: int, *, keep: str | None = None) -> int:
+    """End every session of the agent (except `keep`, the caller's own); returns how many."""
+    statement = delete(AgentSession).where(AgentSession.agent_id == agent_id)
+    if keep is not None:
+        statement = statement.where(AgentSession.token_hash != _hash(keep))
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)

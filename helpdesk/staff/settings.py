@@ -1,0 +1,35 @@
+"""Agents' accounts: how long a session lasts and how password guessing is slowed."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AccountSettings(BaseModel):
+    """The login throttle, counted in the database so every process shares it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    login_window_minutes: float = Field(
+        15.0, gt=0, description="Failed logins count against the limits below for this long"
+    )
+    max_failures_per_account_and_address: int = Field(
+        10, ge=1, description="Failures for one account from one address before that pair waits"
+    )
+    max_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description="Failures from one address, over all accounts, before the address may try "
+        "only accounts that logged in from it before (password spraying)",
+    )
+    max_failures_per_account: int = Field(
+        100,
+        ge=1,
+        description="Failures for one account, over all addresses, before it may be tried only "
+        "from addresses it logged in from before (a guessing botnet)",
+    )
+    known_address_days: float = Field(
+        30.0,
+        gt=0,
+        description="A successful login makes its address a known one for the account this long",
+    )
