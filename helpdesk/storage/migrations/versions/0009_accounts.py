@@ -6,7 +6,7 @@ keep their members and tickets; the later ones are renamed "<name> (<id>)" so th
 see and merge them.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0012
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
