@@ -72,7 +72,9 @@ class LiveFeed:
             }
             self.push(event.agent_id, frame)
             if event.previous_agent_id is not None:
-                self.push(event.previous_agent_id, {"type": "unassigned", "ticket": event.ticket_id})
+                self.push(
+                    event.previous_agent_id, {"type": "unassigned", "ticket": event.ticket_id}
+                )
         elif isinstance(event, TicketReleased):
             frame = {"type": "unassigned", "ticket": event.ticket_id, "reason": event.reason}
             self.push(event.agent_id, frame)

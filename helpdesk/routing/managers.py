@@ -142,4 +142,3 @@ async def portfolio(session: AsyncSession, agent_id: int) -> list[CustomerManage
             .order_by(CustomerManager.customer_id)
         )
     )
-

@@ -65,9 +65,7 @@ class TeamRouting(Base):
     team_id: Mapped[int] = mapped_column(
         ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
     )
-    strategy: Mapped[Strategy] = mapped_column(
-        enum_column(Strategy), default=Strategy.LEAST_LOADED
-    )
+    strategy: Mapped[Strategy] = mapped_column(enum_column(Strategy), default=Strategy.LEAST_LOADED)
 
 
 class CustomerManager(Base):

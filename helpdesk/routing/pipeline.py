@@ -86,9 +86,9 @@ def skip_reason(
         return candidate.presence.value
     if not candidate.in_shift:
         return "outside shift hours"
-    if need_team and rule is not None and rule.team_id is not None:
-        if rule.team_id not in candidate.teams:
-            return "not in the team"
+    team_id = rule.team_id if need_team and rule is not None else None
+    if team_id is not None and team_id not in candidate.teams:
+        return "not in the team"
     if candidate.channels and facts.channel not in candidate.channels:
         return f"does not answer {facts.channel}"
     if facts.language and candidate.languages and facts.language not in candidate.languages:

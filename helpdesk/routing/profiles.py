@@ -241,6 +241,8 @@ async def exact_loads(
         .group_by(Ticket.assignee_id, Ticket.channel)
     )
     for agent_id, channel, count in rows:
+        if agent_id is None:
+            continue
         own = weights.get(agent_id, {})
         loads[agent_id] += count * own.get(channel, defaults.get(channel, 1))
     return loads

@@ -22,8 +22,7 @@ def answered() -> object:
             Message.ticket_id == Ticket.id,
             Message.direction == Direction.OUT,
             Message.author_type == AuthorType.AGENT,
-            Message.created_at
-            >= func.coalesce(Ticket.last_customer_message_at, Ticket.created_at),
+            Message.created_at >= func.coalesce(Ticket.last_customer_message_at, Ticket.created_at),
         )
     )
 
@@ -39,9 +38,7 @@ async def release(
     lock: bool = True,
 ) -> list[int]:
     """Unassign the agent's open tickets (or those of `ticket_ids`); returns their ids."""
-    query = select(Ticket).where(
-        Ticket.assignee_id == agent_id, Ticket.status.in_(OPEN_STATUSES)
-    )
+    query = select(Ticket).where(Ticket.assignee_id == agent_id, Ticket.status.in_(OPEN_STATUSES))
     if unanswered_only:
         query = query.where(~answered())  # type: ignore[operator]
     if ticket_ids is not None:

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.events.types import TicketAssigned
 from helpdesk.routing.facts import rules_in_force, ticket_facts
 from helpdesk.routing.managers import relationships_for
-from helpdesk.routing.models import HeldTicket, RoutingDecision, RoutingProfile, TeamRouting
+from helpdesk.routing.models import (
+    HeldTicket,
+    RoutingDecision,
+    RoutingProfile,
+    Strategy,
+    TeamRouting,
+)
 from helpdesk.routing.pipeline import Candidate, Context, Decision, Relationship, decide
 from helpdesk.routing.profiles import candidates, exact_loads
 from helpdesk.routing.rules import Rule, first_match
@@ -111,7 +117,7 @@ class Router:
             context = Context(
                 self.settings.channel_weights,
                 timedelta(minutes=self.settings.key_account_wait_minutes),
-                strategies.get(team_id or 0, Context.strategy),
+                strategies.get(team_id or 0, Strategy.LEAST_LOADED),
             )
             decision = decide(
                 facts[ticket.id],
@@ -251,7 +257,9 @@ class Router:
                 candidate.load = loads[candidate.agent_id]
         return profiles
 
-    async def _strategies(self, session: AsyncSession, team_ids: Collection[int]) -> dict:
+    async def _strategies(
+        self, session: AsyncSession, team_ids: Collection[int]
+    ) -> dict[int, Strategy]:
         if not team_ids:
             return {}
         rows = await session.scalars(

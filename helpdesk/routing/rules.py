@@ -75,9 +75,7 @@ class Rule:
                 raise RuleError(f"rule {name!r}: keywords needs at least one word")
             alternatives = "|".join(re.escape(w.lower()) for w in words)
             keywords = re.compile(rf"\b({alternatives})\b")
-        return cls(
-            name, dict(conditions), team_id, team_name, tuple(skills), priority, keywords
-        )
+        return cls(name, dict(conditions), team_id, team_name, tuple(skills), priority, keywords)
 
     def matches(self, facts: TicketFacts) -> bool:
         c = self.conditions

@@ -31,10 +31,10 @@ from helpdesk.events.types import (
 )
 from helpdesk.routing.manual import AssignmentError
 from helpdesk.routing.models import HeldTicket, Presence, RoutingProfile
-from helpdesk.routing.queries import unattended
 from helpdesk.routing.profiles import effective_presence, exact_loads
+from helpdesk.routing.queries import unattended
 from helpdesk.routing.release import release
-from helpdesk.routing.router import Router, Routed
+from helpdesk.routing.router import Routed, Router
 from helpdesk.routing.settings import RoutingSettings
 from helpdesk.staff.models import Agent
 from helpdesk.storage.database import Database
@@ -93,7 +93,9 @@ class RoutingService:
         if isinstance(event, TicketCreated):
             await self.router.route(session, [event.ticket_id], "new ticket", now=now)
         elif isinstance(event, TicketHandedOver):
-            await self.router.route(session, [event.ticket_id], f"hand-over: {event.reason}", now=now)
+            await self.router.route(
+                session, [event.ticket_id], f"hand-over: {event.reason}", now=now
+            )
         elif isinstance(event, TicketReopened):
             await self._reopened(session, event.ticket_id)
         elif isinstance(event, AgentOfflinePastGrace):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
+from helpdesk.routing import queries as routing_queries
 from helpdesk.staff import queries as staff
 from helpdesk.staff.accounts import authenticate
 from helpdesk.tickets import actions as tickets
@@ -136,10 +137,12 @@ async def read_ticket(number: TicketNumber, agent: CurrentAgent, request: Reques
             _message_out(row.message, row.author_name, row.message.attachments)
             for row in view.messages
         ]
+        decisions = await routing_queries.decisions(session, number)
         return TicketDetail(
             **_summary(view.ticket, view.customer.name).model_dump(),
             customer=_customer_out(view.customer),
             messages=messages,
+            routing_reason=decisions[-1].reason if decisions else None,
         )
 
 
