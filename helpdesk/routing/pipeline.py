@@ -7,12 +7,15 @@ and the property tests can drive it directly; `router.py` loads the state and cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from helpdesk.routing.models import Presence, Strategy
 from helpdesk.routing.rules import Rule, TicketFacts
+
+T = TypeVar("T")
 
 # Names listed in a reason before "and N more": a reason stays readable with 1,000 agents.
 LISTED = 12
@@ -36,6 +39,18 @@ class Candidate:
     weight: int = 1
     channel_weights: dict[str, int] = field(default_factory=dict)
     last_assigned_at: datetime | None = None
+    # Whose turn it is: when they were last given a ticket, as a number (never: -1).
+    turn: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.last_assigned_at is not None:
+            self.turn = self.last_assigned_at.timestamp()
+
+    def given(self, weight: int, now: datetime) -> None:
+        """Count a ticket just given to the agent."""
+        self.load += weight
+        self.last_assigned_at = now
+        self.turn = now.timestamp()
 
     def ticket_weight(self, channel: str, defaults: dict[str, int]) -> int:
         return self.channel_weights.get(channel, defaults.get(channel, 1))
@@ -80,6 +95,16 @@ def skip_reason(
     need_team: bool,
 ) -> str | None:
     """Why this agent cannot take this ticket now, or None when they can."""
+    return standing_reason(candidate, facts, rule, need_team=need_team) or _capacity_reason(
+        candidate, facts, context
+    )
+
+
+def standing_reason(
+    candidate: Candidate, facts: TicketFacts, rule: Rule | None, *, need_team: bool
+) -> str | None:
+    """Why the agent cannot take the ticket whatever their load (the same for every ticket of
+    one team, channel, language and skills: a batch screens each agent once per kind)."""
     if not candidate.active:
         return "disabled"
     if candidate.presence != Presence.ONLINE:
@@ -97,10 +122,17 @@ def skip_reason(
         missing = [s for s in rule.skills if s not in candidate.skills]
         if missing:
             return f"lacks skill {', '.join(missing)}"
+    return None
+
+
+def _capacity_reason(candidate: Candidate, facts: TicketFacts, context: Context) -> str | None:
     weight = candidate.ticket_weight(facts.channel, context.channel_weights)
     if candidate.load + weight > candidate.capacity:
         return f"at capacity ({candidate.load}/{candidate.capacity})"
     return None
+
+
+Screened = dict[tuple[object, ...], list[tuple[Candidate, str | None]]]
 
 
 def decide(
@@ -112,25 +144,41 @@ def decide(
     *,
     held_since: datetime,
     now: datetime,
+    screened: Screened | None = None,
 ) -> Decision:
     """Choose an agent for the ticket, or say why it waits. `candidates` are the team's members
-    (or every agent when no rule names a team) plus the customer's manager and backup."""
+    (or every agent when no rule names a team) plus the customer's manager and backup.
+    `screened` may carry the agents' standing reasons between decisions of one batch over the
+    same candidates (their loads are read afresh each time)."""
     lines = [_rule_line(rule)]
     team_id = rule.team_id if rule else None
     priority = rule.priority if rule else None
-    by_id = {c.agent_id: c for c in candidates}
-    pool = [c for c in candidates if team_id is None or team_id in c.teams]
+    key = (team_id, facts.channel, facts.language, rule.skills if rule else ())
+    standing = screened.get(key) if screened is not None else None
+    if standing is None:
+        standing = [
+            (c, standing_reason(c, facts, rule, need_team=True))
+            for c in candidates
+            if team_id is None or team_id in c.teams
+        ]
+        if screened is not None:
+            screened[key] = standing
     eligible: list[Candidate] = []
     skipped: list[tuple[Candidate, str]] = []
-    for candidate in pool:
-        why = skip_reason(candidate, facts, rule, context, need_team=True)
+    channel = facts.channel
+    usual = context.channel_weights.get(channel, 1)
+    for candidate, why in standing:
         if why is None:
-            eligible.append(candidate)
-        else:
-            skipped.append((candidate, why))
-    lines.append(_people("Eligible", [_with_load(c) for c in eligible]))
+            own = candidate.channel_weights
+            weight = own.get(channel, usual) if own else usual
+            if candidate.load + weight <= candidate.capacity:
+                eligible.append(candidate)
+                continue
+            why = f"at capacity ({candidate.load}/{candidate.capacity})"
+        skipped.append((candidate, why))
+    lines.append(_people("Eligible", eligible, _with_load))
     if skipped:
-        lines.append(_people("Skipped", [f"{c.name} ({why})" for c, why in skipped]))
+        lines.append(_people("Skipped", skipped, lambda item: f"{item[0].name} ({item[1]})"))
 
     def chosen(candidate: Candidate, why: str) -> Decision:
         lines.append(f"Chosen: {candidate.name}, {why}.")
@@ -142,7 +190,7 @@ def decide(
             priority=priority,
         )
 
-    manager = by_id.get(relationship.manager_id or 0)
+    manager = _find(candidates, relationship.manager_id)
     if manager is not None:
         why = skip_reason(manager, facts, rule, context, need_team=False)
         if why is None:
@@ -163,7 +211,7 @@ def decide(
                 team_id=team_id,
                 priority=priority,
             )
-    backup = by_id.get(relationship.backup_id or 0)
+    backup = _find(candidates, relationship.backup_id)
     if backup is not None:
         why = skip_reason(backup, facts, rule, context, need_team=False)
         if why is None:
@@ -180,18 +228,20 @@ def pick_by_strategy(eligible: Sequence[Candidate], strategy: Strategy) -> tuple
     """The team's strategy; ties go to whoever was given a ticket longest ago, then the lower
     id, so the choice is the same for the same state."""
 
-    def waited(c: Candidate) -> tuple[int, float, int]:
-        stamp = c.last_assigned_at.timestamp() if c.last_assigned_at else 0.0
-        return (0 if c.last_assigned_at is None else 1, stamp, c.agent_id)
-
     if strategy == Strategy.ROUND_ROBIN:
-        pick = min(eligible, key=waited)
+        pick = min(eligible, key=lambda c: (c.turn, c.agent_id))
         return pick, "next in turn (round robin)"
     if strategy == Strategy.WEIGHTED:
-        pick = min(eligible, key=lambda c: (c.load / max(c.weight, 1), *waited(c)))
+        pick = min(eligible, key=lambda c: (c.load / max(c.weight, 1), c.turn, c.agent_id))
         return pick, f"least load for their weight {pick.weight} ({_load(pick)})"
-    pick = min(eligible, key=lambda c: (c.load, *waited(c)))
+    pick = min(eligible, key=lambda c: (c.load, c.turn, c.agent_id))
     return pick, f"least loaded ({_load(pick)}), longest since their last ticket"
+
+
+def _find(candidates: Sequence[Candidate], agent_id: int | None) -> Candidate | None:
+    if agent_id is None:
+        return None
+    return next((c for c in candidates if c.agent_id == agent_id), None)
 
 
 def _rule_line(rule: Rule | None) -> str:
@@ -213,10 +263,10 @@ def _with_load(c: Candidate) -> str:
     return f"{c.name} ({_load(c)})"
 
 
-def _people(title: str, names: Iterable[str]) -> str:
-    listed = list(names)
-    if not listed:
+def _people(title: str, items: Sequence[T], describe: Callable[[T], str]) -> str:
+    """The first LISTED of them by name, then how many more: only those are formatted."""
+    if not items:
         return f"{title}: nobody."
-    shown = ", ".join(listed[:LISTED])
-    more = f" and {len(listed) - LISTED} more" if len(listed) > LISTED else ""
+    shown = ", ".join(describe(item) for item in items[:LISTED])
+    more = f" and {len(items) - LISTED} more" if len(items) > LISTED else ""
     return f"{title}: {shown}{more}."

@@ -1,5 +1,6 @@
 """routing: agents' routing profiles, team strategies, relationship managers and handovers,
-rules, the holding queue and the routing decisions
+rules, the holding queue and the routing decisions; indexes for counting
+agents' loads and reading their teams
 
 Revision ID: 0008
 Revises: 0007
@@ -173,9 +174,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_routing_decisions"),
     )
     op.create_index("ix_routing_decisions_ticket", "routing_decisions", ["ticket_id", "id"])
+    op.create_index("ix_tickets_assignee_load", "tickets", ["assignee_id", "status", "channel"])
+    op.create_index("ix_team_members_agent_id", "team_members", ["agent_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_team_members_agent_id", table_name="team_members")
+    op.drop_index("ix_tickets_assignee_load", table_name="tickets")
     op.drop_index("ix_routing_decisions_ticket", table_name="routing_decisions")
     op.drop_table("routing_decisions")
     op.drop_index("ix_routing_holds_order", table_name="routing_holds")
