@@ -12,9 +12,11 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from helpdesk.staff.accounts import add_agent
 from helpdesk.staff.models import Role
@@ -167,3 +169,29 @@ async def test_a_chat_customer_asking_for_a_person_reaches_their_manager_live(
             await chat.close()
         for client in (admin, supervisor, alice, bob):
             await client.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_live_feed_works_across_processes(
+    server: HelpdeskServer, database_url: str, tmp_path: Path
+):
+    """The chat and the routing happen in one process, the agent's feed is on another."""
+    other = HelpdeskServer(tmp_path / "other", database_url).start()
+    bob = await AgentClient(other.base_url).login(People().bob, PASSWORD)
+    chat = None
+    try:
+        online = await bob.http.post("/api/me/presence", json={"presence": "online"})
+        assert online.status_code == 200, online.text
+        async with Feed(bob.http).open() as feed:
+            chat = await ChatClient(server.ws_url, await chat_token(server.base_url)).connect()
+            number = (await chat.say("c1", "My card does not work"))["ticket"]
+            assigned = await feed.next("assigned")
+            assert assigned["ticket"] == number
+            await chat.say("c2", "Are you there?")
+            assert (await feed.next("message"))["preview"] == "Are you there?"
+        assert (await bob.ticket(number)).json()["assignee_id"] == online.json()["agent_id"]
+    finally:
+        if chat is not None:
+            await chat.close()
+        await bob.close()
+        other.stop()

@@ -97,7 +97,7 @@ def apply_changes(profile: RoutingProfile, changes: ProfileChanges, now: datetim
     if changes.shift_timezone is not None:
         try:
             ZoneInfo(changes.shift_timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ProfileError(f"unknown time zone {changes.shift_timezone!r}") from None
         profile.shift_timezone = changes.shift_timezone
     profile.updated_at = now

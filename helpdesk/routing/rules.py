@@ -15,7 +15,7 @@ Conditions, all of which must hold when given:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 CONDITIONS = frozenset(
@@ -55,7 +55,7 @@ class Rule:
     def build(
         cls,
         name: str,
-        conditions: dict[str, object],
+        conditions: Mapping[str, object],
         *,
         team_id: int | None = None,
         team_name: str | None = None,

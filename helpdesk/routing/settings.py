@@ -12,7 +12,7 @@ class RuleSettings(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=100)
     # Every condition given must hold; see docs/routing.md for their names.
-    when: dict[str, object] = Field(default_factory=dict)
+    when: dict[str, str | bool | list[str]] = Field(default_factory=dict)
     team: str | None = Field(None, description="The team's name")
     skills: list[str] = Field(default_factory=list)
     priority: str | None = None

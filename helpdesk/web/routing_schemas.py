@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpdesk.routing.models import Presence, Strategy
+from helpdesk.web.schemas import MAX_ID, CleanStr
+
+# A condition's value: a word, a list of words, or a flag (see helpdesk/routing/rules.py).
+Condition = CleanStr | bool | list[CleanStr]
+Word = Annotated[CleanStr, Field(min_length=1, max_length=64)]
 
 
 class ProfileIn(BaseModel):
     """Omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
-    skills: list[str] | None = Field(None, max_length=100)
-    languages: list[str] | None = Field(None, max_length=50)
-    channels: list[str] | None = Field(None, max_length=20)
+    skills: list[Word] | None = Field(None, max_length=100)
+    languages: list[Word] | None = Field(None, max_length=50)
+    channels: list[Word] | None = Field(None, max_length=20)
     capacity: int | None = Field(None, ge=0, le=10_000)
-    channel_weights: dict[str, int] | None = None
+    channel_weights: dict[Word, int] | None = Field(None, max_length=20)
     weight: int | None = Field(None, ge=1, le=100)
     shift_start: str | None = Field(None, pattern=r"^\d{2}:\d{2}$")
     shift_end: str | None = Field(None, pattern=r"^\d{2}:\d{2}$")
-    shift_timezone: str | None = Field(None, max_length=64)
+    shift_timezone: CleanStr | None = Field(None, min_length=1, max_length=64)
     clear_shift: bool = False
 
 
@@ -49,8 +54,8 @@ class PresenceIn(BaseModel):
 
 
 class ManagersIn(BaseModel):
-    manager_id: int | None = Field(None, ge=1, le=2**62)
-    backup_id: int | None = Field(None, ge=1, le=2**62)
+    manager_id: int | None = Field(None, ge=1, le=MAX_ID)
+    backup_id: int | None = Field(None, ge=1, le=MAX_ID)
     key_account: bool = False
 
 
@@ -59,8 +64,8 @@ class ManagersOut(ManagersIn):
 
 
 class HandoverIn(BaseModel):
-    to_agent_id: int = Field(ge=1, le=2**62)
-    note: str = Field("", max_length=2000)
+    to_agent_id: int = Field(ge=1, le=MAX_ID)
+    note: CleanStr = Field("", max_length=2000)
 
 
 class HandoverOut(BaseModel):
@@ -73,11 +78,11 @@ class HandoverOut(BaseModel):
 
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: CleanStr = Field(min_length=1, max_length=100)
     position: int = Field(100, ge=0, le=1_000_000)
-    conditions: dict[str, Any] = Field(default_factory=dict)
-    team_id: int | None = Field(None, ge=1, le=2**62)
-    skills: list[str] = Field(default_factory=list, max_length=20)
+    conditions: dict[str, Condition] = Field(default_factory=dict, max_length=10)
+    team_id: int | None = Field(None, ge=1, le=MAX_ID)
+    skills: list[Word] = Field(default_factory=list, max_length=20)
     priority: str | None = Field(None, pattern=r"^(low|normal|high|urgent)$")
 
 
@@ -91,8 +96,8 @@ class StrategyIn(BaseModel):
 
 
 class AssignIn(BaseModel):
-    agent_id: int = Field(ge=1, le=2**62)
-    note: str = Field("", max_length=500)
+    agent_id: int = Field(ge=1, le=MAX_ID)
+    note: CleanStr = Field("", max_length=500)
 
 
 class DecisionOut(BaseModel):
