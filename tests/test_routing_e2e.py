@@ -152,6 +152,18 @@ async def test_a_chat_customer_asking_for_a_person_reaches_their_manager_live(
         assert again.status_code == 200, again.text
         assert again.json()[-1]["reason"].startswith("Reassigned by Sam Supervisor")
 
+        # Clearing the assignee never leaves the ticket unattended: routed again or held.
+        cleared = await supervisor.change(number, assignee_id=None)
+        assert cleared.status_code == 200, cleared.text
+        trail = (await supervisor.http.get(f"/api/tickets/{number}/routing")).json()
+        assert trail[-2]["outcome"] == "released" and trail[-1]["outcome"] in ("assigned", "held")
+        assert "unassigned by Sam Supervisor" in trail[-2]["reason"]
+        assert (await supervisor.http.get("/api/routing/unattended")).json() == []
+        patched = await supervisor.change(number, assignee_id=me[bob])
+        assert patched.status_code == 200 and patched.json()["assignee_id"] == me[bob]
+        trail = (await supervisor.http.get(f"/api/tickets/{number}/routing")).json()
+        assert trail[-1]["outcome"] == "manual"
+
         # Admins set routing profiles; agents may read them.
         profile = await admin.http.put(
             f"/api/agents/{me[alice]}/routing",

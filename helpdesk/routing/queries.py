@@ -40,6 +40,7 @@ class Unattended:
     channel: str
     status: str
     created_at: datetime
+    updated_at: datetime
 
 
 async def unattended(
@@ -50,7 +51,14 @@ async def unattended(
     A ticket still with the answer bot is not yet a person's."""
     held = select(HeldTicket.ticket_id)
     rows = await session.execute(
-        select(Ticket.id, Ticket.channel, Ticket.status, Ticket.created_at, Ticket.handed_over_at)
+        select(
+            Ticket.id,
+            Ticket.channel,
+            Ticket.status,
+            Ticket.created_at,
+            Ticket.updated_at,
+            Ticket.handed_over_at,
+        )
         .where(
             Ticket.status.in_(OPEN_STATUSES),
             Ticket.assignee_id.is_(None),
@@ -60,7 +68,7 @@ async def unattended(
         .limit(limit)
     )
     return [
-        Unattended(row.id, row.channel, row.status.value, row.created_at)
+        Unattended(row.id, row.channel, row.status.value, row.created_at, row.updated_at)
         for row in rows
         if row.handed_over_at is not None or not bot_answers(row.channel)
     ]

@@ -43,6 +43,9 @@ from helpdesk.tickets.models import OPEN_STATUSES, Ticket
 
 log = logging.getLogger(__name__)
 
+# The safety net leaves tickets changed this recently to the reactions that are on their way.
+CATCH_UP_AFTER_SECONDS = 30.0
+
 # Changes to a ticket after which its agent may have room for another.
 _FREES_CAPACITY = {"status", "assignee_id"}
 
@@ -118,13 +121,25 @@ class RoutingService:
         """The agent gives the ticket back; it goes to someone else or waits."""
         if ticket.assignee_id != agent.id:
             raise AssignmentError(f"ticket #{ticket.id} is not assigned to you")
+        return await self._reroute(session, ticket, agent.id, f"handed back by {agent.name}")
+
+    async def unassign(self, session: AsyncSession, actor: Agent, ticket: Ticket) -> Routed:
+        """Someone cleared the assignee: the ticket is routed to another agent or waits, so it
+        is never left neither assigned nor held."""
+        if ticket.assignee_id is None:
+            return Routed()
+        reason = f"unassigned by {actor.name}"
+        return await self._reroute(session, ticket, ticket.assignee_id, reason)
+
+    async def _reroute(
+        self, session: AsyncSession, ticket: Ticket, agent_id: int, reason: str
+    ) -> Routed:
         now = self.clock.now()
-        reason = f"handed back by {agent.name}"
         ids = await release(
-            session, agent.id, reason, now=now, unanswered_only=False, ticket_ids=[ticket.id]
+            session, agent_id, reason, now=now, unanswered_only=False, ticket_ids=[ticket.id]
         )
         return await self.router.route(
-            session, ids, reason, now=now, exclude=dict.fromkeys(ids, agent.id)
+            session, ids, reason, now=now, exclude=dict.fromkeys(ids, agent_id)
         )
 
     async def _reopened(self, session: AsyncSession, ticket_id: int) -> None:
@@ -294,8 +309,11 @@ class RoutingService:
         """The fairness rule's safety net: route any open ticket a person must answer that is
         neither assigned nor held (tickets from before routing existed, an event set aside
         after failures). Routing a ticket twice is harmless: an assigned one is left alone."""
+        settled = self.clock.now() - timedelta(seconds=CATCH_UP_AFTER_SECONDS)
         async with self.db.read() as session:
-            missed = await unattended(session, self._bot_answers)
+            missed = [
+                t for t in await unattended(session, self._bot_answers) if t.updated_at <= settled
+            ]
         if not missed:
             return 0
         async with self.db.transaction() as session:
