@@ -158,28 +158,33 @@ async def candidates(
 ) -> list[Candidate]:
     """The agents a batch of decisions may consider: members of the teams, the named agents
     (managers, backups), or everyone. Agents without a profile are offline."""
-    query = select(Agent, RoutingProfile).outerjoin(
+    # Columns, not the Agent entity: its teams would be loaded again, one query more.
+    query = select(Agent.id, Agent.name, Agent.active, RoutingProfile).outerjoin(
         RoutingProfile, RoutingProfile.agent_id == Agent.id
     )
     if not every_agent:
         members = select(team_members.c.agent_id).where(team_members.c.team_id.in_(team_ids))
         query = query.where(Agent.id.in_(members) | Agent.id.in_(list(agent_ids)))
     rows = (await session.execute(query.order_by(Agent.id))).all()
-    teams = await _teams_of(session, [agent.id for agent, _ in rows])
+    teams = await _teams_of(session, [row.id for row in rows])
     timeout = timedelta(seconds=settings.heartbeat_timeout_seconds)
     found = []
-    for agent, profile in rows:
+    for agent_id, name, active, profile in rows:
         if profile is None:
-            found.append(_default_candidate(agent, teams.get(agent.id, frozenset()), settings))
+            found.append(
+                _default_candidate(
+                    agent_id, name, active, teams.get(agent_id, frozenset()), settings
+                )
+            )
             continue
         found.append(
             Candidate(
-                agent_id=agent.id,
-                name=agent.name,
-                active=agent.active,
+                agent_id=agent_id,
+                name=name,
+                active=active,
                 presence=effective_presence(profile, now, timeout),
                 in_shift=in_shift(profile, now),
-                teams=teams.get(agent.id, frozenset()),
+                teams=teams.get(agent_id, frozenset()),
                 skills=frozenset(profile.skills),
                 languages=frozenset(profile.languages),
                 channels=frozenset(profile.channels),
@@ -193,11 +198,13 @@ async def candidates(
     return found
 
 
-def _default_candidate(agent: Agent, teams: frozenset[int], settings: RoutingSettings) -> Candidate:
+def _default_candidate(
+    agent_id: int, name: str, active: bool, teams: frozenset[int], settings: RoutingSettings
+) -> Candidate:
     return Candidate(
-        agent_id=agent.id,
-        name=agent.name,
-        active=agent.active,
+        agent_id=agent_id,
+        name=name,
+        active=active,
         presence=Presence.OFFLINE,
         in_shift=True,
         teams=teams,
