@@ -3,6 +3,10 @@ at once, with its reason written down; nobody online means the holding queue."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from helpdesk.common.clock import FixedClock
+from helpdesk.config import load_settings
 from helpdesk.routing import queries
 from helpdesk.routing.models import Presence
 from helpdesk.runtime import Runtime
@@ -44,3 +48,33 @@ async def test_nobody_online_holds_the_ticket_until_an_agent_comes_online(
 
     bob = await set_agent(runtime, "bob@example.test")
     assert await assignee_soon(runtime, outcome.ticket_id) == bob
+
+
+async def test_configured_rules_route_and_a_rule_naming_no_team_is_left_out(
+    database_url: str, tmp_path: Path, clock: FixedClock
+):
+    await seed_staff(database_url)
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        routing={
+            "rules": [
+                {"name": "typo", "when": {"channel": "email"}, "team": "Biling"},
+                {"name": "money", "when": {"keywords": ["refund"]}, "team": "Billing"},
+            ]
+        },
+    )
+    runtime = Runtime(settings, clock=clock)
+    await runtime.start()
+    try:
+        await set_agent(runtime, "alice@example.test")
+        carol = await set_agent(runtime, "carol@example.test")
+        outcome = await runtime.intake.receive(mail("ann@example.test", text="A refund, please"))
+        await runtime.events.idle()
+        assert (await ticket(runtime, outcome.ticket_id)).assignee_id == carol
+        async with runtime.db.read() as session:
+            [decision] = await queries.decisions(session, outcome.ticket_id)
+        assert decision.reason.startswith("Matched rule 'money'")
+    finally:
+        await runtime.stop()

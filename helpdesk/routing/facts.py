@@ -3,6 +3,7 @@ and the rules in force (configured ones first, then those kept through the API).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -11,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.customers.models import Customer
 from helpdesk.routing.models import RoutingRule
 from helpdesk.routing.pipeline import Relationship
-from helpdesk.routing.rules import Rule, RuleError, TicketFacts
+from helpdesk.routing.rules import Rule, TicketFacts
 from helpdesk.routing.settings import RuleSettings
 from helpdesk.staff.models import Team
 from helpdesk.tickets.models import Direction, Message, Ticket
+
+log = logging.getLogger(__name__)
 
 # Keywords are looked for in the subject and the start of the first message.
 TEXT_LIMIT = 2000
@@ -27,7 +30,9 @@ async def rules_in_force(session: AsyncSession, configured: Sequence[RuleSetting
     for item in configured:
         team_id = teams.get(item.team) if item.team else None
         if item.team and team_id is None:
-            raise RuleError(f"rule {item.name!r}: there is no team named {item.team!r}")
+            # A typo in the configuration must not stop routing: the rule is left out, loudly.
+            log.error("routing rule %r left out: there is no team named %r", item.name, item.team)
+            continue
         rules.append(
             Rule.build(
                 item.name,

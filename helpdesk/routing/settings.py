@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from helpdesk.routing.rules import CONDITIONS
 
 
 class RuleSettings(BaseModel):
@@ -15,7 +19,20 @@ class RuleSettings(BaseModel):
     when: dict[str, str | bool | list[str]] = Field(default_factory=dict)
     team: str | None = Field(None, description="The team's name")
     skills: list[str] = Field(default_factory=list)
-    priority: str | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _known_conditions(
+        cls, value: dict[str, str | bool | list[str]]
+    ) -> dict[str, str | bool | list[str]]:
+        unknown = set(value) - CONDITIONS
+        if unknown:
+            raise ValueError(
+                f"unknown condition {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(CONDITIONS))}"
+            )
+        return value
 
 
 class RoutingSettings(BaseModel):
