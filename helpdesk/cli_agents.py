@@ -181,3 +181,91 @@ def agent_role(email: str, role: str) -> None:
 
     changed = _on_agent(email, change)
     click.echo(f"{changed.email} is now {changed.role.value}")
+
+
+@agent.command("routing")
+@click.argument("email")
+@click.option("--skill", "skills", multiple=True, help="A skill; repeatable (replaces the list)")
+@click.option("--language", "languages", multiple=True, help="A language code; repeatable")
+@click.option("--channel", "channels", multiple=True, help="A channel answered; repeatable")
+@click.option("--capacity", type=click.IntRange(0, 10_000), help="Open tickets at most")
+@click.option("--weight", type=click.IntRange(1, 100), help="Share under the weighted strategy")
+@click.option("--channel-weight", "channel_weights", multiple=True, help="CHANNEL=N; repeatable")
+@click.option("--shift", help="HH:MM-HH:MM, or 'none' to clear it")
+@click.option("--timezone", "shift_timezone", help="Time zone of the shift (default UTC)")
+def agent_routing(
+    email: str,
+    skills: tuple[str, ...],
+    languages: tuple[str, ...],
+    channels: tuple[str, ...],
+    capacity: int | None,
+    weight: int | None,
+    channel_weights: tuple[str, ...],
+    shift: str | None,
+    shift_timezone: str | None,
+) -> None:
+    """Set how tickets are routed to an agent, and print the profile."""
+    from sqlalchemy import select
+
+    from helpdesk.common.clock import SystemClock
+    from helpdesk.routing.profiles import ProfileChanges, ProfileError, apply_changes, profile_of
+    from helpdesk.staff.accounts import normalise_email
+    from helpdesk.staff.models import Agent
+    from helpdesk.storage.database import Database
+
+    settings = settings_or_exit()
+    weights: dict[str, int] | None = None
+    if channel_weights:
+        try:
+            weights = {k: int(v) for k, v in (item.split("=", 1) for item in channel_weights)}
+        except ValueError:
+            raise click.BadParameter("use CHANNEL=N", param_hint="--channel-weight") from None
+    start = end = None
+    if shift and shift != "none":
+        start, _, end = shift.partition("-")
+    changes = ProfileChanges(
+        skills=list(skills) or None,
+        languages=list(languages) or None,
+        channels=list(channels) or None,
+        capacity=capacity,
+        channel_weights=weights,
+        weight=weight,
+        shift_start=start,
+        shift_end=end,
+        shift_timezone=shift_timezone,
+        clear_shift=shift == "none",
+    )
+
+    async def update() -> dict[str, object]:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+            async with db.transaction() as session:
+                found = await session.scalar(
+                    select(Agent).where(Agent.email == normalise_email(email))
+                )
+                if found is None:
+                    raise click.ClickException(f"there is no agent {email}")
+                now = SystemClock().now()
+                profile = await profile_of(session, found.id, settings.routing, now)
+                apply_changes(profile, changes, now)
+                return {
+                    "skills": profile.skills,
+                    "languages": profile.languages,
+                    "channels": profile.channels or "all",
+                    "capacity": profile.capacity,
+                    "weight": profile.weight,
+                    "channel_weights": profile.channel_weights,
+                    "shift": f"{profile.shift_start}-{profile.shift_end} {profile.shift_timezone}"
+                    if profile.shift_start
+                    else "none",
+                }
+        finally:
+            await db.dispose()
+
+    try:
+        shown = run(update)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key, value in shown.items():
+        click.echo(f"{key}: {value}")

@@ -30,6 +30,7 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.routing.settings import RoutingSettings
 from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @classmethod
     def settings_customise_sources(

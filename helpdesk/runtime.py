@@ -10,6 +10,8 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
@@ -24,15 +26,19 @@ from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
 from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
     AgentDisabled,
+    AgentOfflinePastGrace,
+    AgentPresenceChanged,
     DeliveryChanged,
     MessageReceived,
     MessageSplit,
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
+    TicketAssigned,
     TicketChanged,
     TicketCreated,
     TicketHandedOver,
+    TicketReleased,
     TicketReopened,
     TicketsMerged,
     TouchPointLogged,
@@ -41,11 +47,14 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
+from helpdesk.routing.feed import LiveFeed
+from helpdesk.routing.service import RoutingService
 from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
 from helpdesk.templating import Templates
+from helpdesk.tickets.models import Ticket
 
 if TYPE_CHECKING:
     from helpdesk.channels.telegram.service import TelegramChannel
@@ -100,6 +109,11 @@ class Runtime:
         )
         if self.email.adapter is not None:
             self.adapters["email"] = self.email.adapter
+        # Routing (issue 14): who gets a ticket, and each agent's live feed.
+        self.routing = RoutingService(
+            self.db, self.clock, settings.routing, bot_answers=self.conversation.bot_answers
+        )
+        self.live_feed = LiveFeed(self._assignee_of)
         self.wal_checkpoints = WalCheckpointer(self.db)
         self.outbox = OutboxWorker(
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
@@ -136,6 +150,10 @@ class Runtime:
         await channel.start()
         return channel
 
+    async def _assignee_of(self, ticket_id: int) -> int | None:
+        async with self.db.read() as session:
+            return await session.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket_id))
+
     def render_text(self, name: str, **context: object) -> str:
         """A plain-text customer message from the templates (nothing in it is escaped)."""
         environment = self.templates.environment(
@@ -158,6 +176,7 @@ class Runtime:
         # Reactions first: a message stored before them would be behind a new one's checkpoint.
         await self.events.start()
         self.intake.start()
+        self.routing.start()
         self.outbox.start()
         self.outbox_waiting.start()
         if self.settings.telegram.token:
@@ -179,6 +198,7 @@ class Runtime:
         await self.outbox_waiting.stop()
         await self.outbox.stop()
         await self.intake.stop()
+        await self.routing.stop()
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()
         await self.webchat.fanout.stop()
@@ -218,16 +238,27 @@ def event_table(rt: Runtime) -> EventTable:
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
+    routing = Reaction("routing", rt.routing.on_event, wanted=rt.routing.wanted)
+    # Every process wakes its holding-queue drain when room appears, and tells the agents
+    # connected to it (their live feed).
+    drain = Broadcast("routing-drain", rt.routing.on_capacity_event)
+    feed = Broadcast("live-feed", rt.live_feed.on_event)
     return {
-        MessageReceived: [conversation],
-        TicketCreated: [acknowledgement],
-        TicketChanged: [survey] if rt.settings.conversation.satisfaction_survey else [],
+        MessageReceived: [conversation, feed],
+        TicketCreated: [acknowledgement, routing],
+        TicketChanged: [*([survey] if rt.settings.conversation.satisfaction_survey else []), drain],
         ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued)],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        # None yet: routing (issue 14) and SLA timers (issue 15) will react to these too.
-        TicketReopened: [],
-        TicketHandedOver: [],
+        # SLA timers (issue 15) will react to these too.
+        TicketReopened: [routing],
+        TicketHandedOver: [routing],
+        # Sessions end in the disabling transaction itself; routing takes the tickets back.
+        AgentDisabled: [routing],
+        AgentOfflinePastGrace: [routing],
+        AgentPresenceChanged: [drain, feed],
+        TicketAssigned: [feed],
+        TicketReleased: [feed],
         # None yet: SLA (issue 15) counts a call as a response; the live feed shows these.
         TouchPointLogged: [],
         TicketsMerged: [],
@@ -237,8 +268,6 @@ def event_table(rt: Runtime) -> EventTable:
         NoteAdded: [],
         DeliveryChanged: [],
         SatisfactionRated: [],
-        # Sessions end in the disabling transaction itself; routing takes the tickets back.
-        AgentDisabled: [],
     }
 
 

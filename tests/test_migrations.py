@@ -73,3 +73,31 @@ async def test_accounts_migration_keeps_teams_that_differ_only_in_case(database_
         assert {"agent_sessions", "login_attempts", "stored_secrets"} <= tables
     finally:
         await db.dispose()
+
+
+ROUTING_TABLES = {
+    "routing_profiles",
+    "team_routing",
+    "customer_managers",
+    "portfolio_handovers",
+    "routing_rules",
+    "routing_holds",
+    "routing_decisions",
+}
+
+
+async def test_routing_migration_goes_down_and_up(database_url: str):
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        async with db.engine.connect() as connection:
+            assert await connection.run_sync(_tables) >= ROUTING_TABLES
+            await connection.run_sync(_downgrade, "0007")
+            await connection.commit()
+            tables = await connection.run_sync(_tables)
+        assert not ROUTING_TABLES & tables and "tickets" in tables
+        await db.migrate()
+        async with db.engine.connect() as connection:
+            assert await connection.run_sync(_tables) >= ROUTING_TABLES
+    finally:
+        await db.dispose()

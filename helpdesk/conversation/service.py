@@ -112,6 +112,11 @@ class ConversationService:
         if bot is not None and self._bot_answers(ticket.channel) and ticket.handed_over_at is None:
             await bot.respond(session, ticket, message, now=now)
 
+    def bot_answers(self, channel: str) -> bool:
+        """Whether the answer bot takes this channel's new tickets first (routing then waits
+        for the hand-over)."""
+        return self._bot_answers(channel)
+
     def _bot_answers(self, channel: str) -> bool:
         return (
             self.answer_bot is not None and self.answer_bot.active and channel in self._bot_channels

@@ -130,3 +130,37 @@ class AgentDisabled(Event):
     """An admin disabled the agent: their sessions end and routing takes their tickets back."""
 
     agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketAssigned(Event):
+    """Routing or a person gave the ticket to an agent (the agent's live feed shows it)."""
+
+    ticket_id: int
+    agent_id: int
+    previous_agent_id: int | None = None
+    # "routing", "supervisor", "taken"
+    by: str = "routing"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReleased(Event):
+    """A ticket was taken back from its agent (handed back, offline, disabled) and is routed
+    again by the same transaction or waits in the holding queue."""
+
+    ticket_id: int
+    agent_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresenceChanged(Event):
+    agent_id: int
+    presence: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOfflinePastGrace(Event):
+    """The agent stayed offline past the grace period: their unanswered tickets go to others."""
+
+    agent_id: int

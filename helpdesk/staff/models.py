@@ -29,6 +29,8 @@ team_members = Table(
     Base.metadata,
     Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
     Column("agent_id", ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    # Routing reads the teams of many agents at once.
+    Index("ix_team_members_agent_id", "agent_id"),
 )
 
 

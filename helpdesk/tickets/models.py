@@ -78,6 +78,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_updated", "status", "updated_at"),
         Index("ix_tickets_customer_channel", "customer_id", "channel"),
+        # Routing counts each agent's open tickets by channel (its load) from this alone.
+        Index("ix_tickets_assignee_load", "assignee_id", "status", "channel"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -13,6 +13,8 @@ from helpdesk.common.sanitize import block_remote_images
 from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
+from helpdesk.routing import manual as routing_manual
+from helpdesk.routing import queries as routing_queries
 from helpdesk.staff import queries as staff
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets import queries
@@ -96,10 +98,12 @@ async def read_ticket(
             )
             for row in view.messages
         ]
+        decisions = await routing_queries.decisions(session, number)
         return TicketDetail(
             **_summary(view.ticket, view.customer.name).model_dump(),
             customer=_customer_out(view.customer),
             messages=messages,
+            routing_reason=decisions[-1].reason if decisions else None,
         )
 
 
@@ -168,20 +172,31 @@ async def change_ticket(
     """Change status, priority, kind, assignee or team. Send null to clear assignee or team."""
     runtime = runtime_of(request)
     given = body.model_fields_set
+    # Who has the ticket is routing's to record (with its reason): not a plain field change.
     changes = tickets.TicketChanges(
         status=body.status,
         priority=body.priority,
         kind=body.kind,
-        assignee_id=body.assignee_id,
         team_id=body.team_id,
-        clear_assignee="assignee_id" in given and body.assignee_id is None,
         clear_team="team_id" in given and body.team_id is None,
     )
     async with runtime.db.transaction() as session:
         ticket = await _visible(session, agent, number)
-        await _rule_checked(
-            tickets.change(session, agent, ticket, changes, now=runtime.clock.now())
-        )
+        now = runtime.clock.now()
+        await _rule_checked(tickets.change(session, agent, ticket, changes, now=now))
+        if body.assignee_id is not None:
+            await _rule_checked(
+                routing_manual.assign(
+                    session,
+                    agent,
+                    ticket,
+                    body.assignee_id,
+                    settings=runtime.settings.routing,
+                    now=now,
+                )
+            )
+        elif "assignee_id" in given and ticket.assignee_id is not None:
+            await runtime.routing.unassign(session, agent, ticket)
         summary = _summary(ticket, await customers.customer_name(session, ticket.customer_id))
     return summary
 
@@ -243,7 +258,7 @@ async def _found(read: Awaitable[T], number: int) -> T:
 async def _rule_checked(operation: Awaitable[T]) -> T:
     try:
         return await operation
-    except tickets.TicketRuleError as exc:
+    except (tickets.TicketRuleError, routing_manual.AssignmentError) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 

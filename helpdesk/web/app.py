@@ -26,6 +26,7 @@ from helpdesk.web import (
     opening_api,
     outbox_api,
     reactions_api,
+    routing_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
 
@@ -81,6 +82,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(email_routes.recipients_router)
     app.include_router(outbox_api.router)
     app.include_router(reactions_api.router)
+    app.include_router(routing_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

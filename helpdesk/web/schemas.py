@@ -131,6 +131,8 @@ class MessageOut(BaseModel):
 class TicketDetail(TicketSummary):
     customer: CustomerOut
     messages: list[MessageOut]
+    # Why the ticket is with its agent, or why it waits (the latest routing decision).
+    routing_reason: str | None = None
 
 
 class AttachmentIn(BaseModel):
