@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import sys
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from helpdesk.config import ConfigError, Settings, load_settings
+from helpdesk.operations.commands import register as _register_operations
 
 T = TypeVar("T")
 
@@ -23,13 +23,6 @@ def _settings(**overrides: Any) -> Settings:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -215,29 +208,42 @@ def kb_export(folder: Path) -> None:
     click.echo(f"{_run(run)} articles written to {folder}")
 
 
+# ---- operations (issue 18): backup, restore, settings-reference ----
+_register_operations(main)
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from helpdesk.operations.logs import configure as configure_logging
+    from helpdesk.operations.shutdown import GracefulServer
     from helpdesk.runtime import Runtime, tune_garbage_collector
     from helpdesk.web.app import create_app
 
-    _logging(settings)
+    operations = settings.operations
+    log_config = configure_logging(
+        settings.log_level, operations.log_format, operations.trace_messages
+    )
     _check_port_free(settings)
     _run(lambda: _check_database(settings))
     runtime = Runtime(settings)
+    budget = operations.shutdown_seconds
     config = uvicorn.Config(
-        create_app(runtime),
+        create_app(runtime, drain_seconds=budget / 4),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config,
         ws_max_size=settings.webchat.max_frame_bytes,
         proxy_headers=True,
-        timeout_graceful_shutdown=10,
+        # Half the budget for requests in progress, a quarter for intake's batches.
+        timeout_graceful_shutdown=max(1, int(budget / 2)),
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, runtime, budget)
     tune_garbage_collector()
     server.run()
+    server.cancel_watchdog()
     if not server.started:
         sys.exit(1)
 

@@ -30,6 +30,7 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.operations.settings import OperationsSettings
 from helpdesk.templating import override_errors
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -171,7 +173,7 @@ class Settings(BaseSettings):
         return self.secret_key
 
 
-_SECRET_SETTINGS = {"secret_key", "database_url", "telegram"}
+_SECRET_SETTINGS = {"secret_key", "database_url", "telegram", "operations"}
 
 
 def _describe(error: ErrorDetails) -> str:

@@ -14,6 +14,8 @@ from helpdesk import __version__
 from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
+from helpdesk.operations import routes as operations_routes
+from helpdesk.operations.logs import RequestIdMiddleware
 from helpdesk.runtime import Runtime
 from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api
 from helpdesk.web.login_throttle import LoginThrottle
@@ -21,14 +23,14 @@ from helpdesk.web.login_throttle import LoginThrottle
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield
         finally:
-            await runtime.stop()
+            await runtime.stop(drain_seconds)
 
     app = FastAPI(
         title="helpdesk",
@@ -45,6 +47,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(email_routes.router)
     app.include_router(outbox_api.router)
     app.include_router(reactions_api.router)
+    app.include_router(operations_routes.router)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -47,6 +47,8 @@ class MailboxStatus:
     last_error_at: datetime | None = None
     imported: int = 0
     quarantined: int = 0
+    # When the mailbox was last seen holding no mail left to import (its lag is the time since).
+    caught_up_at: datetime | None = None
 
 
 class MailboxWorker:
@@ -173,6 +175,7 @@ class MailboxWorker:
         size = self.mailbox.fetch_batch
         chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
         if not chunks:
+            self.status.caught_up_at = self._clock.now()
             return
         # Three stages overlap: the next batch is fetched and parsed, this one is stored, the
         # previous one is marked on the server (only ever after its commit).
@@ -194,6 +197,7 @@ class MailboxWorker:
                 marking = asyncio.create_task(self._acknowledge(imap, prepared.uids))
             if marking is not None:
                 await marking
+            self.status.caught_up_at = self._clock.now()
         finally:
             for task in (preparing, marking):
                 if task is not None and not task.done():

@@ -16,6 +16,8 @@ class ChannelState:
     next_offset: int | None = None
     last_update_id: int | None = None
     last_update_at: datetime | None = None
+    # The last getUpdates (or webhook set-up) that succeeded, with or without updates.
+    last_ok_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
     updates: int = 0
