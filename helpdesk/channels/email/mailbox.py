@@ -18,7 +18,7 @@ from datetime import datetime
 
 import aioimaplib
 
-from helpdesk.channels.email.imap_client import ImapClient
+from helpdesk.channels.email.imap_client import CONNECTION_LOST, ImapClient
 from helpdesk.channels.email.importer import MailImporter, Prepared, RawMail
 from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
@@ -152,6 +152,8 @@ class MailboxWorker:
             await imap.protocol.wait_for_idle_response()
             while not imap.take_new_mail_notice():
                 lines = await imap.wait_server_push(timeout=self.mailbox.idle_seconds)
+                if lines is CONNECTION_LOST:
+                    raise ImapError("the server closed the connection")
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return
                 if any(b"EXISTS" in _bytes(line) for line in _as_list(lines)):
