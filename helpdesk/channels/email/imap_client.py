@@ -14,7 +14,6 @@ from collections.abc import Callable
 import aioimaplib
 from aioimaplib.aioimaplib import Command, IMAP4ClientProtocol
 
-
 # Put where IDLE waits for the server's pushes when the connection drops: aioimaplib itself
 # would leave IDLE waiting until its timeout, the mailbox looking connected all the while.
 CONNECTION_LOST = [b"connection lost"]
