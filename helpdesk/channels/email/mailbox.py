@@ -161,10 +161,13 @@ class MailboxWorker:
         except TimeoutError:
             return
         finally:
-            if imap.has_pending_idle():
-                imap.idle_done()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiting, 30)
+            if imap.protocol.lost:
+                waiting.cancel()  # nobody will answer on a closed connection
+            else:
+                if imap.has_pending_idle():
+                    imap.idle_done()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiting, 30)
 
     async def sync(self, imap: ImapClient, uidvalidity: int) -> None:
         imap.take_new_mail_notice()
@@ -322,5 +325,7 @@ async def _upgrade_to_tls(imap: ImapClient, context: ssl.SSLContext, host: str) 
 
 
 async def _close(imap: ImapClient) -> None:
+    if imap.protocol.lost:
+        return
     with contextlib.suppress(Exception):
         await asyncio.wait_for(imap.logout(), 5)
