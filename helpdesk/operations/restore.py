@@ -59,7 +59,7 @@ async def restore(
         if not force:
             await _check_empty(settings)
         files = 0
-        for member in archive:
+        while (member := archive.next()) is not None:
             if member.name == SQLITE_MEMBER and settings.is_sqlite:
                 await asyncio.to_thread(_restore_sqlite, archive, member, settings, progress)
             elif member.name == POSTGRES_MEMBER and not settings.is_sqlite:
