@@ -65,8 +65,9 @@ def write_mode(path: Path) -> Literal["w", "w:gz"]:
     return "w:gz" if path.name.endswith((".gz", ".tgz")) else "w"
 
 
-def open_for_writing(path: Path) -> tarfile.TarFile:
-    if write_mode(path) == "w:gz":
+def open_for_writing(path: Path, *, named: Path) -> tarfile.TarFile:
+    """Write to `path`, compressed as the name the archive will finally have asks."""
+    if write_mode(named) == "w:gz":
         # Level 1: the database is most of the archive, and level 6 took 4x as long for 10 %.
         return tarfile.open(path, "w:gz", compresslevel=1)
     return tarfile.open(path, "w")

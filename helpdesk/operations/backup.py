@@ -69,7 +69,14 @@ async def backup(
             manifest = await _postgres_dump(settings.database_url, database_file, progress)
             member = POSTGRES_MEMBER
         await asyncio.to_thread(
-            _write_archive, partial, manifest, member, database_file, settings.data_dir, progress
+            _write_archive,
+            partial,
+            target,
+            manifest,
+            member,
+            database_file,
+            settings.data_dir,
+            progress,
         )
     # Only a complete archive gets the name asked for: a failed backup never looks like one.
     size = _publish(partial, target)
@@ -218,6 +225,7 @@ async def _run_dump(
 
 def _write_archive(
     path: Path,
+    named: Path,
     manifest: Manifest,
     member: str,
     database_file: Path,
@@ -227,7 +235,7 @@ def _write_archive(
     extras = list(_data_files(data_dir))
     total = database_file.stat().st_size + sum(p.stat().st_size for _, p in extras)
     with (
-        open_for_writing(path) as archive,
+        open_for_writing(path, named=named) as archive,
         _bar(progress, "writing archive", unit="B", total=total) as bar,
     ):
         _add_bytes(archive, MANIFEST, manifest.to_bytes())
