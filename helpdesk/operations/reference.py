@@ -40,11 +40,11 @@ def render() -> str:
             if _submodel(field.annotation) is not None and prefix == "":
                 continue  # a section of its own below
             toml = ".".join([*prefix.split("."), name]) if prefix else name
-            variable = "HELPDESK_" + toml.replace(".", "__").upper()
+            variable = "`HELPDESK_" + toml.replace(".", "__").upper() + "`"
             if "[]" in toml:
-                variable = "(TOML only)"
+                variable = "(an entry of the list)"
             lines.append(
-                f"| `{variable}` | `{toml}` | {_type(field.annotation)} | {_default(field)} | "
+                f"| {variable} | `{toml}` | {_type(field.annotation)} | {_default(field)} | "
                 f"{_notes(field)} |"
             )
     return "\n".join(lines) + "\n"
@@ -86,7 +86,7 @@ def _type(annotation: Any) -> str:
         return " or ".join(_type(a) for a in args) + " (optional)"
     if origin is list:
         (inner,) = get_args(annotation)
-        return f"list of {_type(inner)}"
+        return "list of tables" if _submodel(inner) else f"list of {_type(inner)}"
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return "table"
