@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
 import tarfile
 import time
@@ -58,19 +59,17 @@ async def restore(
         _check_compatible(settings, manifest)
         if not force:
             await _check_empty(settings)
-        files = 0
-        while (member := archive.next()) is not None:
-            if member.name == SQLITE_MEMBER and settings.is_sqlite:
-                await asyncio.to_thread(_restore_sqlite, archive, member, settings, progress)
-            elif member.name == POSTGRES_MEMBER and not settings.is_sqlite:
-                await _restore_postgres(archive, member, settings, force, progress)
-            elif member.name.startswith(DATA_PREFIX) and member.isfile():
-                _restore_file(archive, member, settings.data_dir)
-                files += 1
-            else:
-                raise BackupError(f"the archive holds an unexpected member {member.name!r}")
-    except (tarfile.TarError, EOFError) as exc:
-        raise BackupError(f"{source} is damaged or truncated: {exc}") from None
+        staged = _Staged(settings)
+        try:
+            await _read_members(archive, settings, staged, force, progress)
+        except (tarfile.TarError, EOFError) as exc:
+            staged.discard()
+            raise BackupError(f"{source} is damaged or truncated: {exc}") from None
+        except BaseException:
+            staged.discard()
+            raise
+        # Only a whole archive, read to its end without a fault, replaces anything.
+        files = staged.publish()
     finally:
         archive.close()
     counts = await _counts(settings)
@@ -78,6 +77,54 @@ async def restore(
     if short:
         raise BackupError(f"the restored database holds fewer rows than the backup: {short}")
     return RestoreReport(manifest, counts, files, time.monotonic() - started)
+
+
+class _Staged:
+    """What the archive holds, written beside its place until the whole archive has been read.
+    (A PostgreSQL restore commits as pg_restore ends; the files after it are still staged.)"""
+
+    def __init__(self, settings: Settings) -> None:
+        self.database: Path | None = None
+        self.target = sqlite_path(settings.database_url) if settings.is_sqlite else None
+        self.data_dir = settings.data_dir
+        self.folder = settings.data_dir / ".restoring"
+        self.files: list[Path] = []
+
+    def publish(self) -> int:
+        if self.database is not None and self.target is not None:
+            # A log left by the replaced database must not be replayed onto the restored one.
+            for suffix in ("-wal", "-shm"):
+                self.target.with_name(self.target.name + suffix).unlink(missing_ok=True)
+            self.database.replace(self.target)
+        for relative in self.files:
+            final = self.data_dir / relative
+            final.parent.mkdir(parents=True, exist_ok=True)
+            (self.folder / relative).replace(final)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return len(self.files)
+
+    def discard(self) -> None:
+        if self.database is not None:
+            self.database.unlink(missing_ok=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def _read_members(
+    archive: tarfile.TarFile, settings: Settings, staged: _Staged, force: bool, progress: bool
+) -> None:
+    while (member := archive.next()) is not None:
+        if member.name == SQLITE_MEMBER and settings.is_sqlite:
+            staged.database = await asyncio.to_thread(
+                _restore_sqlite, archive, member, settings, progress
+            )
+        elif member.name == POSTGRES_MEMBER and not settings.is_sqlite:
+            await _restore_postgres(archive, member, settings, force, progress)
+        elif member.name.startswith(DATA_PREFIX) and member.isfile():
+            relative = safe_data_name(member.name)
+            _write_private(staged.folder / relative, _read(archive, member))
+            staged.files.append(relative)
+        else:
+            raise BackupError(f"the archive holds an unexpected member {member.name!r}")
 
 
 def _read(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
@@ -128,7 +175,7 @@ async def _check_empty(settings: Settings) -> None:
 
 def _restore_sqlite(
     archive: tarfile.TarFile, member: tarfile.TarInfo, settings: Settings, progress: bool
-) -> None:
+) -> Path:
     target = sqlite_path(settings.database_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     incoming = target.with_name(target.name + ".restoring")
@@ -138,13 +185,15 @@ def _restore_sqlite(
         _copy(stream, out, member.size, progress, "restoring database")
         out.flush()
         os.fsync(out.fileno())
-    with contextlib.closing(sqlite3.connect(incoming)) as db:
-        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise BackupError("the database in the archive fails SQLite's quick_check")
-    # A log left by the replaced database must not be replayed onto the restored one.
-    for stale in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    incoming.replace(target)
+    try:
+        with contextlib.closing(sqlite3.connect(incoming)) as db:
+            ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        ok = False
+    if not ok:
+        incoming.unlink(missing_ok=True)
+        raise BackupError("the database in the archive fails SQLite's quick_check")
+    return incoming
 
 
 async def _restore_postgres(
@@ -183,11 +232,9 @@ async def _restore_postgres(
         raise BackupError(f"pg_restore failed (exit {status}): {stderr}")
 
 
-def _restore_file(archive: tarfile.TarFile, member: tarfile.TarInfo, data_dir: Path) -> None:
-    relative = safe_data_name(member.name)
-    path = data_dir / relative
+def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_read(archive, member))
+    path.write_bytes(data)
     path.chmod(0o600)
 
 
