@@ -173,7 +173,7 @@ class Settings(BaseSettings):
         return self.secret_key
 
 
-_SECRET_SETTINGS = {"secret_key", "database_url", "telegram", "operations"}
+_SECRET_SETTINGS = {"secret_key", "database_url", "telegram"}
 
 
 def _describe(error: ErrorDetails) -> str:
