@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tqdm import tqdm
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database/helpdesk.sqlite"
@@ -90,3 +92,16 @@ def safe_data_name(name: str) -> Path:
     if relative.parts[0] not in ("attachments", "secret_key"):
         raise BackupError(f"the archive holds an unexpected file: {name!r}")
     return relative
+
+
+def progress_bar(progress: bool, label: str, *, unit: str, total: int | None = None) -> tqdm[Any]:
+    """A bar on standard error, in bytes when `unit` is B; nothing when `progress` is off."""
+    return tqdm(
+        total=total,
+        desc=label,
+        unit=unit,
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not progress,
+        leave=True,
+    )

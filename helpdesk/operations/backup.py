@@ -36,6 +36,7 @@ from helpdesk.operations.archive import (
     BackupError,
     Manifest,
     open_for_writing,
+    progress_bar,
 )
 
 # Pages copied per step of the SQLite backup (4 MB at the default 4 KB page).
@@ -113,7 +114,7 @@ def _sqlite_copy(source: Path, copy: Path, progress: bool) -> Manifest:
         src.execute("SELECT count(*) FROM sqlite_master").fetchone()
         with (
             contextlib.closing(sqlite3.connect(copy)) as dst,
-            _bar(progress, "copying database", unit="B") as bar,
+            progress_bar(progress, "copying database", unit="B") as bar,
         ):
 
             def step(_status: int, remaining: int, total: int) -> None:
@@ -156,19 +157,13 @@ def _manifest(kind: str, revision: object, counts: dict[str, int]) -> Manifest:
 async def _postgres_dump(url: str, dump: Path, progress: bool) -> Manifest:
     target = postgres_tools.PostgresTarget.from_url(url)
     command = postgres_tools.dump_command(target, snapshot=None)  # pg_dump present?
-    connection = await asyncpg.connect(
-        host=target.host,
-        port=target.port,
-        user=target.user,
-        password=target.password or None,
-        database=target.database,
-    )
+    connection = await target.connect()
     try:
         transaction = connection.transaction(isolation="repeatable_read", readonly=True)
         await transaction.start()
         snapshot = await connection.fetchval("SELECT pg_export_snapshot()")
         revision = await _pg_revision(connection)
-        counts = await _pg_counts(connection)
+        counts = await postgres_tools.count_rows(connection)
         size = await connection.fetchval("SELECT pg_database_size(current_database())")
         command = postgres_tools.dump_command(target, snapshot=snapshot)
         # The snapshot lives as long as this transaction: it ends after pg_dump has finished.
@@ -187,20 +182,6 @@ async def _pg_revision(connection: asyncpg.Connection) -> str | None:
     return None if value is None else str(value)
 
 
-async def _pg_counts(connection: asyncpg.Connection) -> dict[str, int]:
-    existing = {
-        row[0]
-        for row in await connection.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        )
-    }
-    return {
-        table: int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
-        for table in COUNTED_TABLES
-        if table in existing
-    }
-
-
 async def _run_dump(
     command: list[str], env: dict[str, str], dump: Path, estimate: int, progress: bool
 ) -> None:
@@ -213,7 +194,7 @@ async def _run_dump(
     assert process.stdout is not None and process.stderr is not None
     errors = asyncio.create_task(process.stderr.read())
     # The dump is compressed, so the database's size is only an upper bound for the bar.
-    with dump.open("wb") as out, _bar(progress, "pg_dump", unit="B", total=estimate) as bar:
+    with dump.open("wb") as out, progress_bar(progress, "pg_dump", unit="B", total=estimate) as bar:
         while chunk := await process.stdout.read(CHUNK):
             out.write(chunk)
             bar.update(len(chunk))
@@ -236,7 +217,7 @@ def _write_archive(
     total = database_file.stat().st_size + sum(p.stat().st_size for _, p in extras)
     with (
         open_for_writing(path, named=named) as archive,
-        _bar(progress, "writing archive", unit="B", total=total) as bar,
+        progress_bar(progress, "writing archive", unit="B", total=total) as bar,
     ):
         _add_bytes(archive, MANIFEST, manifest.to_bytes())
         _add_file(archive, member, database_file, bar)
@@ -286,15 +267,3 @@ class _Counting(io.RawIOBase):
         data = self._source.read(size)
         self._bar.update(len(data))
         return data
-
-
-def _bar(progress: bool, label: str, *, unit: str, total: int | None = None) -> tqdm[Any]:
-    return tqdm(
-        total=total,
-        desc=label,
-        unit=unit,
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not progress,
-        leave=True,
-    )

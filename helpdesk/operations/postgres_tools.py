@@ -7,9 +7,10 @@ import os
 import shutil
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.engine import make_url
 
-from helpdesk.operations.archive import BackupError
+from helpdesk.operations.archive import COUNTED_TABLES, BackupError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,15 @@ class PostgresTarget:
             f"--username={self.user}",
             "--no-password",
         ]
+
+    async def connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            database=self.database,
+        )
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -94,3 +104,20 @@ def restore_command(target: PostgresTarget, *, clean: bool) -> list[str]:
     if clean:
         command += ["--clean", "--if-exists"]
     return command
+
+
+async def tables(connection: asyncpg.Connection) -> set[str]:
+    rows = await connection.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    return {row[0] for row in rows}
+
+
+async def count_rows(connection: asyncpg.Connection) -> dict[str, int]:
+    """Rows in the tables a backup's manifest counts (in the connection's snapshot)."""
+    present = await tables(connection)
+    return {
+        table: int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+        for table in COUNTED_TABLES
+        if table in present
+    }

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import asyncpg
 from alembic.script import ScriptDirectory
 
 from helpdesk.config import Settings
@@ -32,9 +31,10 @@ from helpdesk.operations.archive import (
     BackupError,
     Manifest,
     open_for_reading,
+    progress_bar,
     safe_data_name,
 )
-from helpdesk.operations.backup import CHUNK, _bar, sqlite_path
+from helpdesk.operations.backup import CHUNK, sqlite_path
 from helpdesk.storage.database import alembic_config
 
 
@@ -216,7 +216,7 @@ async def _restore_postgres(
     errors = asyncio.create_task(process.stderr.read())
     stream = archive.extractfile(member)
     assert stream is not None
-    with _bar(progress, "pg_restore", unit="B", total=member.size) as bar:
+    with progress_bar(progress, "pg_restore", unit="B", total=member.size) as bar:
         try:
             while chunk := await asyncio.to_thread(stream.read, CHUNK):
                 process.stdin.write(chunk)
@@ -239,32 +239,18 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _copy(stream: IO[bytes], out: IO[bytes], size: int, progress: bool, label: str) -> None:
-    with _bar(progress, label, unit="B", total=size) as bar:
+    with progress_bar(progress, label, unit="B", total=size) as bar:
         while chunk := stream.read(CHUNK):
             out.write(chunk)
             bar.update(len(chunk))
 
 
-async def _pg_tables(url: str) -> list[str]:
-    connection = await _pg_connect(url)
+async def _pg_tables(url: str) -> set[str]:
+    connection = await postgres_tools.PostgresTarget.from_url(url).connect()
     try:
-        rows = await connection.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        )
-        return [row[0] for row in rows]
+        return await postgres_tools.tables(connection)
     finally:
         await connection.close()
-
-
-async def _pg_connect(url: str) -> asyncpg.Connection:
-    target = postgres_tools.PostgresTarget.from_url(url)
-    return await asyncpg.connect(
-        host=target.host,
-        port=target.port,
-        user=target.user,
-        password=target.password or None,
-        database=target.database,
-    )
 
 
 async def _counts(settings: Settings) -> dict[str, int]:
@@ -277,19 +263,8 @@ async def _counts(settings: Settings) -> dict[str, int]:
                 for t in COUNTED_TABLES
                 if t in names
             }
-    connection = await _pg_connect(settings.database_url)
+    connection = await postgres_tools.PostgresTarget.from_url(settings.database_url).connect()
     try:
-        tables = {
-            row[0]
-            for row in await connection.fetch(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = current_schema()"
-            )
-        }
-        return {
-            t: int(await connection.fetchval(f"SELECT count(*) FROM {t}"))
-            for t in COUNTED_TABLES
-            if t in tables
-        }
+        return await postgres_tools.count_rows(connection)
     finally:
         await connection.close()
