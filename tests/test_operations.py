@@ -11,8 +11,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpdesk.runtime import Runtime
+from helpdesk.web.app import create_app
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.email_helpers import IMAP_PASSWORD, email_env
+from tests.support import telegram_api as tg
 from tests.support.clients import AgentClient, ChatClient, chat_token
 from tests.support.dovecot import DovecotServer, ImapClient, mail
 from tests.support.server import HelpdeskServer
@@ -194,3 +197,27 @@ async def test_readiness_names_the_mailbox_when_dovecot_stops(
         assert (await ready(server.base_url)).status_code == 200
     finally:
         server.stop()
+
+
+async def test_readiness_reports_telegram_failing_and_recovering(
+    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram
+):
+    app = create_app(bot_runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://helpdesk.test") as http:
+
+        async def telegram_check(status: int) -> dict[str, object]:
+            for _ in range(300):
+                answer = await http.get("/api/ready")
+                if answer.status_code == status:
+                    break
+                await asyncio.sleep(0.05)
+            assert answer.status_code == status, answer.text
+            [check] = [c for c in answer.json()["checks"] if c["name"] == "telegram"]
+            return check
+
+        assert (await telegram_check(200))["detail"] == f"polling, bot @{tg.BOT_USERNAME}"
+        fake_telegram.fail("getUpdates", 502, "Bad Gateway", times=2)
+        failing = await telegram_check(503)
+        assert failing["ok"] is False and "Bad Gateway" in str(failing["detail"])
+        assert (await telegram_check(200))["ok"] is True
