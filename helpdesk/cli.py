@@ -19,6 +19,7 @@ from helpdesk.cli_support import (
     settings_or_exit,
 )
 from helpdesk.config import Settings
+from helpdesk.operations.commands import register as _register_operations
 
 
 def _logging(settings: Settings) -> None:
@@ -159,16 +160,25 @@ def kb_export(folder: Path) -> None:
     click.echo(f"{run(write)} articles written to {folder}")
 
 
+# ---- operations (issue 18): backup, restore, settings-reference ----
+_register_operations(main)
+
+
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from helpdesk.operations.logs import configure as configure_logging
+    from helpdesk.operations.shutdown import GracefulServer
     from helpdesk.runtime import Runtime, tune_garbage_collector
     from helpdesk.startup import prepare_to_serve
     from helpdesk.web.app import create_app
     from helpdesk.web.protection.connections import ConnectionGuard, guarded_protocols
     from helpdesk.web.protection.open_files import connection_budget, raise_open_file_limit
 
-    _logging(settings)
+    operations = settings.operations
+    log_config = configure_logging(
+        settings.log_level, operations.log_format, operations.trace_messages
+    )
     _check_port_free(settings)
     check_storage(settings)
     for line in run(lambda: prepare_to_serve(settings)):
@@ -181,23 +191,27 @@ def _serve(settings: Settings) -> None:
         protection.max_connections or connection_budget(open_files),
     )
     http, ws = guarded_protocols(guard, protection.header_timeout_seconds)
+    budget = operations.shutdown_seconds
     config = uvicorn.Config(
-        create_app(runtime),
+        create_app(runtime, drain_seconds=budget / 4),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         http=http,
         ws=ws,
+        log_config=log_config,
         ws_max_size=settings.webchat.max_frame_bytes,
         # X-Forwarded-For is believed only from the proxies the operator names.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        timeout_graceful_shutdown=10,
+        # Half the budget for requests in progress, a quarter for intake's batches.
+        timeout_graceful_shutdown=max(1, int(budget / 2)),
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, runtime, budget)
     tune_garbage_collector()
     server.run()
+    server.cancel_watchdog()
     if not server.started:
         sys.exit(1)
 

@@ -30,6 +30,7 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.operations.settings import OperationsSettings
 from helpdesk.routing.settings import RoutingSettings
 from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @classmethod
     def settings_customise_sources(

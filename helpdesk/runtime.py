@@ -7,7 +7,7 @@ import contextlib
 import gc
 import importlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -47,6 +47,9 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
+from helpdesk.operations.logs import add_message_trace
+from helpdesk.operations.metrics import Metrics
+from helpdesk.operations.standard_metrics import register_standard_metrics
 from helpdesk.routing.feed import LiveFeed
 from helpdesk.routing.service import RoutingService
 from helpdesk.staff.login_throttle import LoginThrottle
@@ -119,14 +122,20 @@ class Runtime:
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
         )
         self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
-        self.events = EventDispatcher(
-            self.db, self.clock, event_table(self), dispatch_settings(settings)
-        )
+        table = event_table(self)
+        if settings.operations.trace_messages:
+            table = add_message_trace(table)
+        self.events = EventDispatcher(self.db, self.clock, table, dispatch_settings(settings))
+        # Operations (issue 18): /metrics; a capability adds its gauge with one line here.
+        self.metrics = Metrics(self.db)
+        self.intake.observer = self.metrics.observe_intake
+        register_standard_metrics(self)
         self.login_throttle = LoginThrottle(settings.accounts)
         self.secret_key = secret
         self.telegram: TelegramChannel | None = None
         self._telegram_loading: asyncio.Task[TelegramChannel] | None = None
         self.started = False
+        self.started_at: datetime | None = None
 
     async def _start_telegram(self) -> TelegramChannel:
         """aiogram takes seconds to import (its pydantic models), so it is imported only with a
@@ -184,10 +193,12 @@ class Runtime:
             self._telegram_loading.add_done_callback(_log_failure)
         self.email.start()
         self.started = True
+        self.started_at = self.clock.now()
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 5.0) -> None:
         # Stop taking work first, let reactions that are running finish, then close storage.
+        self.started = False
         if self._telegram_loading is not None and not self._telegram_loading.done():
             self._telegram_loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,7 +208,8 @@ class Runtime:
         await self.email.stop()
         await self.outbox_waiting.stop()
         await self.outbox.stop()
-        await self.intake.stop()
+        # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.
+        await self.intake.stop(drain_seconds)
         await self.routing.stop()
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -40,6 +41,15 @@ class IntakeError(Exception):
     """A message could not be stored; the channel must not acknowledge it."""
 
 
+# Told of every message after its commit: (channel, seconds from arrival to commit, stored
+# rather than a duplicate). The composition root points it at the metrics.
+Observer = Callable[[str, float, bool], None]
+
+
+def _ignore(_channel: str, _seconds: float, _stored: bool) -> None:
+    pass
+
+
 @dataclass(slots=True)
 class _Job:
     message: InboundMessage
@@ -54,6 +64,7 @@ class IntakeUnit:
     session: AsyncSession
     now: datetime
     reopen_window: timedelta
+    stored: list[tuple[str, float, bool]] = field(default_factory=list)
 
     async def receive(
         self,
@@ -69,6 +80,10 @@ class IntakeUnit:
             attachment_hashes=attachment_hashes,
         )
         event_log.record(self.session, *events)
+        arrived = time.monotonic()
+        self.stored.extend(
+            (m.channel, arrived, not r.duplicate) for m, r in zip(messages, receipts, strict=True)
+        )
         return receipts
 
 
@@ -102,11 +117,22 @@ class IntakeService:
         self._in_flight: list[_Job] = []
         self._wake = asyncio.Event()
         self._worker = BackgroundTask("intake", self._run)
+        self._closing = False
+        # Set whenever the worker has nothing taken and nothing queued.
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.observer: Observer = _ignore
 
     def start(self) -> None:
+        self._closing = False
         self._worker.start()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """Stop taking messages; give those already taken up to `drain_seconds` to commit."""
+        self._closing = True
+        if self._queue or self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), drain_seconds)
         await self._worker.stop()
         # A batch cut short by the stop was rolled back: its callers must not wait forever.
         for job in [*self._in_flight, *self._queue]:
@@ -116,8 +142,9 @@ class IntakeService:
 
     async def receive(self, message: InboundMessage) -> Receipt:
         """Store the message (or find it already stored) and return after the commit."""
-        if not self._worker.running:
+        if not self._worker.running or self._closing:
             raise IntakeError("intake is not running")
+        arrived = time.monotonic()
         hashes = (
             await self._attachments.put_many([a.data for a in message.attachments])
             if message.attachments
@@ -125,10 +152,13 @@ class IntakeService:
         )
         job = _Job(message, asyncio.get_running_loop().create_future(), hashes)
         self._queue.append(job)
+        self._idle.clear()
         self._wake.set()
         # Not shielded: a caller that gives up cancels only its wait; the worker skips a done
         # future, and the message is stored all the same.
-        return await job.future
+        receipt = await job.future
+        self.observer(message.channel, time.monotonic() - arrived, not receipt.duplicate)
+        return receipt
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,6 +178,7 @@ class IntakeService:
                 del self._queue[: self._batch_size]
                 await self._store(self._in_flight)
                 self._in_flight = []
+            self._idle.set()
 
     async def _store(self, jobs: list[_Job]) -> None:
         try:
@@ -207,4 +238,8 @@ class IntakeService:
         """One transaction for a channel's messages and its own checkpoint: both commit, or
         neither does. The channel acknowledges upstream only after the block has returned."""
         async with self._db.transaction() as session:
-            yield IntakeUnit(session, now or self._clock.now(), self._reopen_window)
+            unit = IntakeUnit(session, now or self._clock.now(), self._reopen_window)
+            yield unit
+        committed = time.monotonic()
+        for channel, arrived, stored in unit.stored:
+            self.observer(channel, committed - arrived, stored)

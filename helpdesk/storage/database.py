@@ -10,6 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, CursorResult, Result, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -130,10 +132,29 @@ def alembic_config() -> Config:
     return config
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was upgraded by a newer helpdesk; this one must not touch it."""
+
+
 def _upgrade_to_head(connection: Connection) -> None:
     config = alembic_config()
+    _refuse_newer_schema(connection, config)
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _refuse_newer_schema(connection: Connection, config: Config) -> None:
+    """A newer version may have changed tables in ways this code would misread or undo."""
+    scripts = ScriptDirectory.from_config(config)
+    known = {script.revision for script in scripts.walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database's schema is at revision {', '.join(unknown)}, newer than this "
+            f"helpdesk knows (newest: {scripts.get_current_head()}); it was upgraded by a newer "
+            "version: run that version, or restore a backup made with this one"
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

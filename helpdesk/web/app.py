@@ -16,6 +16,8 @@ from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.common.security import PasswordHashingBusy, hash_slots
+from helpdesk.operations import routes as operations_routes
+from helpdesk.operations.logs import RequestIdMiddleware
 from helpdesk.runtime import Runtime
 from helpdesk.web import (
     accounts_api,
@@ -49,14 +51,14 @@ class _HelpdeskApp(FastAPI):
         )
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield
         finally:
-            await runtime.stop()
+            await runtime.stop(drain_seconds)
 
     app = _HelpdeskApp(
         title="helpdesk",
@@ -83,6 +85,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(outbox_api.router)
     app.include_router(reactions_api.router)
     app.include_router(routing_api.router)
+    app.include_router(operations_routes.router)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

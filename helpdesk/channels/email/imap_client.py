@@ -14,9 +14,19 @@ from collections.abc import Callable
 import aioimaplib
 from aioimaplib.aioimaplib import Command, IMAP4ClientProtocol
 
+# Put where IDLE waits for the server's pushes when the connection drops: aioimaplib itself
+# would leave IDLE waiting until its timeout, the mailbox looking connected all the while.
+CONNECTION_LOST = [b"connection lost"]
+
 
 class _NoticingProtocol(IMAP4ClientProtocol):
     new_mail_noticed: bool = False
+    lost: bool = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.idle_queue.put_nowait(CONNECTION_LOST)
+        super().connection_lost(exc)
 
     def _untagged_response(self, line: bytes) -> Command:
         if line.rstrip().endswith(b"EXISTS"):

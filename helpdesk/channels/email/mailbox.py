@@ -18,7 +18,7 @@ from datetime import datetime
 
 import aioimaplib
 
-from helpdesk.channels.email.imap_client import ImapClient
+from helpdesk.channels.email.imap_client import CONNECTION_LOST, ImapClient
 from helpdesk.channels.email.importer import ImportResult, MailImporter, Prepared, RawMail
 from helpdesk.channels.email.models import EmailCheckpoint
 from helpdesk.channels.email.settings import EmailSettings, MailboxSettings
@@ -47,6 +47,8 @@ class MailboxStatus:
     last_error_at: datetime | None = None
     imported: int = 0
     quarantined: int = 0
+    # When the mailbox was last seen holding no mail left to import (its lag is the time since).
+    caught_up_at: datetime | None = None
 
 
 class MailboxWorker:
@@ -151,6 +153,8 @@ class MailboxWorker:
             await imap.protocol.wait_for_idle_response()
             while not imap.take_new_mail_notice():
                 lines = await imap.wait_server_push(timeout=self.mailbox.idle_seconds)
+                if lines is CONNECTION_LOST:
+                    raise ImapError("the server closed the connection")
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     return
                 if any(b"EXISTS" in _bytes(line) for line in _as_list(lines)):
@@ -158,10 +162,13 @@ class MailboxWorker:
         except TimeoutError:
             return
         finally:
-            if imap.has_pending_idle():
-                imap.idle_done()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiting, 30)
+            if imap.protocol.lost:
+                waiting.cancel()  # nobody will answer on a closed connection
+            else:
+                if imap.has_pending_idle():
+                    imap.idle_done()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiting, 30)
 
     async def sync(self, imap: ImapClient, uidvalidity: int) -> None:
         imap.take_new_mail_notice()
@@ -175,6 +182,7 @@ class MailboxWorker:
         chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
         if not chunks:
             self._failures = 0
+            self.status.caught_up_at = self._clock.now()
             return
         # Three stages overlap: the next batch is fetched and parsed, this one is stored, the
         # previous one is marked on the server (only ever after its commit).
@@ -195,6 +203,7 @@ class MailboxWorker:
             if marking is not None:
                 await marking
             self._failures = 0
+            self.status.caught_up_at = self._clock.now()
         finally:
             for task in (preparing, marking):
                 if task is not None and not task.done():
@@ -333,5 +342,7 @@ async def _upgrade_to_tls(imap: ImapClient, context: ssl.SSLContext, host: str) 
 
 
 async def _close(imap: ImapClient) -> None:
+    if imap.protocol.lost:
+        return
     with contextlib.suppress(Exception):
         await asyncio.wait_for(imap.logout(), 5)

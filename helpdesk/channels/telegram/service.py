@@ -175,6 +175,7 @@ class TelegramChannel:
             log.warning(
                 "Telegram webhook %s is not HTTPS; Telegram only calls HTTPS", self.webhook_url
             )
+        self.state.succeeded(self._clock.now())
         log.info("Telegram webhook registered and verified: %s", self.webhook_url)
 
     async def _poll_forever(self) -> None:
@@ -194,6 +195,7 @@ class TelegramChannel:
                     ),
                     request_timeout=int(timeout + self.settings.request_timeout_seconds),
                 )
+                self.state.succeeded(self._clock.now())
                 if raw:
                     offset = await self._process(raw, offset)
                 delay = 1.0

@@ -16,6 +16,10 @@ class ChannelState:
     next_offset: int | None = None
     last_update_id: int | None = None
     last_update_at: datetime | None = None
+    # The last getUpdates (or webhook set-up) that succeeded, with or without updates, and
+    # whether a call has failed since (readiness reads it).
+    last_ok_at: datetime | None = None
+    failing: bool = False
     last_error: str | None = None
     last_error_at: datetime | None = None
     updates: int = 0
@@ -26,6 +30,10 @@ class ChannelState:
 
     def error(self, text: str, at: datetime) -> None:
         self.last_error, self.last_error_at = text[:500], at
+        self.failing = True
+
+    def succeeded(self, at: datetime) -> None:
+        self.last_ok_at, self.failing = at, False
 
     def as_dict(self) -> dict[str, Any]:
         return {

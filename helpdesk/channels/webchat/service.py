@@ -125,6 +125,12 @@ class ChatHub:
     def connection_count(self) -> int:
         return sum(len(s) for s in self._sockets.values())
 
+    async def close_all(self, code: int, reason: str) -> int:
+        """Close every socket (on shutdown: the widget reconnects on 1012); returns how many."""
+        connections = [c for sockets in self._sockets.values() for c in sockets]
+        await asyncio.gather(*(c.close(code, reason) for c in connections))
+        return len(connections)
+
     async def push(self, visitor: str, frame: dict[str, Any]) -> int:
         """Send a frame to every socket of the visitor; returns how many got it. The revoked
         frame closes them instead."""
