@@ -63,8 +63,7 @@ def upgrade() -> None:
 
 
 def _fold_team_names() -> None:
-    with op.batch_alter_table("teams") as batch:
-        batch.add_column(sa.Column("name_key", sa.String(100), nullable=True))
+    op.add_column("teams", sa.Column("name_key", sa.String(100), nullable=True))
     teams = sa.table("teams", sa.column("id"), sa.column("name"), sa.column("name_key"))
     connection = op.get_bind()
     seen: set[str] = set()
@@ -77,8 +76,11 @@ def _fold_team_names() -> None:
         connection.execute(
             teams.update().where(teams.c.id == team_id).values(name=name, name_key=key)
         )
-    with op.batch_alter_table("teams") as batch:
-        batch.alter_column("name_key", existing_type=sa.String(100), nullable=False)
+    # On SQLite, NOT NULL means rebuilding the table, and dropping the old one fails while
+    # team_members and tickets point at it (foreign keys are on, and cannot be turned off inside
+    # the migration's transaction); the column stays nullable there and the models always set it.
+    if connection.dialect.name != "sqlite":
+        op.alter_column("teams", "name_key", existing_type=sa.String(100), nullable=False)
     op.create_index("uq_teams_name_key", "teams", ["name_key"], unique=True)
 
 

@@ -18,23 +18,25 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE, not batch mode: on SQLite a batch rebuilds the table, and dropping the old
+# `tickets` with foreign keys on deletes every message, note and audit entry of it (cascade).
+# SQLite keeps the new column without a foreign key; the models and the code keep it valid.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("duration_seconds", sa.Integer(), nullable=True))
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("merged_into_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_tickets_merged_into_id_tickets"), "tickets", ["merged_into_id"], ["id"]
+    op.add_column("messages", sa.Column("duration_seconds", sa.Integer(), nullable=True))
+    op.add_column(
+        "tickets",
+        sa.Column("merged_into_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    )
+    if op.get_bind().dialect.name != "sqlite":
+        op.create_foreign_key(
+            "fk_tickets_merged_into_id_tickets", "tickets", "tickets", ["merged_into_id"], ["id"]
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("fk_tickets_merged_into_id_tickets"), type_="foreignkey"
-        )
-        batch_op.drop_column("merged_into_id")
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_column("duration_seconds")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint("fk_tickets_merged_into_id_tickets", "tickets", type_="foreignkey")
+    op.drop_column("tickets", "merged_into_id")
+    op.drop_column("messages", "duration_seconds")
