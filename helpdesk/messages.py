@@ -60,6 +60,9 @@ class InboundMessage:
     # Why the channel believes a machine sent this (an auto-reply, a mailing list): the core
     # then never answers it automatically.
     automatic: str | None = None
+    # Where the message came in, within its channel: the name of the mailbox for email. A new
+    # ticket keeps its first message's (routing rules match it as `mailbox`).
+    entry_point: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -377,6 +377,7 @@ async def _write_tickets(
                 "created_at": now,
                 "updated_at": now,
                 "last_customer_message_at": now,
+                "entry_point": message.entry_point,
             }
         )
         opened_ids[conversation] = ticket_id

@@ -93,6 +93,7 @@ async def ticket_facts(
             key_account=relationship.key_account,
             trigger=trigger,
             customer_id=ticket.customer_id,
+            entry_point=ticket.entry_point,
         )
     return facts
 

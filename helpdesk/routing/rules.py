@@ -4,6 +4,7 @@ Each rule is a small named unit that says whether it matched and why (the Zammad
 Conditions, all of which must hold when given:
 
 - `channel`: a channel name or a list of them
+- `mailbox`: the mailbox (by its configured name) the ticket's first mail came in at, or a list
 - `trigger`: "created", "handed_over" (the bot stepped aside), "reopened", ...
 - `language`: a language code or a list (the customer's language)
 - `kind`: "question", "request", "complaint" (or a list)
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 CONDITIONS = frozenset(
-    {"channel", "trigger", "language", "kind", "keywords", "tier", "key_account"}
+    {"channel", "mailbox", "trigger", "language", "kind", "keywords", "tier", "key_account"}
 )
 
 
@@ -39,6 +40,8 @@ class TicketFacts:
     key_account: bool
     trigger: str
     customer_id: int
+    # Where the first message came in within its channel (an email's mailbox name).
+    entry_point: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class Rule:
     def matches(self, facts: TicketFacts) -> bool:
         c = self.conditions
         if "channel" in c and facts.channel not in _as_list(c["channel"]):
+            return False
+        if "mailbox" in c and (facts.entry_point or "") not in _as_list(c["mailbox"]):
             return False
         if "trigger" in c and facts.trigger not in _as_list(c["trigger"]):
             return False

@@ -106,6 +106,9 @@ class Ticket(Base):
     satisfaction_at: Mapped[datetime | None]
     # Set when an agent merged this ticket into another: its messages now live there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Where the first message came in within its channel (an email's mailbox name), if the
+    # channel has more than one way in; routing rules match on it.
+    entry_point: Mapped[str | None] = mapped_column(String(64))
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     assignee: Mapped[Agent | None] = relationship(lazy="raise")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from sqlalchemy.exc import IntegrityError
 
+from helpdesk.channels.email import queries as email_queries
 from helpdesk.common.sanitize import block_remote_images
 from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
@@ -92,9 +93,14 @@ async def read_ticket(
     taken out (`remote_images_blocked` says how many), as a sender could track the reading."""
     async with runtime_of(request).db.read() as session:
         view = await _found(queries.ticket_view(session, agent, number), number)
+        dates = await email_queries.original_dates(session, [r.message.id for r in view.messages])
         messages = [
             _message_out(
-                row.message, row.author_name, row.message.attachments, remote_images=remote_images
+                row.message,
+                row.author_name,
+                row.message.attachments,
+                remote_images=remote_images,
+                original_date=dates.get(row.message.id),
             )
             for row in view.messages
         ]
@@ -282,6 +288,7 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
         handed_over_at=ticket.handed_over_at,
         satisfaction=ticket.satisfaction,
         merged_into=ticket.merged_into_id,
+        entry_point=ticket.entry_point,
     )
 
 
@@ -291,6 +298,7 @@ def _message_out(
     attachments: list[Attachment] | None = None,
     *,
     remote_images: bool = False,
+    original_date: str | None = None,
 ) -> MessageOut:
     html, blocked = message.html, 0
     if html and not remote_images:
@@ -309,6 +317,7 @@ def _message_out(
         delivery_error=message.delivery_error,
         duration_seconds=message.duration_seconds,
         agent_id=message.agent_id,
+        original_date=original_date,
         attachments=[
             AttachmentOut(
                 id=a.id,

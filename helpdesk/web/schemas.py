@@ -92,6 +92,8 @@ class TicketSummary(BaseModel):
     satisfaction: int | None
     # Set when an agent merged this ticket into another: its messages are there now.
     merged_into: int | None = None
+    # Where the first message came in within its channel: an email's mailbox name.
+    entry_point: str | None = None
 
 
 class TicketPage(BaseModel):
@@ -126,6 +128,9 @@ class MessageOut(BaseModel):
     # A phone call's or a visit's length; the agent who took it is the author or `agent_id`.
     duration_seconds: int | None = None
     agent_id: int | None = None
+    # An email's Date header as sent, when it was not taken as the time the mail was sent (it
+    # lay in the future or could not be read): the mail's time is then its arrival.
+    original_date: str | None = None
 
 
 class TicketDetail(TicketSummary):

@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.email import participants
-from helpdesk.channels.email.limits import plausible_date
+from helpdesk.channels.email.limits import plausible_date, unused_date_header
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
+    EmailOriginalDate,
     EmailParticipant,
     EmailQuarantine,
     EmailReference,
@@ -235,6 +236,7 @@ class MailImporter:
                     ticket_hint=hint,
                     hint_verified=verified,
                     automatic=parsed.automatic,
+                    entry_point=mailbox,
                 )
             )
         receipts = await unit.receive(inbound, [item.hashes for item in wave])
@@ -311,6 +313,14 @@ class MailImporter:
         ]
         if references:
             await session.execute(table_of(EmailReference).insert(), references)
+        dates = [
+            {"message_id": receipt.message_id, "header": header}
+            for item, receipt in fresh
+            if item.parsed is not None
+            and (header := unused_date_header(item.parsed.date_header, item.parsed.sent_at, now))
+        ]
+        if dates:
+            await session.execute(table_of(EmailOriginalDate).insert(), dates)
         await participants.record(
             session,
             [(item.parsed, receipt) for item, receipt in fresh if item.parsed is not None],

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 # RFC 5321 allows 64 + 1 + 255; the identity and participant columns hold 320.
 ADDRESS_LENGTH = 320
 FILENAME_LENGTH = 255
+# The email_original_dates column; a real Date header is about 40 characters.
+DATE_HEADER_LENGTH = 200
 # A Date header further ahead than this is a wrong clock (or a trick to sort first).
 FUTURE_TOLERANCE = timedelta(days=1)
 
@@ -69,3 +71,11 @@ def plausible_date(sent_at: datetime | None, received_at: datetime) -> datetime 
     if sent_at is None or sent_at > received_at + FUTURE_TOLERANCE:
         return None
     return sent_at
+
+
+def unused_date_header(header: str, sent_at: datetime | None, received_at: datetime) -> str | None:
+    """The Date header as sent when the message's time is not taken from it (it lies in the
+    future, or cannot be read): kept so an agent can still see what the sender claimed."""
+    if not header or plausible_date(sent_at, received_at) is not None:
+        return None
+    return header[:DATE_HEADER_LENGTH]

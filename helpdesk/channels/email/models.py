@@ -38,6 +38,18 @@ class EmailReference(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
 
 
+class EmailOriginalDate(Base):
+    """The Date header of an inbound mail whose time came from its arrival instead (a date in
+    the future, or one that cannot be read): what the sender claimed, for agents to see."""
+
+    __tablename__ = "email_original_dates"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    header: Mapped[str] = mapped_column(String(200))
+
+
 class ParticipantRole:
     """What a participant is to the ticket's replies."""
 

@@ -69,6 +69,8 @@ class ParsedMail:
     # (display name, address) of the first Reply-To; the mailbox decides whether to believe it.
     reply_to: tuple[str, str] | None = None
     defects: tuple[str, ...] = field(default=())
+    # The Date header as sent, kept when it is not used as the message's time (see limits).
+    date_header: str = ""
 
 
 def parse(raw: bytes) -> ParsedMail:
@@ -98,6 +100,7 @@ def parse(raw: bytes) -> ParsedMail:
     if html is None and shown.strip() != full_text.strip():
         # The original stays visible on demand: the plain original, escaped, as display HTML.
         html = f"<pre>{escape(full_text)}</pre>"
+    date_header = _raw_header(message, "Date")
     return ParsedMail(
         message_id=_message_id(_raw_header(message, "Message-ID")),
         sender=sender.strip().lower(),
@@ -105,7 +108,7 @@ def parse(raw: bytes) -> ParsedMail:
         subject=" ".join(_header(message, "Subject").split()),
         text=shown.strip() or full_text.strip(),
         html=html,
-        sent_at=_date(_raw_header(message, "Date")),
+        sent_at=_date(date_header),
         reply_to=_first_address(message, "Reply-To"),
         references=_references(message),
         cc=_addresses(message, "Cc"),
@@ -114,6 +117,7 @@ def parse(raw: bytes) -> ParsedMail:
         automatic=noise.automatic_reason(message),
         bounce=noise.bounce_of(message),
         defects=tuple(type(d).__name__ for d in message.defects),
+        date_header=date_header,
     )
 
 
