@@ -20,8 +20,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     # Tickets from before stay without one: rules naming a mailbox do not match them.
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("entry_point", sa.String(64), nullable=True))
+    # Plain ALTER TABLE: a batch rebuild of `tickets` on SQLite would cascade-delete its messages.
+    op.add_column("tickets", sa.Column("entry_point", sa.String(64), nullable=True))
     op.create_table(
         "email_original_dates",
         sa.Column("message_id", BigId, nullable=False),
@@ -38,5 +38,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("email_original_dates")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("entry_point")
+    op.drop_column("tickets", "entry_point")
