@@ -30,6 +30,7 @@ from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
+from helpdesk.sla.settings import SlaSettings
 from helpdesk.templating import override_errors
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     kb: KbSettings = Field(default_factory=KbSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
 
     @classmethod
     def settings_customise_sources(

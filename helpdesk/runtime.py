@@ -24,10 +24,13 @@ from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
 from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.types import (
     DeliveryChanged,
+    EscalationAcknowledged,
+    EscalationRaised,
     MessageReceived,
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
+    SlaTimersChanged,
     TicketChanged,
     TicketCreated,
     TicketHandedOver,
@@ -37,6 +40,9 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
+from helpdesk.sla.policies import PolicyBook
+from helpdesk.sla.scheduler import SlaScheduler
+from helpdesk.sla.service import SlaService
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
@@ -99,6 +105,9 @@ class Runtime:
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
         )
         self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
+        # Service levels (issue 15): timers react to tickets; the scheduler fires what is due.
+        self.sla = SlaService(self.clock, PolicyBook(settings.sla))
+        self.sla_scheduler = SlaScheduler(self.db, self.clock, self.sla, settings.sla)
         self.events = EventDispatcher(
             self.db, self.clock, event_table(self), dispatch_settings(settings)
         )
@@ -151,6 +160,8 @@ class Runtime:
         self.wal_checkpoints.start()
         # Reactions first: a message stored before them would be behind a new one's checkpoint.
         await self.events.start()
+        if self.settings.sla.enabled:
+            await self.sla_scheduler.start()
         self.intake.start()
         self.outbox.start()
         self.outbox_waiting.start()
@@ -173,6 +184,7 @@ class Runtime:
         await self.outbox_waiting.stop()
         await self.outbox.stop()
         await self.intake.stop()
+        await self.sla_scheduler.stop()
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()
         await self.webchat.fanout.stop()
@@ -209,15 +221,21 @@ def event_table(rt: Runtime) -> EventTable:
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
+    # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
+    sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
     return {
-        MessageReceived: [conversation],
-        TicketCreated: [acknowledgement],
-        TicketChanged: [survey] if rt.settings.conversation.satisfaction_survey else [],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued)],
+        MessageReceived: [conversation, *sla],
+        TicketCreated: [acknowledgement, *sla],
+        TicketChanged: [*([survey] if rt.settings.conversation.satisfaction_survey else []), *sla],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        # None yet: routing (issue 14) and SLA timers (issue 15) will react to these too.
-        TicketReopened: [],
+        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
+        TicketReopened: [*sla],
+        # None yet: the agent workspace's live feed (issue 17) will show escalations.
+        EscalationRaised: [],
+        EscalationAcknowledged: [],
+        # None yet: routing (issue 14) will react to this.
         TicketHandedOver: [],
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],

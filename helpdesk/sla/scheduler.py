@@ -1,0 +1,195 @@
+"""The SLA scheduler: sleeps until the next due moment, fires what is due, sleeps again.
+
+No periodic scan: the next moment is one index lookup (`min(next_fire_at)`), and the sleep is cut
+short when timers change anywhere (the `SlaTimersChanged` broadcast reaches every process). At
+start it first catches up on everything that fell due while no process ran. Due timers are
+claimed in batches, `FOR UPDATE SKIP LOCKED` on PostgreSQL, and each step is fired and moved on in
+the same transaction, so several processes fire each escalation exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.common.background import BackgroundTask
+from helpdesk.common.clock import Clock
+from helpdesk.events.types import SlaTimersChanged
+from helpdesk.sla import timers
+from helpdesk.sla.escalation import fire_step
+from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
+from helpdesk.sla.policies import LADDER, Level, Match
+from helpdesk.sla.service import SlaService
+from helpdesk.sla.settings import SlaSettings
+from helpdesk.storage.database import Database
+from helpdesk.storage.event_log import record
+from helpdesk.tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+RECOMPUTE_BATCH = 500
+# After an unexpected error the loop waits this long before it looks again.
+ERROR_PAUSE_SECONDS = 1.0
+
+
+class SlaScheduler:
+    def __init__(
+        self, db: Database, clock: Clock, service: SlaService, settings: SlaSettings
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._service = service
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._task = BackgroundTask("sla-scheduler", self._run)
+        # What the loop last planned, for the status and the tests.
+        self.next_wake: datetime | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def on_timers_changed(self, _event: SlaTimersChanged) -> None:
+        """The broadcast: some timer moved, maybe earlier than our planned wake-up."""
+        self.wake()
+
+    async def start(self) -> None:
+        await self.recompute_changed()
+        self._task.start()
+
+    async def stop(self) -> None:
+        await self._task.stop()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.fire_due()
+                due = await self.next_due()
+            except Exception:
+                log.exception("the SLA scheduler failed; it looks again in a moment")
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+                continue
+            self.next_wake = due
+            delay = self._settings.max_sleep_seconds
+            if due is not None:
+                delay = min(delay, (due - self._clock.now()).total_seconds())
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def next_due(self) -> datetime | None:
+        async with self._db.read() as session:
+            due: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
+            return due
+
+    async def fire_due(self) -> int:
+        """Fire every step due now, batch by batch; the number of timers that fired."""
+        fired = 0
+        while True:
+            count = await self.fire_batch()
+            fired += count
+            if count < self._settings.claim_batch:
+                return fired
+
+    async def fire_batch(self) -> int:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            due = await claim_due(session, now, self._settings.claim_batch, self._db.is_sqlite)
+            if not due:
+                return 0
+            ids = sorted({timer.ticket_id for timer in due})
+            query = select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
+            tickets = {t.id: t for t in await session.scalars(query.with_for_update())}
+            for timer in due:
+                ticket = tickets[timer.ticket_id]
+                match = await self._match(session, timer, ticket)
+                # Every step already due fires now, in order (catching up after downtime).
+                while timer.next_fire_at is not None and timer.next_fire_at <= now:
+                    await fire_step(session, timer, ticket, match, now)
+                    if LADDER[timer.step] == Level.BREACH:
+                        timer.breached_at = now
+                    timer.step += 1
+                    timer.updated_at = now
+                    timers.schedule(timer, match)
+            return len(due)
+
+    async def _match(self, session: AsyncSession, timer: SlaTimer, ticket: Ticket) -> Match:
+        return self._service.book.by_name(
+            timer.policy, timer.calendar
+        ) or await self._service.match(session, ticket)
+
+    async def recompute_changed(self) -> int:
+        """Timers computed under a policy or calendar that has changed since are recomputed
+        (at start: the settings change only with a restart)."""
+        current = self._service.book.fingerprints()
+        async with self._db.read() as session:
+            groups = (
+                await session.execute(
+                    select(SlaTimer.policy, SlaTimer.calendar, SlaTimer.fingerprint)
+                    .where(SlaTimer.status.in_(ACTIVE))
+                    .distinct()
+                )
+            ).all()
+        stale = [g for g in groups if current.get((g[0], g[1])) != g[2]]
+        recomputed = 0
+        for policy, calendar, fingerprint in stale:
+            while True:
+                count = await self._recompute_batch(policy, calendar, fingerprint)
+                recomputed += count
+                if count < RECOMPUTE_BATCH:
+                    break
+        if recomputed:
+            log.info("SLA: %d timers recomputed after a policy or calendar change", recomputed)
+        return recomputed
+
+    async def _recompute_batch(self, policy: str, calendar: str, fingerprint: str) -> int:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            query = (
+                select(SlaTimer)
+                .where(
+                    SlaTimer.policy == policy,
+                    SlaTimer.calendar == calendar,
+                    SlaTimer.fingerprint == fingerprint,
+                    SlaTimer.status.in_(ACTIVE),
+                )
+                .limit(RECOMPUTE_BATCH)
+                .with_for_update()
+            )
+            batch = list(await session.scalars(query))
+            old = self._service.book.calendar(calendar)
+            touched: set[int] = set()
+            for timer in batch:
+                ticket = await session.get(Ticket, timer.ticket_id)
+                if ticket is None:
+                    continue
+                match = await self._service.match(session, ticket)
+                timers.recompute(timer, match, old, now)
+                if timer.fingerprint == fingerprint:
+                    # Matched the same old fingerprint: nothing else to do; avoid looping.
+                    timer.fingerprint = match.fingerprint
+                touched.add(ticket.id)
+            if touched:
+                # One wake-up for the batch is enough for every scheduler.
+                record(session, SlaTimersChanged(min(touched)))
+            return len(batch)
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, is_sqlite: bool
+) -> list[SlaTimer]:
+    """Running timers whose next step is due, oldest first, locked for this transaction (rows
+    another process holds are skipped: it is firing them)."""
+    query = (
+        select(SlaTimer)
+        .where(SlaTimer.next_fire_at <= now, SlaTimer.status == TimerStatus.RUNNING)
+        .order_by(SlaTimer.next_fire_at)
+        .limit(limit)
+    )
+    if not is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
