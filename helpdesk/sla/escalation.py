@@ -34,6 +34,19 @@ _WORDS = {
 }
 
 
+class Recipients:
+    """Who supervises which team, looked up once per batch of firing timers."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._known: dict[int | None, list[int]] = {}
+
+    async def supervisors(self, team_id: int | None) -> list[int]:
+        if team_id not in self._known:
+            self._known[team_id] = await supervisors(self._session, team_id)
+        return self._known[team_id]
+
+
 async def supervisors(session: AsyncSession, team_id: int | None) -> list[int]:
     """The team's supervisors; every supervisor when the team has none (or there is no team)."""
     query = select(Agent.id).where(Agent.active, Agent.role.in_(SUPERVISING))
@@ -57,9 +70,15 @@ def notify_after(match: Match | None, calendar: BusinessCalendar, now: datetime)
 
 
 async def fire_step(
-    session: AsyncSession, timer: SlaTimer, ticket: Ticket, match: Match, now: datetime
+    session: AsyncSession,
+    timer: SlaTimer,
+    ticket: Ticket,
+    match: Match,
+    now: datetime,
+    recipients_of: Recipients,
 ) -> Escalation:
-    """Raise the timer's next step (`timer.step` is the index of the step to fire)."""
+    """Raise the timer's next step (`timer.step` is the index of the step to fire). The row is
+    added unflushed: call `announce` once the batch is flushed."""
     level = (Level.WARNING, Level.BREACH, Level.FURTHER)[timer.step]
     what = _WORDS[Metric(timer.metric)]
     target_hours = timer.target_seconds / 3600
@@ -71,13 +90,13 @@ async def fire_step(
             f"policy {match.policy.name!r}) is used"
         )
         recipients = [ticket.assignee_id] if ticket.assignee_id else []
-        recipients = recipients or await supervisors(session, ticket.team_id)
+        recipients = recipients or await recipients_of.supervisors(ticket.team_id)
     elif level == Level.BREACH:
         reason = (
             f"the {what} target ({target_hours:g} business hours, policy "
             f"{match.policy.name!r}) is breached"
         )
-        recipients = await supervisors(session, ticket.team_id)
+        recipients = await recipients_of.supervisors(ticket.team_id)
         raised = _RAISED.get(ticket.priority)
         if raised is not None:
             changes["priority"] = raised.value
@@ -88,12 +107,12 @@ async def fire_step(
             f"the {what} target (policy {match.policy.name!r}) was breached "
             f"{after:g} business hours ago and the ticket is still waiting"
         )
-        recipients = await supervisors(session, None)
+        recipients = await recipients_of.supervisors(None)
         if match.policy.settings.reassign_on_further and ticket.assignee_id is not None:
             changes["assignee_id"] = None
             ticket.assignee_id = None
             reason += "; unassigned so that a supervisor gives it to someone free"
-    return await raise_escalation(
+    return raise_escalation(
         session,
         ticket,
         level,
@@ -106,7 +125,7 @@ async def fire_step(
     )
 
 
-async def raise_escalation(
+def raise_escalation(
     session: AsyncSession,
     ticket: Ticket,
     level: Level,
@@ -128,7 +147,6 @@ async def raise_escalation(
         notify_after=notify_at,
     )
     session.add(escalation)
-    await session.flush()
     if changes:
         ticket.updated_at = now
         record(session, TicketChanged(ticket.id, dict(changes)))
@@ -142,5 +160,11 @@ async def raise_escalation(
         recipients=recipients,
         **({"changes": changes} if changes else {}),
     )
-    record(session, EscalationRaised(ticket.id, escalation.id, level.value, reason, recipients))
     return escalation
+
+
+async def announce(session: AsyncSession, escalations: list[Escalation]) -> None:
+    """Flush the new escalations (one round trip for a batch) and record their events."""
+    await session.flush()
+    for e in escalations:
+        record(session, EscalationRaised(e.ticket_id, e.id, e.level, e.reason, e.recipients))

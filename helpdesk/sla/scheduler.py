@@ -21,7 +21,7 @@ from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import SlaTimersChanged
 from helpdesk.sla import timers
-from helpdesk.sla.escalation import fire_step
+from helpdesk.sla.escalation import Recipients, announce, fire_step
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import LADDER, Level, Match
 from helpdesk.sla.service import SlaService
@@ -98,23 +98,28 @@ class SlaScheduler:
     async def fire_batch(self) -> int:
         now = self._clock.now()
         async with self._db.transaction() as session:
+            # Flushed once, by `announce`: an autoflush per statement costs a whole batch's
+            # bookkeeping each time.
+            session.autoflush = False
             due = await claim_due(session, now, self._settings.claim_batch, self._db.is_sqlite)
             if not due:
                 return 0
             ids = sorted({timer.ticket_id for timer in due})
             query = select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
             tickets = {t.id: t for t in await session.scalars(query.with_for_update())}
+            recipients, raised = Recipients(session), []
             for timer in due:
                 ticket = tickets[timer.ticket_id]
                 match = await self._match(session, timer, ticket)
                 # Every step already due fires now, in order (catching up after downtime).
                 while timer.next_fire_at is not None and timer.next_fire_at <= now:
-                    await fire_step(session, timer, ticket, match, now)
+                    raised.append(await fire_step(session, timer, ticket, match, now, recipients))
                     if LADDER[timer.step] == Level.BREACH:
                         timer.breached_at = now
                     timer.step += 1
                     timer.updated_at = now
                     timers.schedule(timer, match)
+            await announce(session, raised)
             return len(due)
 
     async def _match(self, session: AsyncSession, timer: SlaTimer, ticket: Ticket) -> Match:
