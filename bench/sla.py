@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -46,14 +46,13 @@ if str(ROOT) not in sys.path:
 
 from helpdesk.common.clock import SystemClock
 from helpdesk.customers.models import Customer
-from helpdesk.sla.models import Escalation, SlaTimer, TimerStatus
+from helpdesk.sla.models import Escalation, SlaTimer
 from helpdesk.sla.policies import PolicyBook
 from helpdesk.sla.scheduler import SlaScheduler, claim_due
 from helpdesk.sla.service import SlaService
 from helpdesk.sla.settings import SlaSettings
 from helpdesk.storage.base import table_of
 from helpdesk.storage.database import Database
-from helpdesk.tickets.models import Ticket
 from tests.support.postgres import PostgresServer
 
 CHUNK = 20_000
@@ -98,22 +97,28 @@ async def load(db: Database, book: PolicyBook, timers: int) -> None:
         session.add(customer)
         await session.flush()
         customer_id = customer.id
-    tickets_table, timers_table = table_of(Ticket), table_of(SlaTimer)
+    # Straight to the driver (executemany with positional rows): no per-value type processing.
+    # SQLite stores times as text in SQLAlchemy's format; asyncpg takes datetime objects.
+    stamp = _sqlite_time if db.is_sqlite else (lambda moment: moment)
+    mark = "?" if db.is_sqlite else "$"
+    ticket_sql = _insert_sql(
+        "tickets",
+        "id subject status priority kind channel customer_id created_at updated_at",
+        mark,
+    )
+    timer_sql = _insert_sql(
+        "sla_timers",
+        "ticket_id metric policy calendar fingerprint status target_seconds used_seconds "
+        "started_at resumed_at due_at next_fire_at step updated_at",
+        mark,
+    )
+    match_fields = (standard.policy.name, standard.calendar.name, standard.fingerprint, "running")
     tickets = timers // 2
     for first in range(0, tickets, CHUNK):
         numbers = range(first + 1, min(first + CHUNK, tickets) + 1)
+        created = (stamp(now), stamp(now))
         ticket_rows = [
-            {
-                "id": n,
-                "subject": f"Bench ticket {n}",
-                "status": "open",
-                "priority": "normal",
-                "kind": "question",
-                "channel": "webchat",
-                "customer_id": customer_id,
-                "created_at": now,
-                "updated_at": now,
-            }
+            (n, f"Bench ticket {n}", "open", "normal", "question", "webchat", customer_id, *created)
             for n in numbers
         ]
         timer_rows = []
@@ -121,27 +126,38 @@ async def load(db: Database, book: PolicyBook, timers: int) -> None:
             for metric, hours in (("first_response", 24), ("resolution", 120)):
                 due = now + timedelta(days=2 + n % 5, seconds=n % 86_400)
                 started = due - timedelta(hours=hours)
+                warn = started + day * hours / 24 * 0.8
                 timer_rows.append(
-                    {
-                        "ticket_id": n,
-                        "metric": metric,
-                        "policy": standard.policy.name,
-                        "calendar": standard.calendar.name,
-                        "fingerprint": standard.fingerprint,
-                        "status": TimerStatus.RUNNING.value,
-                        "target_seconds": hours * 3600.0,
-                        "used_seconds": 0.0,
-                        "started_at": started,
-                        "resumed_at": started,
-                        "due_at": due,
-                        "next_fire_at": started + day * hours / 24 * 0.8,
-                        "step": 0,
-                        "updated_at": now,
-                    }
+                    (
+                        n,
+                        metric,
+                        *match_fields,
+                        hours * 3600.0,
+                        0.0,
+                        stamp(started),
+                        stamp(started),
+                        stamp(due),
+                        stamp(warn),
+                        0,
+                        stamp(now),
+                    )
                 )
-        async with db.transaction() as session:
-            await session.execute(insert(tickets_table), ticket_rows)
-            await session.execute(insert(timers_table), timer_rows)
+        async with db.engine.begin() as connection:
+            await connection.exec_driver_sql(ticket_sql, ticket_rows)
+            await connection.exec_driver_sql(timer_sql, timer_rows)
+
+
+def _insert_sql(table: str, columns: str, mark: str) -> str:
+    names = columns.split()
+    if mark == "?":
+        marks = ", ".join("?" for _ in names)
+    else:
+        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 async def plan_burst(db: Database, burst: list[datetime]) -> None:
