@@ -7,7 +7,7 @@ policy says otherwise.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from helpdesk.sla.policies import Level, Match, Metric
 from helpdesk.staff.models import Agent, Role, team_members
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
-from helpdesk.tickets.models import AuthorType, Priority, Ticket
+from helpdesk.tickets.models import AuthorType, Priority, Ticket, TicketKind
 
 SUPERVISING = (Role.SUPERVISOR, Role.ADMIN)
 _RAISED = {
@@ -168,3 +168,38 @@ async def announce(session: AsyncSession, escalations: list[Escalation]) -> None
     await session.flush()
     for e in escalations:
         record(session, EscalationRaised(e.ticket_id, e.id, e.level, e.reason, e.recipients))
+
+
+async def repeat_complaint(
+    session: AsyncSession, ticket: Ticket, window: timedelta, now: datetime
+) -> Escalation | None:
+    """A second complaint from the same customer within `window` goes to the supervisors at
+    once, whatever the hour: a repeated complaint is worse than the first."""
+    earlier = list(
+        await session.scalars(
+            select(Ticket.id)
+            .where(
+                Ticket.customer_id == ticket.customer_id,
+                Ticket.kind == TicketKind.COMPLAINT,
+                Ticket.id != ticket.id,
+                Ticket.created_at >= now - window,
+            )
+            .order_by(Ticket.id)
+        )
+    )
+    if not earlier:
+        return None
+    numbers = ", ".join(f"#{n}" for n in earlier)
+    days = window.total_seconds() / 86400
+    reason = f"the customer complained again within {days:g} days (earlier: {numbers})"
+    escalation = raise_escalation(
+        session,
+        ticket,
+        Level.REPEAT_COMPLAINT,
+        reason,
+        await supervisors(session, ticket.team_id),
+        now=now,
+        notify_at=now,
+    )
+    await announce(session, [escalation])
+    return escalation

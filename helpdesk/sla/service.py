@@ -7,7 +7,7 @@ records `SlaTimersChanged` so that every process's scheduler looks again at when
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,13 +24,14 @@ from helpdesk.events.types import (
     TicketReopened,
 )
 from helpdesk.sla import timers
+from helpdesk.sla.escalation import repeat_complaint
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import Match, Metric, PolicyBook
 from helpdesk.sla.tiers import customer_tier
 from helpdesk.staff.models import Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
-from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketStatus
+from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
 
 # Ticket fields whose change may move a ticket to another policy or calendar.
 _MATCHED_ON = frozenset({"kind", "priority", "team_id"})
@@ -40,6 +41,7 @@ class SlaService:
     def __init__(self, clock: Clock, book: PolicyBook) -> None:
         self._clock = clock
         self.book = book
+        self._repeat_window = timedelta(days=book.settings.repeat_complaint_days)
 
     def wanted(self, event: Event) -> bool:
         if isinstance(event, TicketCreated):
@@ -148,6 +150,8 @@ class SlaService:
                 )
                 timers.end(timer, calendar, now, ended)
             return True
+        if changes.get("kind") == TicketKind.COMPLAINT.value:
+            await repeat_complaint(session, ticket, self._repeat_window, now)
         if _MATCHED_ON & changes.keys():
             match = await self.match(session, ticket)
             for timer in active:

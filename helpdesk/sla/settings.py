@@ -132,6 +132,9 @@ class SlaSettings(BaseModel):
     policies: list[PolicySettings] = Field(
         default_factory=default_policies, description="First match wins; keep a catch-all last"
     )
+    repeat_complaint_days: float = Field(
+        30.0, gt=0, description="A second complaint within this many days escalates at once"
+    )
     claim_batch: int = Field(100, ge=1, le=10_000, description="Due timers fired per transaction")
     max_sleep_seconds: float = Field(
         3600.0, gt=0, description="The scheduler's longest sleep when nothing wakes it"

@@ -188,7 +188,8 @@ async def add_note(
 async def change_ticket(
     number: TicketNumber, body: TicketPatch, agent: CurrentAgent, request: Request
 ) -> TicketSummary:
-    """Change status, priority, kind, assignee or team. Send null to clear assignee or team."""
+    """Change status, priority, kind, assignee or team. Send null to clear assignee or team.
+    Resolving a complaint needs `remedy` and a `root_cause` from `GET /api/complaints/causes`."""
     runtime = runtime_of(request)
     given = body.model_fields_set
     changes = tickets.TicketChanges(
@@ -199,11 +200,20 @@ async def change_ticket(
         team_id=body.team_id,
         clear_assignee="assignee_id" in given and body.assignee_id is None,
         clear_team="team_id" in given and body.team_id is None,
+        remedy=body.remedy,
+        root_cause=body.root_cause,
     )
     async with runtime.db.transaction() as session:
         ticket = await _visible(session, agent, number)
         await _rule_checked(
-            tickets.change(session, agent, ticket, changes, now=runtime.clock.now())
+            tickets.change(
+                session,
+                agent,
+                ticket,
+                changes,
+                now=runtime.clock.now(),
+                root_causes=runtime.settings.conversation.complaint_root_causes,
+            )
         )
         summary = _summary(ticket, await customers.customer_name(session, ticket.customer_id))
     return summary

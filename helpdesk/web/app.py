@@ -15,7 +15,7 @@ from helpdesk.channels.email import routes as email_routes
 from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.channels.webchat import routes as webchat_routes
 from helpdesk.runtime import Runtime
-from helpdesk.web import agent_api, kb_api, outbox_api, reactions_api, sla_api
+from helpdesk.web import agent_api, complaints_api, kb_api, outbox_api, reactions_api, sla_api
 from helpdesk.web.login_throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(outbox_api.router)
     app.include_router(reactions_api.router)
     app.include_router(sla_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

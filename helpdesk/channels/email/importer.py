@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.channels.email.complaints import complaint_payload
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
     EmailParticipant,
@@ -195,6 +196,7 @@ class MailImporter:
                     ticket_hint=hint,
                     hint_verified=verified,
                     automatic=parsed.automatic,
+                    payload=complaint_payload(parsed.subject, self._settings.complaint_keywords),
                 )
             )
         receipts = await unit.receive(inbound, [item.hashes for item in wave])

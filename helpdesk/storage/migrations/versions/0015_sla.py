@@ -1,4 +1,5 @@
-"""service levels: durable SLA timers and the escalations they raise
+"""service levels: durable SLA timers and the escalations they raise; complaints' remedies
+and root causes, and the detector's suggestions
 
 Revision ID: 0015
 Revises: 0007
@@ -81,7 +82,59 @@ def upgrade() -> None:
     op.create_index("ix_sla_escalations_ticket_id", "sla_escalations", ["ticket_id"])
     op.create_index("ix_sla_escalations_notify_after", "sla_escalations", ["notify_after"])
 
+    op.create_table(
+        "complaint_resolutions",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("ticket_id", BigId, nullable=False),
+        sa.Column("root_cause", sa.String(100), nullable=False),
+        sa.Column("remedy", sa.Text(), nullable=False),
+        sa.Column("resolved_by", BigId, nullable=True),
+        sa.Column("resolved_at", When, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+            name="fk_complaint_resolutions_ticket_id_tickets",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["resolved_by"], ["agents.id"], name="fk_complaint_resolutions_resolved_by_agents"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_complaint_resolutions"),
+    )
+    op.create_index("ix_complaint_resolutions_ticket_id", "complaint_resolutions", ["ticket_id"])
+    op.create_table(
+        "complaint_suggestions",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("ticket_id", BigId, nullable=False),
+        sa.Column("message_id", BigId, nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", When, nullable=False),
+        sa.Column("decided_at", When, nullable=True),
+        sa.Column("decided_by", BigId, nullable=True),
+        sa.Column("confirmed", sa.Boolean(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+            name="fk_complaint_suggestions_ticket_id_tickets",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name="fk_complaint_suggestions_message_id_messages",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["agents.id"], name="fk_complaint_suggestions_decided_by_agents"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_complaint_suggestions"),
+    )
+    op.create_index("ix_complaint_suggestions_ticket_id", "complaint_suggestions", ["ticket_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("complaint_suggestions")
+    op.drop_table("complaint_resolutions")
     op.drop_table("sla_escalations")
     op.drop_table("sla_timers")
