@@ -231,6 +231,22 @@ async def runtime(database_url: str, tmp_path: Path, clock: FixedClock) -> Async
 
 
 @pytest_asyncio.fixture
+async def desk(database_url: str, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Runtime]:
+    """Like `runtime`, with the staff in the database (sam supervises; alice and bob are in
+    Support, carol in Billing)."""
+    await seed_staff(database_url)
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+    )
+    rt = Runtime(settings, clock=clock)
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@pytest_asyncio.fixture
 async def server(database_url: str, tmp_path: Path) -> AsyncIterator[HelpdeskServer]:
     """`helpdesk serve` in its own process, with the staff seeded."""
     await seed_staff(database_url)

@@ -28,7 +28,6 @@ from helpdesk.tickets.models import (
     TicketStatus,
 )
 from tests.conftest import People
-from tests.test_sla_timers import desk  # noqa: F401  (the staffed runtime fixture)
 
 THRESHOLD = 1.0
 

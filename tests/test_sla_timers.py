@@ -4,11 +4,9 @@ recomputed when the policy changes, breached, escalated up every step."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest_asyncio
 from sqlalchemy import select
 
 from helpdesk.common.clock import FixedClock
@@ -29,16 +27,6 @@ def _settings(tmp_path: Path, database_url: str, **sla: object):
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         sla=sla,
     )
-
-
-@pytest_asyncio.fixture
-async def desk(database_url: str, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Runtime]:
-    """A runtime whose database has the staff (sam supervises; alice and bob are in Support)."""
-    await seed_staff(database_url)
-    rt = Runtime(_settings(tmp_path, database_url), clock=clock)
-    await rt.start()
-    yield rt
-    await rt.stop()
 
 
 def chat(visitor: str, text: str, n: int) -> InboundMessage:

@@ -17,6 +17,7 @@ from helpdesk.events.types import TicketChanged
 from helpdesk.staff.models import Agent
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
+from helpdesk.tickets.actions import bot_note
 from helpdesk.tickets.models import (
     AuthorType,
     ComplaintSuggestion,
@@ -58,6 +59,12 @@ async def suggest(
         reason=f"message #{message.id} reads like a complaint ({signal.explanation})",
         score=signal.score,
     )
+    # Said where the agent reads the ticket, with what to do about it.
+    note = (
+        f"This message reads like a complaint ({signal.explanation}). If it is one, mark the "
+        "ticket as a complaint; if not, dismiss the suggestion."
+    )
+    await bot_note(session, ticket, note, now=now)
     await hand_over(session, ticket, "likely complaint: " + signal.explanation, now=now)
     return suggestion
 
