@@ -22,6 +22,7 @@ from helpdesk.tickets import actions
 from helpdesk.tickets.models import (
     ComplaintResolution,
     ComplaintSuggestion,
+    Message,
     Priority,
     Ticket,
     TicketKind,
@@ -176,3 +177,53 @@ async def test_a_second_complaint_within_thirty_days_escalates_at_once(
     [repeat] = escalations
     assert repeat.level == "repeat_complaint" and repeat.recipients == [sam.id]
     assert f"#{first.ticket_id}" in repeat.reason and repeat.raised_at == clock.now()
+
+
+async def test_a_no_to_the_follow_up_reopens_the_complaint(desk: Runtime, clock: FixedClock):
+    received = await desk.intake.receive(chat("c4", "I want to complain", 1, payload="complaint"))
+    await desk.events.idle()
+    async with desk.db.transaction() as session:
+        ticket = await session.get(Ticket, received.ticket_id)
+        assert ticket is not None
+        await actions.change(
+            session,
+            await agent(session, People.alice),
+            ticket,
+            actions.TicketChanges(
+                status=TicketStatus.RESOLVED, remedy="Re-sent the parcel", root_cause="price"
+            ),
+            now=clock.now(),
+        )
+    await desk.events.idle()
+    clock.advance(timedelta(days=2, hours=23))
+    assert await desk.sla_scheduler.ask_follow_ups() == 0
+    clock.advance(timedelta(hours=1))
+    await desk.sla_scheduler.ask_follow_ups()  # the loop may have asked it already
+    assert await desk.sla_scheduler.ask_follow_ups() == 0  # asked once
+    async with desk.db.read() as session:
+        question = await session.scalar(
+            select(Message)
+            .where(Message.ticket_id == received.ticket_id, Message.quick_replies.is_not(None))
+            .order_by(Message.id.desc())
+        )
+    assert question is not None and "Did our fix work" in question.text
+    no = question.quick_replies[1]
+    assert no["payload"] == payloads.fix_failed(received.ticket_id)
+
+    answer = await desk.intake.receive(chat("c4", no["label"], 2, payload=no["payload"]))
+    await desk.events.idle()
+    assert answer.ticket_id == received.ticket_id
+    async with desk.db.read() as session:
+        ticket = await session.get(Ticket, received.ticket_id)
+        [resolution] = await session.scalars(select(ComplaintResolution))
+        running = set(
+            await session.scalars(
+                select(SlaTimer.metric).where(
+                    SlaTimer.ticket_id == received.ticket_id, SlaTimer.status == "running"
+                )
+            )
+        )
+    assert ticket is not None and ticket.status == TicketStatus.OPEN
+    assert ticket.kind == TicketKind.COMPLAINT
+    assert resolution.follow_up_answer == "failed"
+    assert running == {"next_response", "resolution"}

@@ -13,18 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.conversation.complaint_detector import ComplaintSignal
 from helpdesk.conversation.handover import hand_over
-from helpdesk.events.types import TicketChanged
+from helpdesk.events.types import TicketChanged, TicketReopened
 from helpdesk.staff.models import Agent
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
-from helpdesk.tickets.actions import bot_note
+from helpdesk.tickets.actions import bot_note, bot_reply
 from helpdesk.tickets.models import (
     AuthorType,
+    ComplaintResolution,
     ComplaintSuggestion,
     Message,
     Priority,
     Ticket,
     TicketKind,
+    TicketStatus,
 )
 
 
@@ -111,3 +113,50 @@ async def decide(
             **changes,
         )
         record(session, TicketChanged(ticket.id, changes))
+
+
+FIX_WORKED_TEXT = "Thank you for telling us. We are glad it is fixed."
+FIX_FAILED_TEXT = (
+    "We are sorry it is not fixed. Your complaint (ticket #{number}) is open again and a person "
+    "will look into it."
+)
+
+
+async def fix_answer(
+    session: AsyncSession, message: Message, ticket_id: int, *, worked: bool, now: datetime
+) -> None:
+    """The customer's answer to "did our fix work?". A "no" reopens the ticket as a complaint
+    (closed or not: the complaint is not over)."""
+    ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None or ticket.customer_id != message.customer_id:
+        return  # a button of someone else's ticket: nothing to do
+    resolution = await session.scalar(
+        select(ComplaintResolution)
+        .where(ComplaintResolution.ticket_id == ticket.id)
+        .order_by(ComplaintResolution.id.desc())
+        .limit(1)
+    )
+    if resolution is None or resolution.follow_up_answer is not None:
+        return  # answered already (a second tap changes nothing)
+    resolution.follow_up_answer = "worked" if worked else "failed"
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.CUSTOMER,
+        actor_id=ticket.customer_id,
+        ticket_id=ticket.id,
+        action="complaint.follow_up_answered",
+        worked=worked,
+    )
+    if worked:
+        await bot_reply(session, ticket, FIX_WORKED_TEXT, now=now, author=AuthorType.SYSTEM)
+        return
+    changes = {"status": TicketStatus.OPEN.value, "kind": TicketKind.COMPLAINT.value}
+    ticket.status = TicketStatus.OPEN
+    ticket.kind = TicketKind.COMPLAINT
+    ticket.resolved_at = ticket.closed_at = None
+    ticket.updated_at = now
+    record(session, TicketReopened(ticket.id))
+    record(session, TicketChanged(ticket.id, changes))
+    text = FIX_FAILED_TEXT.format(number=ticket.id)
+    await bot_reply(session, ticket, text, now=now, author=AuthorType.SYSTEM)

@@ -114,6 +114,10 @@ class ConversationService:
                 helped = kind == PayloadKind.KB_HELPED
                 await self.answer_bot.record_vote(session, ticket, parsed.value, helped, now=now)
             return
+        if kind in (PayloadKind.FIX_WORKED, PayloadKind.FIX_FAILED) and parsed and parsed.value:
+            worked = kind == PayloadKind.FIX_WORKED
+            await complaints.fix_answer(session, message, parsed.value, worked=worked, now=now)
+            return
         if kind == PayloadKind.UNKNOWN:
             log.info("ticket #%s: unknown payload %r ignored", ticket.id, message.payload)
         if kind is None and self._detect:

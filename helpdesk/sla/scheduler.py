@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import SlaTimersChanged
-from helpdesk.sla import timers
+from helpdesk.sla import follow_up, timers
 from helpdesk.sla.escalation import Recipients, announce, fire_step
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import LADDER, Level, Match
@@ -68,6 +68,7 @@ class SlaScheduler:
             self._wake.clear()
             try:
                 await self.fire_due()
+                await self.ask_follow_ups()
                 due = await self.next_due()
             except Exception:
                 log.exception("the SLA scheduler failed; it looks again in a moment")
@@ -82,9 +83,23 @@ class SlaScheduler:
                     await asyncio.wait_for(self._wake.wait(), delay)
 
     async def next_due(self) -> datetime | None:
+        """The earliest moment anything is due: a timer's step or a complaint's follow-up."""
         async with self._db.read() as session:
-            due: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
-            return due
+            step: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
+            question = await follow_up.next_due(session)
+        return min((d for d in (step, question) if d is not None), default=None)
+
+    async def ask_follow_ups(self) -> int:
+        """Ask every complaint follow-up due now."""
+        asked = 0
+        while True:
+            async with self._db.transaction() as session:
+                count = await follow_up.ask_due(
+                    session, self._clock.now(), self._settings.claim_batch, self._db.is_sqlite
+                )
+            asked += count
+            if count < self._settings.claim_batch:
+                return asked
 
     async def fire_due(self) -> int:
         """Fire every step due now, batch by batch; the number of timers that fired."""

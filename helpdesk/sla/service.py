@@ -23,7 +23,7 @@ from helpdesk.events.types import (
     TicketCreated,
     TicketReopened,
 )
-from helpdesk.sla import timers
+from helpdesk.sla import follow_up, timers
 from helpdesk.sla.escalation import repeat_complaint
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import Match, Metric, PolicyBook
@@ -42,6 +42,7 @@ class SlaService:
         self._clock = clock
         self.book = book
         self._repeat_window = timedelta(days=book.settings.repeat_complaint_days)
+        self._follow_up_after = timedelta(days=book.settings.complaint_follow_up_days)
 
     def wanted(self, event: Event) -> bool:
         if isinstance(event, TicketCreated):
@@ -149,6 +150,8 @@ class SlaService:
                     else TimerStatus.STOPPED
                 )
                 timers.end(timer, calendar, now, ended)
+            if ticket.kind == TicketKind.COMPLAINT and self._follow_up_after:
+                await follow_up.schedule(session, ticket, self._follow_up_after, now)
             return True
         if changes.get("kind") == TicketKind.COMPLAINT.value:
             await repeat_complaint(session, ticket, self._repeat_window, now)

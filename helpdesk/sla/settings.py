@@ -135,6 +135,9 @@ class SlaSettings(BaseModel):
     repeat_complaint_days: float = Field(
         30.0, gt=0, description="A second complaint within this many days escalates at once"
     )
+    complaint_follow_up_days: float = Field(
+        3.0, ge=0, description="Ask whether a complaint's fix worked this long after; 0: never"
+    )
     claim_batch: int = Field(100, ge=1, le=10_000, description="Due timers fired per transaction")
     max_sleep_seconds: float = Field(
         3600.0, gt=0, description="The scheduler's longest sleep when nothing wakes it"

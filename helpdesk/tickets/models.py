@@ -201,6 +201,11 @@ class ComplaintResolution(Base):
     remedy: Mapped[str] = mapped_column(Text)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     resolved_at: Mapped[datetime]
+    # Some days later the customer is asked whether the fix worked (`helpdesk.sla.follow_up`).
+    follow_up_at: Mapped[datetime | None] = mapped_column(index=True)
+    follow_up_sent_at: Mapped[datetime | None]
+    # "worked" or "failed" once the customer answered.
+    follow_up_answer: Mapped[str | None] = mapped_column(String(8))
 
 
 class ComplaintSuggestion(Base):

@@ -90,6 +90,9 @@ def upgrade() -> None:
         sa.Column("remedy", sa.Text(), nullable=False),
         sa.Column("resolved_by", BigId, nullable=True),
         sa.Column("resolved_at", When, nullable=False),
+        sa.Column("follow_up_at", When, nullable=True),
+        sa.Column("follow_up_sent_at", When, nullable=True),
+        sa.Column("follow_up_answer", sa.String(8), nullable=True),
         sa.ForeignKeyConstraint(
             ["ticket_id"],
             ["tickets.id"],
@@ -102,6 +105,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_complaint_resolutions"),
     )
     op.create_index("ix_complaint_resolutions_ticket_id", "complaint_resolutions", ["ticket_id"])
+    op.create_index(
+        "ix_complaint_resolutions_follow_up_at", "complaint_resolutions", ["follow_up_at"]
+    )
     op.create_table(
         "complaint_suggestions",
         sa.Column("id", BigId, nullable=False),
