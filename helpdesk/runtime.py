@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from helpdesk.channels.email.channel import EmailChannel
+from helpdesk.channels.email.staff_notices import EmailStaffNotifier
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.common.security import Signer
@@ -40,6 +41,7 @@ from helpdesk.intake.service import IntakeService
 from helpdesk.kb.events import ArticlesChanged, ArticleVoted
 from helpdesk.kb.runtime import KnowledgeBaseRuntime
 from helpdesk.messages import ChannelAdapter
+from helpdesk.sla.notices import StaffNotifier
 from helpdesk.sla.policies import PolicyBook
 from helpdesk.sla.scheduler import SlaScheduler
 from helpdesk.sla.service import SlaService
@@ -107,7 +109,14 @@ class Runtime:
         self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
         # Service levels (issue 15): timers react to tickets; the scheduler fires what is due.
         self.sla = SlaService(self.clock, PolicyBook(settings.sla))
-        self.sla_scheduler = SlaScheduler(self.db, self.clock, self.sla, settings.sla)
+        self.sla_scheduler = SlaScheduler(
+            self.db,
+            self.clock,
+            self.sla,
+            settings.sla,
+            staff_notifiers(settings),
+            public_url=settings.public_url,
+        )
         self.events = EventDispatcher(
             self.db, self.clock, event_table(self), dispatch_settings(settings)
         )
@@ -242,6 +251,14 @@ def event_table(rt: Runtime) -> EventTable:
         DeliveryChanged: [],
         SatisfactionRated: [],
     }
+
+
+def staff_notifiers(settings: Settings) -> list[StaffNotifier]:
+    """How escalation notices reach staff: by email when SMTP is configured."""
+    notifiers: list[StaffNotifier] = []
+    if settings.email.smtp is not None:
+        notifiers.append(EmailStaffNotifier(settings.email))
+    return notifiers
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:

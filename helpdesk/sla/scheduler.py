@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -20,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import SlaTimersChanged
-from helpdesk.sla import follow_up, timers
+from helpdesk.sla import follow_up, notices, timers
 from helpdesk.sla.escalation import Recipients, announce, fire_step
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
+from helpdesk.sla.notices import StaffNotifier
 from helpdesk.sla.policies import LADDER, Level, Match
 from helpdesk.sla.service import SlaService
 from helpdesk.sla.settings import SlaSettings
@@ -38,9 +40,17 @@ ERROR_PAUSE_SECONDS = 1.0
 
 class SlaScheduler:
     def __init__(
-        self, db: Database, clock: Clock, service: SlaService, settings: SlaSettings
+        self,
+        db: Database,
+        clock: Clock,
+        service: SlaService,
+        settings: SlaSettings,
+        notifiers: Sequence[StaffNotifier] = (),
+        public_url: str = "",
     ) -> None:
         self._db = db
+        self._notifiers = list(notifiers)
+        self._public_url = public_url
         self._clock = clock
         self._service = service
         self._settings = settings
@@ -69,6 +79,7 @@ class SlaScheduler:
             try:
                 await self.fire_due()
                 await self.ask_follow_ups()
+                await self.send_notices()
                 due = await self.next_due()
             except Exception:
                 log.exception("the SLA scheduler failed; it looks again in a moment")
@@ -87,7 +98,27 @@ class SlaScheduler:
         async with self._db.read() as session:
             step: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
             question = await follow_up.next_due(session)
-        return min((d for d in (step, question) if d is not None), default=None)
+            notice = await notices.next_due(session) if self._notifiers else None
+        return min((d for d in (step, question, notice) if d is not None), default=None)
+
+    async def send_notices(self) -> int:
+        """Send every escalation notice due now (none without a notifier)."""
+        if not self._notifiers:
+            return 0
+        sent = 0
+        while True:
+            async with self._db.transaction() as session:
+                count = await notices.send_due(
+                    session,
+                    self._notifiers,
+                    now=self._clock.now(),
+                    limit=self._settings.claim_batch,
+                    is_sqlite=self._db.is_sqlite,
+                    public_url=self._public_url,
+                )
+            sent += count
+            if count < self._settings.claim_batch:
+                return sent
 
     async def ask_follow_ups(self) -> int:
         """Ask every complaint follow-up due now."""

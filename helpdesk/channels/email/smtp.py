@@ -97,23 +97,7 @@ class SmtpAdapter:
         return DeliveryReceipt(delivered=False)
 
     def _connection(self) -> _Connection:
-        smtp = self._smtp
-        context = ssl.create_default_context()
-        if not smtp.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        options: _Connection = {
-            "hostname": smtp.host,
-            "port": smtp.port,
-            "use_tls": smtp.tls == "implicit",
-            "start_tls": smtp.tls == "starttls",
-            "timeout": smtp.timeout_seconds,
-            "tls_context": context,
-        }
-        if smtp.user:
-            options["username"] = smtp.user
-            options["password"] = smtp.password.get_secret_value()
-        return options
+        return connection_options(self._smtp)
 
     def compose(self, message: OutboundMessage, thread: _Thread) -> EmailMessage:
         mail = EmailMessage()
@@ -215,3 +199,23 @@ class SmtpAdapter:
             ],
             history=history,
         )
+
+
+def connection_options(smtp: SmtpSettings) -> _Connection:
+    """Where and how aiosmtplib connects, from the settings (replies and staff notices)."""
+    context = ssl.create_default_context()
+    if not smtp.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    options: _Connection = {
+        "hostname": smtp.host,
+        "port": smtp.port,
+        "use_tls": smtp.tls == "implicit",
+        "start_tls": smtp.tls == "starttls",
+        "timeout": smtp.timeout_seconds,
+        "tls_context": context,
+    }
+    if smtp.user:
+        options["username"] = smtp.user
+        options["password"] = smtp.password.get_secret_value()
+    return options
