@@ -16,7 +16,7 @@ from helpdesk.runtime import Runtime
 from helpdesk.sla.models import Escalation, SlaTimer, TimerStatus
 from helpdesk.staff.models import Agent
 from helpdesk.tickets import actions
-from helpdesk.tickets.models import Priority, Ticket, TicketKind, TicketStatus
+from helpdesk.tickets.models import Message, Priority, Ticket, TicketKind, TicketStatus
 from tests.conftest import People, seed_staff
 
 
@@ -226,3 +226,34 @@ async def test_resolving_ends_every_timer(desk: Runtime, clock: FixedClock):
     assert timers["resolution"].status == TimerStatus.MET
     assert timers["first_response"].status == TimerStatus.STOPPED
     assert all(t.next_fire_at is None for t in timers.values())
+
+
+async def test_a_customer_waiting_long_hears_we_have_not_forgotten_them(
+    database_url: str, tmp_path: Path, clock: FixedClock
+):
+    await seed_staff(database_url)
+    rt = Runtime(_settings(tmp_path, database_url, reassure_after_hours=2), clock=clock)
+    await rt.start()
+    try:
+        received = await rt.intake.receive(chat("v7", "Is anyone there?", 1))
+        await rt.events.idle()
+        clock.advance(timedelta(hours=1, minutes=59))
+        assert await rt.sla_scheduler.reassure_customers() == 0
+        clock.advance(timedelta(minutes=1))
+        await rt.sla_scheduler.reassure_customers()
+        clock.advance(timedelta(hours=10))
+        assert await rt.sla_scheduler.reassure_customers() == 0  # once per response owed
+        async with rt.db.read() as session:
+            texts = list(
+                await session.scalars(
+                    select(Message.text).where(
+                        Message.ticket_id == received.ticket_id,
+                        Message.text.like("We have not forgotten you%"),
+                    )
+                )
+            )
+        assert len(texts) == 1 and f"#{received.ticket_id}" in texts[0]
+        # A system message is not a response: the timer still waits for a person.
+        assert (await timers_of(rt, received.ticket_id))["first_response"].status == "running"
+    finally:
+        await rt.stop()

@@ -31,6 +31,7 @@ class SlaTimer(Base):
     __tablename__ = "sla_timers"
     __table_args__ = (
         Index("ix_sla_timers_next_fire_at", "next_fire_at"),
+        Index("ix_sla_timers_reassure_at", "reassure_at"),
         Index("ix_sla_timers_ticket_id_metric", "ticket_id", "metric"),
     )
 
@@ -52,6 +53,9 @@ class SlaTimer(Base):
     # How many steps of the ladder (warning, breach, further) have fired.
     step: Mapped[int] = mapped_column(Integer, default=0)
     breached_at: Mapped[datetime | None]
+    # When a response timer tells the customer "we have not forgotten you" (once), if enabled.
+    reassure_at: Mapped[datetime | None]
+    reassured_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 

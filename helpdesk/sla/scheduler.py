@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.common.background import BackgroundTask
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import SlaTimersChanged
-from helpdesk.sla import follow_up, notices, timers
+from helpdesk.sla import follow_up, notices, reassure, timers
 from helpdesk.sla.escalation import Recipients, announce, fire_step
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.notices import StaffNotifier
@@ -79,6 +79,7 @@ class SlaScheduler:
             try:
                 await self.fire_due()
                 await self.ask_follow_ups()
+                await self.reassure_customers()
                 await self.send_notices()
                 due = await self.next_due()
             except Exception:
@@ -99,7 +100,22 @@ class SlaScheduler:
             step: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
             question = await follow_up.next_due(session)
             notice = await notices.next_due(session) if self._notifiers else None
-        return min((d for d in (step, question, notice) if d is not None), default=None)
+            word: datetime | None = await session.scalar(select(func.min(SlaTimer.reassure_at)))
+        moments = (step, question, notice, word)
+        return min((d for d in moments if d is not None), default=None)
+
+    async def reassure_customers(self) -> int:
+        """Tell each customer whose wait reached `reassure_after_hours` that we have not
+        forgotten them (once per response owed)."""
+        told = 0
+        while True:
+            async with self._db.transaction() as session:
+                count = await reassure.tell_due(
+                    session, self._clock.now(), self._settings.claim_batch, self._db.is_sqlite
+                )
+            told += count
+            if count < self._settings.claim_batch:
+                return told
 
     async def send_notices(self) -> int:
         """Send every escalation notice due now (none without a notifier)."""
@@ -164,7 +180,7 @@ class SlaScheduler:
                         timer.breached_at = now
                     timer.step += 1
                     timer.updated_at = now
-                    timers.schedule(timer, match)
+                    timers.schedule(timer, match, self._service.reassure)
             await announce(session, raised)
             return len(due)
 
@@ -219,7 +235,7 @@ class SlaScheduler:
                 if ticket is None:
                     continue
                 match = await self._service.match(session, ticket)
-                timers.recompute(timer, match, old, now)
+                timers.recompute(timer, match, old, now, self._service.reassure)
                 if timer.fingerprint == fingerprint:
                     # Matched the same old fingerprint: nothing else to do; avoid looping.
                     timer.fingerprint = match.fingerprint

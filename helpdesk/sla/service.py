@@ -43,6 +43,9 @@ class SlaService:
         self.book = book
         self._repeat_window = timedelta(days=book.settings.repeat_complaint_days)
         self._follow_up_after = timedelta(days=book.settings.complaint_follow_up_days)
+        hours = book.settings.reassure_after_hours
+        # "We have not forgotten you" after this much business time waiting, if enabled.
+        self.reassure = timedelta(hours=hours) if hours else None
 
     def wanted(self, event: Event) -> bool:
         if isinstance(event, TicketCreated):
@@ -101,7 +104,7 @@ class SlaService:
         active = {t.metric for t in await self.active_timers(session, ticket.id)}
         for metric in (response, Metric.RESOLUTION):
             if metric.value not in active:
-                session.add(timers.start(ticket.id, metric, match, now))
+                session.add(timers.start(ticket.id, metric, match, now, self.reassure))
         audit.automatic(
             session,
             AuthorType.SYSTEM,
@@ -119,10 +122,10 @@ class SlaService:
             return False  # a ticket from before the SLA, or one resolved long ago
         match = await self.match(session, ticket)
         for timer in active:
-            timers.resume(timer, self._match_for(timer, match), now)
+            timers.resume(timer, self._match_for(timer, match), now, self.reassure)
         responses = {Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value}
         if not any(t.metric in responses for t in active) and ticket.first_response_at:
-            session.add(timers.start(ticket.id, Metric.NEXT_RESPONSE, match, now))
+            session.add(timers.start(ticket.id, Metric.NEXT_RESPONSE, match, now, self.reassure))
         return True
 
     async def _agent_replied(self, session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
@@ -160,14 +163,14 @@ class SlaService:
             for timer in active:
                 if timer.fingerprint != match.fingerprint or timer.policy != match.policy.name:
                     old = self.book.calendars.get(timer.calendar) or match.calendar
-                    timers.recompute(timer, match, old, now)
+                    timers.recompute(timer, match, old, now, self.reassure)
         if status == TicketStatus.PENDING.value:
             for timer in active:
                 timers.pause(timer, self.book.calendar(timer.calendar), now)
         elif status in (TicketStatus.OPEN.value, TicketStatus.NEW.value):
             match = await self.match(session, ticket)
             for timer in active:
-                timers.resume(timer, self._match_for(timer, match), now)
+                timers.resume(timer, self._match_for(timer, match), now, self.reassure)
         return True
 
     def _match_for(self, timer: SlaTimer, current: Match) -> Match:

@@ -138,6 +138,12 @@ class SlaSettings(BaseModel):
     complaint_follow_up_days: float = Field(
         3.0, ge=0, description="Ask whether a complaint's fix worked this long after; 0: never"
     )
+    reassure_after_hours: float = Field(
+        0.0,
+        ge=0,
+        description="Tell a customer 'we have not forgotten you' after this many business hours "
+        "waiting for a response; 0: never",
+    )
     claim_batch: int = Field(100, ge=1, le=10_000, description="Due timers fired per transaction")
     max_sleep_seconds: float = Field(
         3600.0, gt=0, description="The scheduler's longest sleep when nothing wakes it"

@@ -14,7 +14,13 @@ from helpdesk.sla.models import SlaTimer, TimerStatus
 from helpdesk.sla.policies import LADDER, Match, Metric
 
 
-def start(ticket_id: int, metric: Metric, match: Match, now: datetime) -> SlaTimer:
+def start(
+    ticket_id: int,
+    metric: Metric,
+    match: Match,
+    now: datetime,
+    reassure: timedelta | None = None,
+) -> SlaTimer:
     timer = SlaTimer(
         ticket_id=ticket_id,
         metric=metric.value,
@@ -29,7 +35,7 @@ def start(ticket_id: int, metric: Metric, match: Match, now: datetime) -> SlaTim
         step=0,
         updated_at=now,
     )
-    schedule(timer, match)
+    schedule(timer, match, reassure)
     return timer
 
 
@@ -41,11 +47,13 @@ def used(timer: SlaTimer, calendar: BusinessCalendar, now: datetime) -> timedelt
     return spent
 
 
-def schedule(timer: SlaTimer, match: Match) -> None:
-    """Set `due_at` and `next_fire_at` from the business time used and the thresholds."""
+def schedule(timer: SlaTimer, match: Match, reassure: timedelta | None = None) -> None:
+    """Set `due_at` and `next_fire_at` from the business time used and the thresholds, and
+    `reassure_at` for a response timer when `reassure` is on and not yet done."""
     if timer.status != TimerStatus.RUNNING or timer.resumed_at is None:
         timer.due_at = None
         timer.next_fire_at = None
+        timer.reassure_at = None
         return
     calendar, base = match.calendar, timer.resumed_at
     spent = timedelta(seconds=timer.used_seconds)
@@ -54,6 +62,9 @@ def schedule(timer: SlaTimer, match: Match) -> None:
         timer.due_at = calendar.add(base, target - spent)
     elif timer.due_at is None:
         timer.due_at = base
+    responses = (Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value)
+    if reassure and timer.reassured_at is None and timer.metric in responses:
+        timer.reassure_at = calendar.add(base, max(reassure - spent, timedelta(0)))
     thresholds = match.policy.thresholds(Metric(timer.metric))
     if timer.step >= len(LADDER):
         timer.next_fire_at = None
@@ -69,17 +80,17 @@ def pause(timer: SlaTimer, calendar: BusinessCalendar, now: datetime) -> None:
         return
     timer.used_seconds = used(timer, calendar, now).total_seconds()
     timer.status = TimerStatus.PAUSED
-    timer.resumed_at = timer.due_at = timer.next_fire_at = None
+    timer.resumed_at = timer.due_at = timer.next_fire_at = timer.reassure_at = None
     timer.updated_at = now
 
 
-def resume(timer: SlaTimer, match: Match, now: datetime) -> None:
+def resume(timer: SlaTimer, match: Match, now: datetime, reassure: timedelta | None = None) -> None:
     if timer.status != TimerStatus.PAUSED:
         return
     timer.status = TimerStatus.RUNNING
     timer.resumed_at = now
     timer.updated_at = now
-    schedule(timer, match)
+    schedule(timer, match, reassure)
 
 
 def end(timer: SlaTimer, calendar: BusinessCalendar, now: datetime, status: TimerStatus) -> None:
@@ -89,11 +100,17 @@ def end(timer: SlaTimer, calendar: BusinessCalendar, now: datetime, status: Time
     timer.used_seconds = used(timer, calendar, now).total_seconds()
     timer.status = status
     timer.ended_at = now
-    timer.resumed_at = timer.next_fire_at = None
+    timer.resumed_at = timer.next_fire_at = timer.reassure_at = None
     timer.updated_at = now
 
 
-def recompute(timer: SlaTimer, match: Match, old: BusinessCalendar, now: datetime) -> None:
+def recompute(
+    timer: SlaTimer,
+    match: Match,
+    old: BusinessCalendar,
+    now: datetime,
+    reassure: timedelta | None = None,
+) -> None:
     """The policy or calendar changed: keep the business time used (counted on the old
     calendar), take the new target and thresholds. Steps already fired are not fired again."""
     running = timer.status == TimerStatus.RUNNING
@@ -106,4 +123,4 @@ def recompute(timer: SlaTimer, match: Match, old: BusinessCalendar, now: datetim
     timer.target_seconds = match.policy.target(Metric(timer.metric)).total_seconds()
     timer.due_at = None
     timer.updated_at = now
-    schedule(timer, match)
+    schedule(timer, match, reassure)

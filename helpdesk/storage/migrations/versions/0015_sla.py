@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("next_fire_at", When, nullable=True),
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("breached_at", When, nullable=True),
+        sa.Column("reassure_at", When, nullable=True),
+        sa.Column("reassured_at", When, nullable=True),
         sa.Column("ended_at", When, nullable=True),
         sa.Column("updated_at", When, nullable=False),
         sa.ForeignKeyConstraint(
@@ -49,6 +51,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sla_timers_next_fire_at", "sla_timers", ["next_fire_at"])
     op.create_index("ix_sla_timers_ticket_id_metric", "sla_timers", ["ticket_id", "metric"])
+    op.create_index("ix_sla_timers_reassure_at", "sla_timers", ["reassure_at"])
     op.create_table(
         "sla_escalations",
         sa.Column("id", BigId, nullable=False),
