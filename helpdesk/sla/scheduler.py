@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -74,14 +74,22 @@ class SlaScheduler:
         await self._task.stop()
 
     async def _run(self) -> None:
+        work: dict[str, Callable[[], Awaitable[int]]] = {
+            "steps": self.fire_due,
+            "follow_ups": self.ask_follow_ups,
+            "reassurances": self.reassure_customers,
+            "notices": self.send_notices,
+        }
         while True:
             self._wake.clear()
             try:
-                await self.fire_due()
-                await self.ask_follow_ups()
-                await self.reassure_customers()
-                await self.send_notices()
-                due = await self.next_due()
+                # Only what is due now costs a write transaction; the rest is one read.
+                moments = await self.due_moments()
+                now = self._clock.now()
+                for kind, moment in moments.items():
+                    if moment is not None and moment <= now:
+                        await work[kind]()
+                due = min((m for m in (await self.due_moments()).values() if m), default=None)
             except Exception:
                 log.exception("the SLA scheduler failed; it looks again in a moment")
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
@@ -95,14 +103,18 @@ class SlaScheduler:
                     await asyncio.wait_for(self._wake.wait(), delay)
 
     async def next_due(self) -> datetime | None:
-        """The earliest moment anything is due: a timer's step or a complaint's follow-up."""
+        """The earliest moment anything is due."""
+        return min((m for m in (await self.due_moments()).values() if m), default=None)
+
+    async def due_moments(self) -> dict[str, datetime | None]:
+        """When each kind of work is next due: a timer's ladder step, a complaint's follow-up,
+        a "we have not forgotten you", an escalation notice. Each is one index lookup."""
         async with self._db.read() as session:
-            step: datetime | None = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
+            step = await session.scalar(select(func.min(SlaTimer.next_fire_at)))
             question = await follow_up.next_due(session)
+            word = await session.scalar(select(func.min(SlaTimer.reassure_at)))
             notice = await notices.next_due(session) if self._notifiers else None
-            word: datetime | None = await session.scalar(select(func.min(SlaTimer.reassure_at)))
-        moments = (step, question, notice, word)
-        return min((d for d in moments if d is not None), default=None)
+        return {"steps": step, "follow_ups": question, "reassurances": word, "notices": notice}
 
     async def reassure_customers(self) -> int:
         """Tell each customer whose wait reached `reassure_after_hours` that we have not
