@@ -35,10 +35,12 @@ async def escalations(
         query = query.where(Escalation.acknowledged_at.is_(None))
     if ticket_id is not None:
         query = query.where(Escalation.ticket_id == ticket_id)
-    rows = list(await session.scalars(query if sees_all(agent) else query.limit(limit * 10)))
-    if not sees_all(agent):
-        rows = [row for row in rows if agent.id in row.recipients][:limit]
-    return rows
+    if sees_all(agent):
+        return list(await session.scalars(query))
+    # Recipients are a JSON list, which SQLite and PostgreSQL filter differently: look through
+    # the newest few hundred and keep the agent's own.
+    rows = await session.scalars(query.limit(limit * 10))
+    return [row for row in rows if agent.id in row.recipients][:limit]
 
 
 async def timers(session: AsyncSession, ticket_id: int) -> Sequence[SlaTimer]:
