@@ -31,7 +31,7 @@ from helpdesk.tickets.models import (
 )
 from tests.conftest import People
 
-THRESHOLD = 1.0
+THRESHOLD = 1.5
 
 
 @pytest.mark.parametrize(

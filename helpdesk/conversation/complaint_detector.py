@@ -147,7 +147,9 @@ def assess(text: str) -> ComplaintSignal:
         reasons.append("angry words: " + ", ".join(repr(w) for w in negative[:4]))
     failures = sorted({m.group(0).lower() for m in _FAILURE.finditer(text)})
     if failures and at_us:
-        score += 1.5
+        # A named failure alone is often a polite question ("my parcel has not arrived, could
+        # you check?"): it takes anger, repetition or complaint words as well to mark one.
+        score += 1.0
         reasons.append("names a failure of ours: " + ", ".join(repr(w) for w in failures[:4]))
     elif failures:
         score += 0.5

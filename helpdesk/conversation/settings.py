@@ -25,7 +25,7 @@ class ConversationSettings(BaseModel):
         True, description="Mark customer messages that read like complaints for an agent"
     )
     complaint_threshold: float = Field(
-        1.0, gt=0, description="Detector score from which a message is marked (bench/complaints.py)"
+        1.5, gt=0, description="Detector score from which a message is marked (bench/complaints.py)"
     )
     complaint_root_causes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ROOT_CAUSES),

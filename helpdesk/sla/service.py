@@ -30,7 +30,6 @@ from helpdesk.sla.policies import Match, Metric, PolicyBook
 from helpdesk.sla.tiers import customer_tier
 from helpdesk.staff.models import Team
 from helpdesk.storage.event_log import record
-from helpdesk.tickets import audit
 from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
 
 # Ticket fields whose change may move a ticket to another policy or calendar.
@@ -105,14 +104,8 @@ class SlaService:
         for metric in (response, Metric.RESOLUTION):
             if metric.value not in active:
                 session.add(timers.start(ticket.id, metric, match, now, self.reassure))
-        audit.automatic(
-            session,
-            AuthorType.SYSTEM,
-            at=now,
-            ticket_id=ticket.id,
-            action="sla.timers_started",
-            reason=match.reason,
-        )
+        # Why this policy: the timers carry its and the calendar's names (GET /api/tickets/N/sla);
+        # the audit trail keeps to changes of the ticket and to escalations.
         return True
 
     async def _customer_wrote(self, session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
