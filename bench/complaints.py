@@ -1,10 +1,11 @@
 """The complaint detector on a labelled set of customer messages (bench/data/complaints.tsv).
 
-Printed at the configured default threshold (or `--threshold`). The set: complaints, angry messages that are not complaints (anger at oneself, the weather,
+The set: complaints, angry messages that are not complaints (anger at oneself, the weather,
 another company) and plain questions, in English, German, French, Spanish and Russian, written
 for this project. Every third message is held out; precision and recall are printed on the
 held-out part, overall and per language, with the threshold of best F1 on the rest for reference.
-A "positive" is a message the detector would mark for an agent to confirm.
+A "positive" is a message the detector would mark for an agent to confirm, at the configured
+default threshold (or `--threshold`).
 
     python bench/complaints.py
     python bench/complaints.py --threshold 2.0 --show-errors
