@@ -32,6 +32,7 @@ from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
 from helpdesk.operations.settings import OperationsSettings
 from helpdesk.routing.settings import RoutingSettings
+from helpdesk.sla.settings import SlaSettings
 from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,9 @@ class PayloadKind(enum.StrEnum):
     KB_HELPED = "kb_helped"
     KB_NOT_HELPED = "kb_not_helped"
     RATING = "rating"
+    # The answer to "did our fix work?" some days after a complaint was resolved.
+    FIX_WORKED = "fix_worked"
+    FIX_FAILED = "fix_failed"
     UNKNOWN = "unknown"
 
 
@@ -44,6 +47,14 @@ def rating(score: int) -> str:
     return f"csat:{score}"
 
 
+def fix_worked(ticket_id: int) -> str:
+    return f"fix:yes:{ticket_id}"
+
+
+def fix_failed(ticket_id: int) -> str:
+    return f"fix:no:{ticket_id}"
+
+
 def parse(payload: str | None) -> Payload | None:
     """What a payload asks for; None when there is none, UNKNOWN when it is not ours."""
     if not payload:
@@ -60,6 +71,10 @@ def parse(payload: str | None) -> Payload | None:
         return Payload(PayloadKind.KB_HELPED, value)
     if head == "kb:no":
         return Payload(PayloadKind.KB_NOT_HELPED, value)
+    if head == "fix:yes":
+        return Payload(PayloadKind.FIX_WORKED, value)
+    if head == "fix:no":
+        return Payload(PayloadKind.FIX_FAILED, value)
     if head == "csat" and 1 <= value <= 5:
         return Payload(PayloadKind.RATING, value)
     return Payload(PayloadKind.UNKNOWN)
@@ -71,4 +86,12 @@ def is_feedback(payload: str | None) -> bool:
     return parsed is not None and parsed.kind in FEEDBACK_KINDS
 
 
-FEEDBACK_KINDS = frozenset({PayloadKind.RATING, PayloadKind.KB_HELPED, PayloadKind.KB_NOT_HELPED})
+FEEDBACK_KINDS = frozenset(
+    {
+        PayloadKind.RATING,
+        PayloadKind.KB_HELPED,
+        PayloadKind.KB_NOT_HELPED,
+        PayloadKind.FIX_WORKED,
+        PayloadKind.FIX_FAILED,
+    }
+)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
+from helpdesk.channels.email.staff_notices import EmailStaffNotifier
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.config import Settings
@@ -29,11 +30,14 @@ from helpdesk.events.types import (
     AgentOfflinePastGrace,
     AgentPresenceChanged,
     DeliveryChanged,
+    EscalationAcknowledged,
+    EscalationRaised,
     MessageReceived,
     MessageSplit,
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
+    SlaTimersChanged,
     TicketAssigned,
     TicketChanged,
     TicketCreated,
@@ -52,6 +56,10 @@ from helpdesk.operations.metrics import Metrics
 from helpdesk.operations.standard_metrics import register_standard_metrics
 from helpdesk.routing.feed import LiveFeed
 from helpdesk.routing.service import RoutingService
+from helpdesk.sla.notices import StaffNotifier
+from helpdesk.sla.policies import PolicyBook
+from helpdesk.sla.scheduler import SlaScheduler
+from helpdesk.sla.service import SlaService
 from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
@@ -122,6 +130,16 @@ class Runtime:
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
         )
         self.outbox_waiting = WaitingWatch(self.db, self.clock, self.adapters)
+        # Service levels (issue 15): timers react to tickets; the scheduler fires what is due.
+        self.sla = SlaService(self.clock, PolicyBook(settings.sla))
+        self.sla_scheduler = SlaScheduler(
+            self.db,
+            self.clock,
+            self.sla,
+            settings.sla,
+            staff_notifiers(settings),
+            public_url=settings.public_url,
+        )
         table = event_table(self)
         if settings.operations.trace_messages:
             table = add_message_trace(table)
@@ -184,6 +202,8 @@ class Runtime:
         self.wal_checkpoints.start()
         # Reactions first: a message stored before them would be behind a new one's checkpoint.
         await self.events.start()
+        if self.settings.sla.enabled:
+            await self.sla_scheduler.start()
         self.intake.start()
         self.routing.start()
         self.outbox.start()
@@ -211,6 +231,7 @@ class Runtime:
         # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.
         await self.intake.stop(drain_seconds)
         await self.routing.stop()
+        await self.sla_scheduler.stop()
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()
         await self.webchat.fanout.stop()
@@ -247,7 +268,7 @@ def event_table(rt: Runtime) -> EventTable:
         wanted=rt.acknowledgements.wanted,
         handle_many=rt.acknowledgements.on_tickets_created,
     )
-    survey = Reaction(
+    survey_reaction = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
     routing = Reaction("routing", rt.routing.on_event, wanted=rt.routing.wanted)
@@ -255,15 +276,18 @@ def event_table(rt: Runtime) -> EventTable:
     # connected to it (their live feed).
     drain = Broadcast("routing-drain", rt.routing.on_capacity_event)
     feed = Broadcast("live-feed", rt.live_feed.on_event)
+    # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
+    sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
+    survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
     return {
-        MessageReceived: [conversation, feed],
-        TicketCreated: [acknowledgement, routing],
-        TicketChanged: [*([survey] if rt.settings.conversation.satisfaction_survey else []), drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued)],
+        MessageReceived: [conversation, *sla, feed],
+        TicketCreated: [acknowledgement, routing, *sla],
+        TicketChanged: [*survey, *sla, drain],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        # SLA timers (issue 15) will react to these too.
-        TicketReopened: [routing],
+        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
+        TicketReopened: [routing, *sla],
         TicketHandedOver: [routing],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
@@ -271,7 +295,10 @@ def event_table(rt: Runtime) -> EventTable:
         AgentPresenceChanged: [drain, feed],
         TicketAssigned: [feed],
         TicketReleased: [feed],
-        # None yet: SLA (issue 15) counts a call as a response; the live feed shows these.
+        # The supervisors and agents named in an escalation see it in their live feed.
+        EscalationRaised: [feed],
+        EscalationAcknowledged: [],
+        # None yet: SLA could count a call as a response; the live feed could show these.
         TouchPointLogged: [],
         TicketsMerged: [],
         # A split-out mail's Message-IDs follow it to its new ticket.
@@ -281,6 +308,14 @@ def event_table(rt: Runtime) -> EventTable:
         DeliveryChanged: [],
         SatisfactionRated: [],
     }
+
+
+def staff_notifiers(settings: Settings) -> list[StaffNotifier]:
+    """How escalation notices reach staff: by email when SMTP is configured."""
+    notifiers: list[StaffNotifier] = []
+    if settings.email.smtp is not None:
+        notifiers.append(EmailStaffNotifier(settings.email))
+    return notifiers
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:

@@ -232,7 +232,8 @@ async def runtime(database_url: str, tmp_path: Path, clock: FixedClock) -> Async
 
 @pytest_asyncio.fixture
 async def desk(database_url: str, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Runtime]:
-    """A started runtime on a database with the staff seeded (agents log in through the API)."""
+    """Like `runtime`, with the staff in the database (sam supervises; alice and bob are in
+    Support, carol in Billing)."""
     await seed_staff(database_url)
     settings = load_settings(
         data_dir=tmp_path,

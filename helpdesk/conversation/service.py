@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import payloads
 from helpdesk.common.clock import Clock
+from helpdesk.conversation import complaints
+from helpdesk.conversation.complaint_detector import assess
 from helpdesk.conversation.handover import asks_for_person, hand_over, open_complaint
 from helpdesk.conversation.satisfaction import record_satisfaction
 from helpdesk.conversation.settings import ConversationSettings
@@ -56,6 +58,8 @@ class ConversationService:
     def __init__(self, clock: Clock, settings: ConversationSettings) -> None:
         self._clock = clock
         self._bot_channels = frozenset(settings.bot_channels)
+        self._detect = settings.complaint_detection
+        self._threshold = settings.complaint_threshold
         # Set by the knowledge base when it is on; without it every ticket waits for people.
         self.answer_bot: AnswerBot | None = None
 
@@ -67,7 +71,11 @@ class ConversationService:
             or event.automatic is not None
             or self._bot_answers(event.channel)
             or asks_for_person(event.text)
+            or self._sounds_like_complaint(event.text)
         )
+
+    def _sounds_like_complaint(self, text: str) -> bool:
+        return self._detect and assess(text).likely(self._threshold)
 
     async def on_message(self, session: AsyncSession, event: MessageReceived) -> None:
         """The reaction to a customer's message (for the events `needs_reaction` accepts)."""
@@ -106,8 +114,18 @@ class ConversationService:
                 helped = kind == PayloadKind.KB_HELPED
                 await self.answer_bot.record_vote(session, ticket, parsed.value, helped, now=now)
             return
+        if kind in (PayloadKind.FIX_WORKED, PayloadKind.FIX_FAILED) and parsed and parsed.value:
+            worked = kind == PayloadKind.FIX_WORKED
+            await complaints.fix_answer(session, message, parsed.value, worked=worked, now=now)
+            return
         if kind == PayloadKind.UNKNOWN:
             log.info("ticket #%s: unknown payload %r ignored", ticket.id, message.payload)
+        if kind is None and self._detect:
+            signal = assess(message.text)
+            if signal.likely(self._threshold):
+                # A likely complaint goes to a person, who confirms it or not.
+                await complaints.suggest(session, ticket, message, signal, now)
+                return
         bot = self.answer_bot
         if bot is not None and self._bot_answers(ticket.channel) and ticket.handed_over_at is None:
             await bot.respond(session, ticket, message, now=now)

@@ -164,3 +164,31 @@ class AgentOfflinePastGrace(Event):
     """The agent stayed offline past the grace period: their unanswered tickets go to others."""
 
     agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTimersChanged(Event):
+    """A ticket's SLA timers were started, paused, resumed, ended or recomputed: every process's
+    scheduler looks again at when it must wake."""
+
+    ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationRaised(Event):
+    """A step of an SLA ladder fired (or a repeated complaint came): the agents in `recipients`
+    must look at the ticket. The agent's live feed shows it."""
+
+    ticket_id: int
+    escalation_id: int
+    # warning, breach, further, repeat_complaint (`helpdesk.sla.policies.Level`)
+    level: str
+    reason: str
+    recipients: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationAcknowledged(Event):
+    ticket_id: int
+    escalation_id: int
+    agent_id: int

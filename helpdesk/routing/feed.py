@@ -17,6 +17,7 @@ from typing import Any
 
 from helpdesk.events.types import (
     AgentPresenceChanged,
+    EscalationRaised,
     Event,
     MessageReceived,
     TicketAssigned,
@@ -80,6 +81,16 @@ class LiveFeed:
             self.push(event.agent_id, frame)
         elif isinstance(event, AgentPresenceChanged):
             self.push(event.agent_id, {"type": "presence", "presence": event.presence})
+        elif isinstance(event, EscalationRaised):
+            frame = {
+                "type": "escalation",
+                "ticket": event.ticket_id,
+                "escalation": event.escalation_id,
+                "level": event.level,
+                "reason": event.reason,
+            }
+            for recipient in event.recipients:
+                self.push(recipient, frame)
         elif isinstance(event, MessageReceived):
             agent_id = await self._assignee_of(event.ticket_id)
             if agent_id is not None and agent_id in self._subscribers:

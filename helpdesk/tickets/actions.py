@@ -22,8 +22,10 @@ from helpdesk.staff.models import Agent, Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.models import (
+    DEFAULT_ROOT_CAUSES,
     Attachment,
     AuthorType,
+    ComplaintResolution,
     DeliveryState,
     Direction,
     Message,
@@ -242,10 +244,19 @@ class TicketChanges:
     team_id: int | None = None
     clear_assignee: bool = False
     clear_team: bool = False
+    # Resolving a complaint needs both: what was done to put it right, and why it happened.
+    remedy: str | None = None
+    root_cause: str | None = None
 
 
 async def change(
-    session: AsyncSession, agent: Agent, ticket: Ticket, changes: TicketChanges, *, now: datetime
+    session: AsyncSession,
+    agent: Agent,
+    ticket: Ticket,
+    changes: TicketChanges,
+    *,
+    now: datetime,
+    root_causes: Sequence[str] = DEFAULT_ROOT_CAUSES,
 ) -> Outcome:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -257,6 +268,9 @@ async def change(
             setattr(ticket, name, value)
 
     if changes.status is not None:
+        kind = changes.kind or ticket.kind
+        if kind == TicketKind.COMPLAINT and _resolves(ticket, changes.status):
+            _complaint_resolution(session, agent, ticket, changes, root_causes, now)
         _apply_status(ticket, changes.status, now)
         set_field("status", changes.status)
     if changes.priority is not None:
@@ -282,6 +296,38 @@ async def change(
     _audit(session, agent, ticket, now, "ticket.changed", before=before, after=after)
     record(session, TicketChanged(ticket.id, after))
     return Outcome()
+
+
+def _resolves(ticket: Ticket, status: TicketStatus) -> bool:
+    done = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    return status in done and ticket.status not in done
+
+
+def _complaint_resolution(
+    session: AsyncSession,
+    agent: Agent,
+    ticket: Ticket,
+    changes: TicketChanges,
+    root_causes: Sequence[str],
+    now: datetime,
+) -> None:
+    """A complaint is closed only with a remedy and a root cause from the configured list."""
+    remedy = clean_text(changes.remedy or "").strip()
+    if not remedy:
+        raise TicketRuleError("a complaint is resolved only with a remedy: say what was done")
+    if changes.root_cause not in root_causes:
+        raise TicketRuleError(
+            "a complaint is resolved only with a root cause, one of: " + "; ".join(root_causes)
+        )
+    session.add(
+        ComplaintResolution(
+            ticket_id=ticket.id,
+            root_cause=changes.root_cause,
+            remedy=remedy,
+            resolved_by=agent.id,
+            resolved_at=now,
+        )
+    )
 
 
 def _audit(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -185,3 +186,48 @@ class AuditEntry(Base):
     )
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Why complaints happen, as a supervisor reports them; the list is a setting
+# (`tickets.complaint_root_causes`), these are its defaults.
+DEFAULT_ROOT_CAUSES = (
+    "no or little support",
+    "delay in fixing",
+    "poor quality of work",
+    "poor overall service",
+    "price",
+)
+
+
+class ComplaintResolution(Base):
+    """How a complaint was put right: a complaint is resolved only with a remedy and a cause."""
+
+    __tablename__ = "complaint_resolutions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    root_cause: Mapped[str] = mapped_column(String(100))
+    remedy: Mapped[str] = mapped_column(Text)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    resolved_at: Mapped[datetime]
+    # Some days later the customer is asked whether the fix worked (`helpdesk.sla.follow_up`).
+    follow_up_at: Mapped[datetime | None] = mapped_column(index=True)
+    follow_up_sent_at: Mapped[datetime | None]
+    # "worked" or "failed" once the customer answered.
+    follow_up_answer: Mapped[str | None] = mapped_column(String(8))
+
+
+class ComplaintSuggestion(Base):
+    """The detector thinks a customer's message is a complaint; an agent confirms or not."""
+
+    __tablename__ = "complaint_suggestions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    confirmed: Mapped[bool | None] = mapped_column(Boolean)

@@ -175,7 +175,8 @@ async def add_note(
 async def change_ticket(
     number: TicketNumber, body: TicketPatch, agent: CurrentAgent, request: Request
 ) -> TicketSummary:
-    """Change status, priority, kind, assignee or team. Send null to clear assignee or team."""
+    """Change status, priority, kind, assignee or team. Send null to clear assignee or team.
+    Resolving a complaint needs `remedy` and a `root_cause` from `GET /api/complaints/causes`."""
     runtime = runtime_of(request)
     given = body.model_fields_set
     # Who has the ticket is routing's to record (with its reason): not a plain field change.
@@ -185,11 +186,22 @@ async def change_ticket(
         kind=body.kind,
         team_id=body.team_id,
         clear_team="team_id" in given and body.team_id is None,
+        remedy=body.remedy,
+        root_cause=body.root_cause,
     )
     async with runtime.db.transaction() as session:
         ticket = await _visible(session, agent, number)
         now = runtime.clock.now()
-        await _rule_checked(tickets.change(session, agent, ticket, changes, now=now))
+        await _rule_checked(
+            tickets.change(
+                session,
+                agent,
+                ticket,
+                changes,
+                now=now,
+                root_causes=runtime.settings.conversation.complaint_root_causes,
+            )
+        )
         if body.assignee_id is not None:
             await _rule_checked(
                 routing_manual.assign(

@@ -22,6 +22,7 @@ from helpdesk.runtime import Runtime
 from helpdesk.web import (
     accounts_api,
     agent_api,
+    complaints_api,
     docs,
     kb_api,
     kb_bot_api,
@@ -29,6 +30,7 @@ from helpdesk.web import (
     outbox_api,
     reactions_api,
     routing_api,
+    sla_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
 
@@ -87,6 +89,8 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(routing_api.router)
     app.include_router(operations_routes.router)
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(sla_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

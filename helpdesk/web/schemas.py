@@ -173,6 +173,12 @@ class TicketPatch(BaseModel):
     kind: TicketKind | None = None
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="null unassigns")
     team_id: int | None = Field(None, ge=1, le=MAX_ID, description="null removes the team")
+    remedy: str | None = Field(
+        None, max_length=4000, description="Resolving a complaint: what was done to put it right"
+    )
+    root_cause: str | None = Field(
+        None, max_length=100, description="Resolving a complaint: one of the configured causes"
+    )
 
 
 class MessageCreated(BaseModel):

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.email import participants
+from helpdesk.channels.email.complaints import complaint_payload
 from helpdesk.channels.email.limits import plausible_date, unused_date_header
 from helpdesk.channels.email.models import (
     EmailCheckpoint,
@@ -237,6 +238,7 @@ class MailImporter:
                     hint_verified=verified,
                     automatic=parsed.automatic,
                     entry_point=mailbox,
+                    payload=complaint_payload(parsed.subject, self._settings.complaint_keywords),
                 )
             )
         receipts = await unit.receive(inbound, [item.hashes for item in wave])

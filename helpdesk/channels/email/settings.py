@@ -81,6 +81,18 @@ class EmailSettings(BaseModel):
     store_attempts: int = Field(3, ge=1, le=20)
     store_retry_seconds: float = Field(0.1, gt=0)
     expected_answer: str = "within one business day"
+    complaint_keywords: list[str] = Field(
+        default_factory=lambda: [
+            "complaint",
+            "beschwerde",
+            "réclamation",
+            "reclamación",
+            "queja",
+            "reclamo",
+            "жалоба",
+        ],
+        description="A subject with one of these words opens a complaint (case ignored)",
+    )
     reconnect_min_seconds: float = Field(1.0, gt=0)
     reconnect_max_seconds: float = Field(300.0, gt=0)
 

@@ -45,7 +45,7 @@ class SmtpPool:
         self._settings = settings
         self._idle: list[_Session] = []
         self._slots = asyncio.Semaphore(settings.max_connections)
-        self._options = _options(settings)
+        self._options = connection_options(settings)
         self._closing: set[asyncio.Task[None]] = set()
 
     async def send(self, mail: Envelope) -> None:
@@ -127,7 +127,8 @@ async def _quit(session: _Session) -> None:
     session.client.close()
 
 
-def _options(smtp: SmtpSettings) -> _Connection:
+def connection_options(smtp: SmtpSettings) -> _Connection:
+    """Where and how aiosmtplib connects, from the settings (replies and staff notices)."""
     context = ssl.create_default_context(cafile=smtp.ca_file)
     if not smtp.verify_tls:
         context.check_hostname = False

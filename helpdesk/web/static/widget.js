@@ -5,6 +5,7 @@
  * same client id and the server stores it once. Everything the server sends is shown as text,
  * never as HTML. Buttons a message offers (quick replies: "Yes, that helped", "Talk to a person")
  * are shown under the latest message only; tapping one sends a `choose` frame with its payload.
+ * "Talk to a person" and "I want to complain" are always shown above the input.
  */
 (function () {
   "use strict";
@@ -47,6 +48,8 @@
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
     'button.send{border:0;background:none;color:#2456d3;font-weight:600;padding:0 14px;cursor:pointer}' +
     '.choices{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:90%}' +
+    '.actions{display:flex;gap:6px;padding:4px 10px;border-top:1px solid #eee}' +
+    '.actions button{border:0;background:none;color:#2456d3;font:inherit;font-size:12px;cursor:pointer;padding:2px 4px;text-decoration:underline}' +
     '.choices button{border:1px solid #2456d3;background:#fff;color:#2456d3;border-radius:14px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}' +
     '</style>' +
     '<button class="btn" data-testid="chat-open" aria-label="Chat with us">?</button>' +
@@ -54,6 +57,9 @@
     '<div class="head"><span>Chat with us</span><span class="state" data-testid="chat-state">connecting…</span></div>' +
     '<div class="log" data-testid="chat-log" aria-live="polite"></div>' +
     '<div class="typing" data-testid="chat-typing"></div>' +
+    // Always there, whatever the bot said last: a person, or a complaint, is one tap away.
+    '<div class="actions"><button type="button" data-testid="chat-human" data-payload="human">Talk to a person</button>' +
+    '<button type="button" data-testid="chat-complaint" data-payload="complaint">I want to complain</button></div>' +
     '<form><textarea data-testid="chat-input" placeholder="Write a message… (a person will answer)" maxlength="16000"></textarea>' +
     '<button class="send" data-testid="chat-send" type="submit">Send</button></form>' +
     '</div>';
@@ -66,6 +72,13 @@
     panel.classList.toggle("open");
     if (panel.classList.contains("open")) input.focus();
   });
+  var actions = root.querySelectorAll(".actions button");
+  for (var a = 0; a < actions.length; a++) {
+    actions[a].addEventListener("click", function (e) {
+      var b = e.currentTarget;
+      choose({ label: b.textContent, payload: b.getAttribute("data-payload") });
+    });
+  }
   form.addEventListener("submit", function (e) { e.preventDefault(); send(input.value); input.value = ""; });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(input.value); input.value = ""; }

@@ -1,0 +1,171 @@
+"""The SLA reaction: timers start, pause, resume, end and are recomputed from ticket events.
+
+It runs as one reaction of the durable event log (`helpdesk.runtime.event_table`), so each
+event changes the timers once, in the transaction that moves the reaction's checkpoint, and
+records `SlaTimersChanged` so that every process's scheduler looks again at when to wake.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.common.clock import Clock
+from helpdesk.customers.models import Customer
+from helpdesk.events.types import (
+    Event,
+    MessageReceived,
+    ReplyQueued,
+    SlaTimersChanged,
+    TicketChanged,
+    TicketCreated,
+    TicketReopened,
+)
+from helpdesk.sla import follow_up, timers
+from helpdesk.sla.escalation import repeat_complaint
+from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
+from helpdesk.sla.policies import Match, Metric, PolicyBook
+from helpdesk.sla.tiers import customer_tier
+from helpdesk.staff.models import Team
+from helpdesk.storage.event_log import record
+from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
+
+# Ticket fields whose change may move a ticket to another policy or calendar.
+_MATCHED_ON = frozenset({"kind", "priority", "team_id"})
+
+
+class SlaService:
+    def __init__(self, clock: Clock, book: PolicyBook) -> None:
+        self._clock = clock
+        self.book = book
+        self._repeat_window = timedelta(days=book.settings.repeat_complaint_days)
+        self._follow_up_after = timedelta(days=book.settings.complaint_follow_up_days)
+        hours = book.settings.reassure_after_hours
+        # "We have not forgotten you" after this much business time waiting, if enabled.
+        self.reassure = timedelta(hours=hours) if hours else None
+
+    def wanted(self, event: Event) -> bool:
+        if isinstance(event, TicketCreated):
+            # Mail from a machine (auto-replies, lists) promises no one an answer.
+            return event.automatic is None
+        if isinstance(event, MessageReceived):
+            return not event.opened_ticket and event.automatic is None
+        if isinstance(event, TicketChanged):
+            return "status" in event.changes or bool(_MATCHED_ON & event.changes.keys())
+        return isinstance(event, ReplyQueued | TicketReopened)
+
+    async def handle(self, session: AsyncSession, event: Event) -> None:
+        now = self._clock.now()
+        ticket = await session.get(Ticket, getattr(event, "ticket_id", 0))
+        if ticket is None:
+            return
+        changed = False
+        if isinstance(event, TicketCreated):
+            changed = await self._open(session, ticket, now, Metric.FIRST_RESPONSE)
+        elif isinstance(event, TicketReopened):
+            changed = await self._open(session, ticket, now, Metric.NEXT_RESPONSE)
+        elif isinstance(event, MessageReceived):
+            changed = await self._customer_wrote(session, ticket, now)
+        elif isinstance(event, ReplyQueued):
+            message = await session.get(Message, event.message_id)
+            # Only a person's reply answers the customer: not the bot, not the system.
+            if message is not None and message.author_type == AuthorType.AGENT:
+                changed = await self._agent_replied(session, ticket, now)
+        elif isinstance(event, TicketChanged):
+            changed = await self._ticket_changed(session, ticket, event.changes, now)
+        if changed:
+            record(session, SlaTimersChanged(ticket.id))
+
+    async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
+        customer = await session.get(Customer, ticket.customer_id)
+        tier = customer_tier(customer) if customer is not None else "standard"
+        team = await session.get(Team, ticket.team_id) if ticket.team_id is not None else None
+        return self.book.match(
+            kind=ticket.kind.value,
+            priority=ticket.priority.value,
+            tier=tier,
+            team=team.name if team is not None else None,
+        )
+
+    async def active_timers(self, session: AsyncSession, ticket_id: int) -> list[SlaTimer]:
+        query = select(SlaTimer).where(SlaTimer.ticket_id == ticket_id, SlaTimer.status.in_(ACTIVE))
+        return list(await session.scalars(query.order_by(SlaTimer.id).with_for_update()))
+
+    async def _open(
+        self, session: AsyncSession, ticket: Ticket, now: datetime, response: Metric
+    ) -> bool:
+        """A new (or reopened) ticket: a response and the resolution are owed."""
+        if ticket.status not in (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING):
+            return False
+        match = await self.match(session, ticket)
+        active = {t.metric for t in await self.active_timers(session, ticket.id)}
+        for metric in (response, Metric.RESOLUTION):
+            if metric.value not in active:
+                session.add(timers.start(ticket.id, metric, match, now, self.reassure))
+        # Why this policy: the timers carry its and the calendar's names (GET /api/tickets/N/sla);
+        # the audit trail keeps to changes of the ticket and to escalations.
+        return True
+
+    async def _customer_wrote(self, session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
+        """The customer wrote: paused timers run again, and an answer is owed again."""
+        active = await self.active_timers(session, ticket.id)
+        if not active and ticket.first_response_at is None:
+            return False  # a ticket from before the SLA, or one resolved long ago
+        match = await self.match(session, ticket)
+        for timer in active:
+            timers.resume(timer, self._match_for(timer, match), now, self.reassure)
+        responses = {Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value}
+        if not any(t.metric in responses for t in active) and ticket.first_response_at:
+            session.add(timers.start(ticket.id, Metric.NEXT_RESPONSE, match, now, self.reassure))
+        return True
+
+    async def _agent_replied(self, session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
+        changed = False
+        for timer in await self.active_timers(session, ticket.id):
+            if timer.metric in (Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value):
+                calendar = self.book.calendar(timer.calendar)
+                timers.end(timer, calendar, now, TimerStatus.MET)
+                changed = True
+        return changed
+
+    async def _ticket_changed(
+        self, session: AsyncSession, ticket: Ticket, changes: dict[str, object], now: datetime
+    ) -> bool:
+        active = await self.active_timers(session, ticket.id)
+        if not active:
+            return False
+        status = changes.get("status")
+        if status in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value):
+            for timer in active:
+                calendar = self.book.calendar(timer.calendar)
+                ended = (
+                    TimerStatus.MET
+                    if timer.metric == Metric.RESOLUTION.value
+                    else TimerStatus.STOPPED
+                )
+                timers.end(timer, calendar, now, ended)
+            if ticket.kind == TicketKind.COMPLAINT and self._follow_up_after:
+                await follow_up.schedule(session, ticket, self._follow_up_after, now)
+            return True
+        if changes.get("kind") == TicketKind.COMPLAINT.value:
+            await repeat_complaint(session, ticket, self._repeat_window, now)
+        if _MATCHED_ON & changes.keys():
+            match = await self.match(session, ticket)
+            for timer in active:
+                if timer.fingerprint != match.fingerprint or timer.policy != match.policy.name:
+                    old = self.book.calendars.get(timer.calendar) or match.calendar
+                    timers.recompute(timer, match, old, now, self.reassure)
+        if status == TicketStatus.PENDING.value:
+            for timer in active:
+                timers.pause(timer, self.book.calendar(timer.calendar), now)
+        elif status in (TicketStatus.OPEN.value, TicketStatus.NEW.value):
+            match = await self.match(session, ticket)
+            for timer in active:
+                timers.resume(timer, self._match_for(timer, match), now, self.reassure)
+        return True
+
+    def _match_for(self, timer: SlaTimer, current: Match) -> Match:
+        """The timer's own policy and calendar (it keeps them until recomputed)."""
+        return self.book.by_name(timer.policy, timer.calendar) or current
