@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from helpdesk.channels.telegram.models import TelegramState
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
+from helpdesk.routing.models import HeldTicket
+from helpdesk.sla.models import Escalation, SlaTimer, TimerStatus
 from helpdesk.tickets.models import Ticket, TicketStatus
 
 if TYPE_CHECKING:
@@ -55,6 +57,27 @@ def register_standard_metrics(rt: Runtime) -> None:
         "Seconds since the last Telegram update was stored, by bot",
         select(TelegramState.bot_id, TelegramState.updated_at),
         labels=["bot_id"],
+    )
+    metrics.gauge_query(
+        "helpdesk_holding_queue",
+        "Tickets waiting in routing's holding queue for an eligible agent (all processes)",
+        select(func.count()).select_from(HeldTicket),
+    )
+    metrics.gauge_query(
+        "helpdesk_sla_breached_open",
+        "SLA timers past their target and still running, by metric (all processes)",
+        select(SlaTimer.metric, func.count())
+        .where(SlaTimer.status == TimerStatus.RUNNING, SlaTimer.breached_at.is_not(None))
+        .group_by(SlaTimer.metric),
+        labels=["metric"],
+    )
+    metrics.gauge_query(
+        "helpdesk_escalations_unacknowledged",
+        "Escalations no supervisor has acknowledged yet, by level (all processes)",
+        select(Escalation.level, func.count())
+        .where(Escalation.acknowledged_at.is_(None))
+        .group_by(Escalation.level),
+        labels=["level"],
     )
     metrics.gauge_callback(
         "helpdesk_chat_connections",
