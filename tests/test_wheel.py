@@ -42,6 +42,10 @@ RENDERED: dict[str, tuple[dict[str, Any], str]] = {
         {"ticket_number": 42, "subject": "Broken <printer>", "expected_answer": "within a day"},
         'opened ticket #42 ("Broken <printer>").\n\nWe usually answer within a day.',
     ),
+    "ticket_merged.txt": (
+        {"merged_number": 7, "merged_subject": "A <b>", "ticket_number": 42, "subject": "B & C"},
+        'Your request #7 ("A <b>") is now handled together with #42 ("B & C").',
+    ),
     "email_reply.html": (REPLY, "Try &lt;b&gt;this&lt;/b&gt; &amp; restart"),
     "email_reply.txt": (REPLY, "Try <b>this</b> & restart\n\n-- \nAlice\n"),
     "telegram/greeting.html": ({"name": "Ann & Bob"}, "Hello, Ann &amp; Bob!"),

@@ -49,7 +49,6 @@ class _HelpdeskApp(FastAPI):
             public_url=runtime.settings.public_url,
             frame_ancestors=protection.frame_ancestors,
             hsts_max_age=protection.hsts_max_age_seconds,
-            docs_paths=(self.docs_url, self.redoc_url, self.swagger_ui_oauth2_redirect_url),
         )
 
 

@@ -4,45 +4,29 @@ The Content-Security-Policy allows scripts from the helpdesk's own origin only, 
 ones, so an injected `<script>` does not run even if escaping were ever missed. The widget runs
 on the company's site as a script (a shadow root, no frame), so no page needs to be framed:
 framing is refused unless an operator lists sites in `protection.frame_ancestors`. The API
-docs pages (FastAPI's Swagger UI and ReDoc) carry one inline start-up script each; only on those
-paths the policy allows exactly those scripts, by their hash.
+docs page (`helpdesk/web/docs.py`) loads Swagger UI and its start-up script as files from here,
+so it needs no exception.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
-# Where FastAPI's docs pages load Swagger UI and ReDoc from, unless they are served locally.
-_DOCS_ASSETS = "https://cdn.jsdelivr.net"
 
-
-def content_security_policy(
-    public_url: str, frame_ancestors: Iterable[str], extra_scripts: Iterable[str] = ()
-) -> str:
+def content_security_policy(public_url: str, frame_ancestors: Iterable[str]) -> str:
     origin = urlsplit(public_url)
     sockets = f"{'wss' if origin.scheme == 'https' else 'ws'}://{origin.netloc}"
-    scripts = " ".join(["'self'", f"{origin.scheme}://{origin.netloc}", *extra_scripts])
+    scripts = f"'self' {origin.scheme}://{origin.netloc}"
     ancestors = " ".join(frame_ancestors) or "'none'"
     return (
-        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'"
-        f"{' ' + _DOCS_ASSETS if extra_scripts else ''}; img-src 'self' data: https:; "
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: https:; "
         f"connect-src 'self' {sockets}; object-src 'none'; base-uri 'none'; "
         f"form-action 'self'; frame-ancestors {ancestors}"
     )
-
-
-def script_hashes(html: bytes) -> list[str]:
-    return [
-        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
-        for body in _INLINE_SCRIPT.findall(html)
-    ]
 
 
 class SecurityHeaders:
@@ -55,12 +39,10 @@ class SecurityHeaders:
         public_url: str,
         frame_ancestors: list[str],
         hsts_max_age: int,
-        docs_paths: Iterable[str | None] = (),
     ) -> None:
         self.app = app
         self._public_url = public_url
         self._ancestors = list(frame_ancestors)
-        self._docs_paths = {path for path in docs_paths if path}
         common: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
@@ -78,9 +60,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] in self._docs_paths:
-            await self._docs_page(scope, receive, send)
-            return
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -95,27 +74,3 @@ class SecurityHeaders:
         ours = {name for name, _ in self._common} | {b"content-security-policy"}
         kept = [(n, v) for n, v in headers if n.lower() not in ours]
         return [*kept, *self._common, (b"content-security-policy", policy)]
-
-    async def _docs_page(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer the (small) docs page to hash its inline scripts into its policy."""
-        start: Message | None = None
-        body = bytearray()
-
-        async def collect(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-                if not message.get("more_body"):
-                    assert start is not None
-                    extra = [_DOCS_ASSETS, *script_hashes(bytes(body))]
-                    policy = content_security_policy(self._public_url, self._ancestors, extra)
-                    start["headers"] = self._add(start.get("headers", []), policy.encode())
-                    await send(start)
-                    await send({"type": "http.response.body", "body": bytes(body)})
-                return
-            await send(message)
-
-        await self.app(scope, receive, collect)
