@@ -133,6 +133,15 @@ class HeldTicket(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
+TRIGGER_LENGTH = 64
+
+
+def short_trigger(text: str) -> str:
+    """What set a decision off, cut to fit its column (a bot's hand-over reason can be long;
+    the whole reason stays in the ticket's history)."""
+    return text if len(text) <= TRIGGER_LENGTH else text[: TRIGGER_LENGTH - 1] + "…"
+
+
 class RoutingDecision(Base):
     """Why a ticket went to whom (or waits): one row per decision, automatic or manual."""
 
@@ -145,7 +154,7 @@ class RoutingDecision(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
-    trigger: Mapped[str] = mapped_column(String(64), default="")
+    trigger: Mapped[str] = mapped_column(String(TRIGGER_LENGTH), default="")
     # Readable lines: the rule, who was eligible, who was skipped and why, who was chosen.
     reason: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

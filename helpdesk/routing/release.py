@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.events.types import TicketReleased
-from helpdesk.routing.models import RoutingDecision
+from helpdesk.routing.models import RoutingDecision, short_trigger
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import OPEN_STATUSES, AuthorType, Direction, Message, Ticket
 
@@ -55,7 +55,7 @@ async def release(
                 at=now,
                 outcome="released",
                 agent_id=agent_id,
-                trigger=reason,
+                trigger=short_trigger(reason),
                 reason=f"Taken back from agent {agent_id}: {reason}.",
             )
         )

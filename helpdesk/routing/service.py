@@ -30,7 +30,7 @@ from helpdesk.events.types import (
     TicketReopened,
 )
 from helpdesk.routing.manual import AssignmentError
-from helpdesk.routing.models import HeldTicket, Presence, RoutingProfile
+from helpdesk.routing.models import HeldTicket, Presence, RoutingProfile, short_trigger
 from helpdesk.routing.profiles import effective_presence, exact_loads
 from helpdesk.routing.queries import unattended
 from helpdesk.routing.release import release
@@ -97,7 +97,7 @@ class RoutingService:
             await self.router.route(session, [event.ticket_id], "new ticket", now=now)
         elif isinstance(event, TicketHandedOver):
             await self.router.route(
-                session, [event.ticket_id], f"hand-over: {event.reason}", now=now
+                session, [event.ticket_id], short_trigger(f"hand-over: {event.reason}"), now=now
             )
         elif isinstance(event, TicketReopened):
             await self._reopened(session, event.ticket_id)
