@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.conversation.complaint_detector import ComplaintSignal
-from helpdesk.conversation.handover import hand_over
+from helpdesk.conversation.handover import hand_over, mark_complaint
 from helpdesk.events.types import TicketChanged, TicketReopened
 from helpdesk.staff.models import Agent
 from helpdesk.storage.event_log import record
@@ -23,7 +23,6 @@ from helpdesk.tickets.models import (
     ComplaintResolution,
     ComplaintSuggestion,
     Message,
-    Priority,
     Ticket,
     TicketKind,
     TicketStatus,
@@ -94,13 +93,7 @@ async def decide(
             action="complaint.dismissed",
         )
         return
-    changes: dict[str, str] = {}
-    if ticket.kind != TicketKind.COMPLAINT:
-        ticket.kind = TicketKind.COMPLAINT
-        changes["kind"] = TicketKind.COMPLAINT.value
-    if ticket.priority in (Priority.LOW, Priority.NORMAL):
-        ticket.priority = Priority.HIGH
-        changes["priority"] = Priority.HIGH.value
+    changes = mark_complaint(ticket)
     if changes:
         ticket.updated_at = now
         audit.record(

@@ -74,8 +74,8 @@ async def hand_over(
         await bot_reply(session, ticket, HANDED_OVER_TEXT, now=now, author=AuthorType.SYSTEM)
 
 
-async def open_complaint(session: AsyncSession, ticket: Ticket, *, now: datetime) -> None:
-    """A complaint is easy to make: one tap marks the ticket and puts a person on it."""
+def mark_complaint(ticket: Ticket) -> dict[str, str]:
+    """Make the ticket a complaint of at least high priority; what changed, for the audit."""
     changes: dict[str, str] = {}
     if ticket.kind != TicketKind.COMPLAINT:
         ticket.kind = TicketKind.COMPLAINT
@@ -83,6 +83,12 @@ async def open_complaint(session: AsyncSession, ticket: Ticket, *, now: datetime
     if ticket.priority in (Priority.LOW, Priority.NORMAL):
         ticket.priority = Priority.HIGH
         changes["priority"] = Priority.HIGH.value
+    return changes
+
+
+async def open_complaint(session: AsyncSession, ticket: Ticket, *, now: datetime) -> None:
+    """A complaint is easy to make: one tap marks the ticket and puts a person on it."""
+    changes = mark_complaint(ticket)
     if changes:
         audit.record(
             session,
