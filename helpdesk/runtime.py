@@ -50,6 +50,7 @@ from helpdesk.messages import ChannelAdapter
 from helpdesk.routing.feed import LiveFeed
 from helpdesk.routing.service import RoutingService
 from helpdesk.staff.login_throttle import LoginThrottle
+from helpdesk.staff.session_cache import SessionCache
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
@@ -68,6 +69,7 @@ class Runtime:
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
+        self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
         )

@@ -45,6 +45,11 @@ def normalise(channel: str, address: str) -> str:
     raise BadAddress(f"customers are not looked up by {channel}")
 
 
+def customer_name_for(name: str, address: str) -> str:
+    """A new customer's name: the one the agent gave, else the address."""
+    return (name or address)[:200]
+
+
 async def find(session: AsyncSession, channel: str, address: str) -> Identity | None:
     return await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.address == address)
@@ -67,7 +72,7 @@ async def create(
     created = customer_id is None
     if customer_id is None:
         customer = Customer(
-            name=(name or address)[:200],
+            name=customer_name_for(name, address),
             email=address if channel == "email" else None,
             created_at=now,
         )

@@ -11,7 +11,7 @@ ticket the first request opened.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -83,6 +83,23 @@ class Opened:
     message: Message
     duplicate: bool = False
     customer_created: bool = False
+    # Known without asking the database when the customer was created here.
+    customer_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the reads before any write found (`plan`): the request checked, the repeat it is,
+    or the customer and the identities it names. `write` does the rest."""
+
+    opening: Opening
+    subject: str
+    key: str | None
+    repeat: Opened | None = None
+    customer_id: int | None = None
+    # Normalised addresses the contact named, and the identities already stored for them.
+    addresses: dict[str, str] = field(default_factory=dict)
+    known: dict[str, int] = field(default_factory=dict)
 
 
 async def open_ticket(
@@ -90,6 +107,16 @@ async def open_ticket(
 ) -> Opened:
     """Raises TicketRuleError (the request cannot be done), NotPermitted (not by this agent),
     CustomerNotFound, or lookup.BadAddress."""
+    planned = await plan(session, agent, opening)
+    if planned.repeat is not None:
+        return planned.repeat
+    return await write(session, agent, planned, now=now, chat_open=chat_open)
+
+
+async def plan(session: AsyncSession, agent: Agent, opening: Opening) -> Plan:
+    """Only reads: a caller on SQLite runs them before taking the one writer's turn. What
+    changes between this and `write` (the same key or address committed meanwhile) fails
+    `write` on a unique constraint, and the caller runs both again."""
     if opening.channel not in (*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS):
         raise TicketRuleError(
             f"a ticket opens on one of {', '.join((*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS))}"
@@ -105,14 +132,24 @@ async def open_ticket(
         if earlier is not None:
             ticket = await session.get(Ticket, earlier.ticket_id)
             assert ticket is not None
-            return Opened(ticket, earlier, duplicate=True)
+            return Plan(opening, subject, key, Opened(ticket, earlier, duplicate=True))
     await _check_placement(session, agent, opening)
-    customer_id, addressed, created = await _customer(session, agent, opening.contact, now)
+    customer_id, addresses, known = await _find_customer(session, agent, opening.contact)
+    return Plan(opening, subject, key, None, customer_id, addresses, known)
+
+
+async def write(
+    session: AsyncSession, agent: Agent, planned: Plan, *, now: datetime, chat_open: ChatOpen
+) -> Opened:
+    """The writes of a `plan` without a repeat: in the caller's write transaction."""
+    opening, key = planned.opening, planned.key
+    customer_id, addressed, name = await _create_missing(session, planned, now)
+    created = planned.customer_id is None
     recipient = None
     if opening.channel in WRITTEN_CHANNELS:
         recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
     ticket = Ticket(
-        subject=subject,
+        subject=planned.subject,
         status=TicketStatus.NEW,
         priority=opening.priority,
         kind=opening.kind,
@@ -162,7 +199,7 @@ async def open_ticket(
             opening.duration_seconds,
             identity_id=addressed.get("phone") if opening.channel == "phone" else None,
         )
-        # The key was looked up above: a repeat has returned already.
+        # The key was looked up by `plan`: a repeat has returned already.
         outcome = await touchpoints.log(
             session, agent, ticket, point, now=now, external_id=key, checked=True
         )
@@ -179,7 +216,7 @@ async def open_ticket(
         # The address the agent chose: the outbox sends the first message there.
         outcome.message.identity_id = recipient.id
     assert outcome.message is not None
-    return Opened(ticket, outcome.message, customer_created=created)
+    return Opened(ticket, outcome.message, customer_created=created, customer_name=name)
 
 
 def _reply_key(idempotency_key: str | None) -> str | None:
@@ -206,11 +243,11 @@ async def _check_placement(session: AsyncSession, agent: Agent, opening: Opening
     check_assignment(agent, opening.team_id, assignee)
 
 
-async def _customer(
-    session: AsyncSession, agent: Agent, contact: Contact, now: datetime
-) -> tuple[int, dict[str, int], bool]:
-    """The customer's id, the identities the contact named (by channel), and whether the
-    customer is new."""
+async def _find_customer(
+    session: AsyncSession, agent: Agent, contact: Contact
+) -> tuple[int | None, dict[str, str], dict[str, int]]:
+    """The customer's id (None: a new one), the normalised addresses the contact named, and
+    the identities already stored for them (by channel)."""
     addresses = {
         channel: lookup.normalise(channel, value)
         for channel, value in (("email", contact.email), ("phone", contact.phone))
@@ -235,19 +272,34 @@ async def _customer(
         raise TicketRuleError("the email address and the phone number belong to two customers")
     if customer_id is None and owners:
         customer_id = owners.pop()
-    if customer_id is not None and not await customer_in_sight(session, agent, customer_id):
-        raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
-    created = customer_id is None
-    addressed = {channel: identity.id for channel, identity in known.items()}
-    for channel, address in addresses.items():
+        if not await customer_in_sight(session, agent, customer_id):
+            raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
+    return customer_id, addresses, {channel: identity.id for channel, identity in known.items()}
+
+
+async def _create_missing(
+    session: AsyncSession, planned: Plan, now: datetime
+) -> tuple[int, dict[str, int], str | None]:
+    """The customer's id (created if new), the identities the contact named by channel (the
+    missing ones created), and the new customer's name (None for an existing customer)."""
+    customer_id, name = planned.customer_id, None
+    addressed = dict(planned.known)
+    for channel, address in planned.addresses.items():
         if channel not in addressed:
             found = await lookup.create(
-                session, channel, address, name=contact.name, now=now, customer_id=customer_id
+                session,
+                channel,
+                address,
+                name=planned.opening.contact.name,
+                now=now,
+                customer_id=customer_id,
             )
+            if found.created:
+                name = lookup.customer_name_for(planned.opening.contact.name, address)
             customer_id = found.customer_id
             addressed[channel] = found.identity_id
     assert customer_id is not None
-    return customer_id, addressed, created
+    return customer_id, addressed, name
 
 
 async def _recipient(
