@@ -21,12 +21,14 @@ from helpdesk.common.sanitize import clean_text
 from helpdesk.customers import lookup
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.customers.proactive import unasked_refusal
-from helpdesk.events.types import TicketCreated
+from helpdesk.events.types import TicketCreated, TouchPointLogged
 from helpdesk.staff.models import Agent, Team
+from helpdesk.storage import rows
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit, touchpoints
 from helpdesk.tickets.actions import TicketRuleError, reply
 from helpdesk.tickets.models import (
+    AuditEntry,
     AuthorType,
     Direction,
     Message,
@@ -142,13 +144,86 @@ async def write(
     session: AsyncSession, agent: Agent, planned: Plan, *, now: datetime, chat_open: ChatOpen
 ) -> Opened:
     """The writes of a `plan` without a repeat: in the caller's write transaction."""
-    opening, key = planned.opening, planned.key
+    opening = planned.opening
     customer_id, addressed, name = await _create_missing(session, planned, now)
     created = planned.customer_id is None
-    recipient = None
-    if opening.channel in WRITTEN_CHANNELS:
-        recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
-    ticket = Ticket(
+    if opening.channel in touchpoints.TOUCH_POINTS:
+        return await _open_on_touch_point(
+            session, agent, planned, customer_id, addressed, now=now, created=created, name=name
+        )
+    recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
+    ticket = _new_ticket(planned, customer_id, now)
+    session.add(ticket)
+    await session.flush()
+    session.add(_opened_entry(agent, planned, ticket, created, now))
+    record(session, _created(agent, ticket))
+    outcome = await reply(
+        session,
+        agent,
+        ticket,
+        opening.text,
+        now=now,
+        idempotency_key=_reply_key(opening.idempotency_key),
+    )
+    assert outcome.message is not None
+    # The address the agent chose: the outbox sends the first message there.
+    outcome.message.identity_id = recipient.id
+    return Opened(ticket, outcome.message, customer_created=created, customer_name=name)
+
+
+async def _open_on_touch_point(
+    session: AsyncSession,
+    agent: Agent,
+    planned: Plan,
+    customer_id: int,
+    addressed: dict[str, int],
+    *,
+    now: datetime,
+    created: bool,
+    name: str | None,
+) -> Opened:
+    """The ticket, the call or visit on it, both audit entries and both events: the rows
+    `touchpoints.log` would write after a flush, inserted directly (`storage/rows.py`), since
+    nothing else in the transaction reads them back."""
+    opening = planned.opening
+    point = touchpoints.TouchPoint(
+        opening.channel,
+        opening.direction,
+        opening.text,
+        opening.duration_seconds,
+        identity_id=addressed.get("phone") if opening.channel == "phone" else None,
+    )
+    touchpoints.check(point)
+    ticket = _new_ticket(planned, customer_id, now)
+    # Written with the ticket's first row, rather than updated after it.
+    touchpoints.counts_on(ticket, opening.direction, now)
+    await rows.insert_one(session, ticket)
+    # The key was looked up by `plan`: a repeat has returned already.
+    message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
+    await rows.insert_one(session, message)
+    logged = audit.entry(
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.touch_point",
+        message_id=message.id,
+        channel=point.channel,
+        direction=point.direction.value,
+        duration_seconds=point.duration_seconds,
+    )
+    await rows.insert_all(session, [_opened_entry(agent, planned, ticket, created, now), logged])
+    record(
+        session,
+        _created(agent, ticket),
+        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
+    )
+    return Opened(ticket, message, customer_created=created, customer_name=name)
+
+
+def _new_ticket(planned: Plan, customer_id: int, now: datetime) -> Ticket:
+    opening = planned.opening
+    return Ticket(
         subject=planned.subject,
         status=TicketStatus.NEW,
         priority=opening.priority,
@@ -160,20 +235,20 @@ async def write(
         created_at=now,
         updated_at=now,
     )
-    if recipient is None:
-        # Written with the ticket's first row, rather than updated after it.
-        touchpoints.counts_on(ticket, opening.direction, now)
-    session.add(ticket)
-    await session.flush()
-    audit.record(
-        session,
+
+
+def _opened_entry(
+    agent: Agent, planned: Plan, ticket: Ticket, created: bool, now: datetime
+) -> AuditEntry:
+    opening = planned.opening
+    return audit.entry(
         at=now,
         actor_type=AuthorType.AGENT,
         actor_id=agent.id,
         ticket_id=ticket.id,
         action="ticket.opened",
         channel=opening.channel,
-        customer_id=customer_id,
+        customer_id=ticket.customer_id,
         customer_created=created,
         team_id=opening.team_id,
         assignee_id=opening.assignee_id,
@@ -181,42 +256,16 @@ async def write(
         kind=opening.kind.value,
         customer_asked=opening.customer_asked,
     )
-    record(
-        session,
-        TicketCreated(
-            ticket.id,
-            customer_id,
-            ticket.channel,
-            opened_by_agent_id=agent.id,
-            assignee_id=opening.assignee_id,
-        ),
+
+
+def _created(agent: Agent, ticket: Ticket) -> TicketCreated:
+    return TicketCreated(
+        ticket.id,
+        ticket.customer_id,
+        ticket.channel,
+        opened_by_agent_id=agent.id,
+        assignee_id=ticket.assignee_id,
     )
-    if recipient is None:
-        point = touchpoints.TouchPoint(
-            opening.channel,
-            opening.direction,
-            opening.text,
-            opening.duration_seconds,
-            identity_id=addressed.get("phone") if opening.channel == "phone" else None,
-        )
-        # The key was looked up by `plan`: a repeat has returned already.
-        outcome = await touchpoints.log(
-            session, agent, ticket, point, now=now, external_id=key, checked=True
-        )
-    else:
-        outcome = await reply(
-            session,
-            agent,
-            ticket,
-            opening.text,
-            now=now,
-            idempotency_key=_reply_key(opening.idempotency_key),
-        )
-        assert outcome.message is not None
-        # The address the agent chose: the outbox sends the first message there.
-        outcome.message.identity_id = recipient.id
-    assert outcome.message is not None
-    return Opened(ticket, outcome.message, customer_created=created, customer_name=name)
 
 
 def _reply_key(idempotency_key: str | None) -> str | None:
