@@ -240,7 +240,9 @@ def event_table(rt: Runtime) -> EventTable:
     survey = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
-    routing = Reaction("routing", rt.routing.on_event, wanted=rt.routing.wanted)
+    routing = Reaction(
+        "routing", rt.routing.on_event, wanted=rt.routing.wanted, handle_many=rt.routing.on_events
+    )
     # Every process wakes its holding-queue drain when room appears, and tells the agents
     # connected to it (their live feed).
     drain = Broadcast("routing-drain", rt.routing.on_capacity_event)
