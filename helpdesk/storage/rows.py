@@ -42,7 +42,9 @@ def values_of(instance: Base) -> dict[str, Any]:
 async def insert_one(session: AsyncSession, instance: Base) -> int:
     """INSERT the object's row in the session's transaction; sets and returns its new id."""
     table = table_of(type(instance))
-    new_id = int((await session.execute(_returning_id(table), values_of(instance))).scalar_one())
+    # On the session's connection: the session's own execute adds its ORM layer for nothing.
+    connection = await session.connection()
+    new_id = int((await connection.execute(_returning_id(table), values_of(instance))).scalar_one())
     instance.id = new_id  # type: ignore[attr-defined]
     return new_id
 
@@ -51,4 +53,5 @@ async def insert_all(session: AsyncSession, instances: Sequence[Base]) -> None:
     """INSERT rows of one model whose ids nobody needs (audit entries): one statement."""
     if instances:
         table = table_of(type(instances[0]))
-        await session.execute(_plain(table), [values_of(instance) for instance in instances])
+        connection = await session.connection()
+        await connection.execute(_plain(table), [values_of(instance) for instance in instances])
