@@ -61,6 +61,7 @@ from helpdesk.sla.policies import PolicyBook
 from helpdesk.sla.scheduler import SlaScheduler
 from helpdesk.sla.service import SlaService
 from helpdesk.staff.login_throttle import LoginThrottle
+from helpdesk.staff.session_cache import SessionCache
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
@@ -79,6 +80,7 @@ class Runtime:
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
+        self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
         )
@@ -271,7 +273,9 @@ def event_table(rt: Runtime) -> EventTable:
     survey_reaction = Reaction(
         "satisfaction-survey", rt.satisfaction.on_ticket_changed, wanted=rt.satisfaction.wanted
     )
-    routing = Reaction("routing", rt.routing.on_event, wanted=rt.routing.wanted)
+    routing = Reaction(
+        "routing", rt.routing.on_event, wanted=rt.routing.wanted, handle_many=rt.routing.on_events
+    )
     # Every process wakes its holding-queue drain when room appears, and tells the agents
     # connected to it (their live feed).
     drain = Broadcast("routing-drain", rt.routing.on_capacity_event)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer, Identity
+from helpdesk.storage.rows import insert_one
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{1,63}$")
 # Separators people write in phone numbers; they are not part of the number.
@@ -45,6 +46,11 @@ def normalise(channel: str, address: str) -> str:
     raise BadAddress(f"customers are not looked up by {channel}")
 
 
+def customer_name_for(name: str, address: str) -> str:
+    """A new customer's name: the one the agent gave, else the address."""
+    return (name or address)[:200]
+
+
 async def find(session: AsyncSession, channel: str, address: str) -> Identity | None:
     return await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.address == address)
@@ -67,13 +73,11 @@ async def create(
     created = customer_id is None
     if customer_id is None:
         customer = Customer(
-            name=(name or address)[:200],
+            name=customer_name_for(name, address),
             email=address if channel == "email" else None,
             created_at=now,
         )
-        session.add(customer)
-        await session.flush()
-        customer_id = customer.id
+        customer_id = await insert_one(session, customer)
     identity = Identity(
         customer_id=customer_id,
         channel=channel,
@@ -81,6 +85,5 @@ async def create(
         display_name=name[:200],
         created_at=now,
     )
-    session.add(identity)
-    await session.flush()
-    return Found(customer_id, identity.id, created=created)
+    # Inserted directly, not flushed: the rows are all this needs (`storage/rows.py`).
+    return Found(customer_id, await insert_one(session, identity), created=created)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import or_, select, tuple_
@@ -90,6 +90,21 @@ class RoutingService:
         if isinstance(event, TicketCreated):
             return event.automatic is None and not self._bot_answers(event.channel)
         return True
+
+    async def on_events(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """A round of events in order; each run of new tickets is routed in one go, as
+        `Router.route` places a list of tickets with one read of the rules and the agents."""
+        new: list[int] = []
+        for event in events:
+            if isinstance(event, TicketCreated):
+                new.append(event.ticket_id)
+                continue
+            if new:
+                await self.router.route(session, new, "new ticket", now=self.clock.now())
+                new = []
+            await self.on_event(session, event)
+        if new:
+            await self.router.route(session, new, "new ticket", now=self.clock.now())
 
     async def on_event(self, session: AsyncSession, event: Event) -> None:
         now = self.clock.now()

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.models import Agent, AgentSession
+from helpdesk.staff.session_cache import SessionCache, generation, sessions_changed
 
 
 def _hash(token: str) -> str:
@@ -47,26 +48,40 @@ async def open_session(
     return token
 
 
-async def agent_of(session: AsyncSession, token: str, *, now: datetime) -> Agent | None:
-    """The active agent whose unexpired session this token is, or None."""
+async def agent_of(
+    session: AsyncSession, token: str, *, now: datetime, cache: SessionCache | None = None
+) -> Agent | None:
+    """The active agent whose unexpired session this token is, or None. With a `cache`, an
+    answer from the last moment (`session_cache.py`) saves the lookup."""
     if not token or len(token) > 200:
         return None
-    agent: Agent | None = await session.scalar(
-        select(Agent)
-        .join(AgentSession, AgentSession.agent_id == Agent.id)
-        .where(AgentSession.token_hash == _hash(token), AgentSession.expires_at > now)
-    )
-    if agent is None or not agent.active:
+    token_hash = _hash(token)
+    if cache is not None and (known := cache.get(token_hash)) is not None:
+        return known
+    looked_up_at = generation()
+    row = (
+        await session.execute(
+            select(Agent, AgentSession.expires_at)
+            .join(AgentSession, AgentSession.agent_id == Agent.id)
+            .where(AgentSession.token_hash == token_hash, AgentSession.expires_at > now)
+        )
+    ).first()
+    if row is None or not row[0].active:
         return None
+    agent, expires = row
+    if cache is not None:
+        cache.remember(token_hash, agent, looked_up_at=looked_up_at, now=now, expires=expires)
     return agent
 
 
 async def end_session(session: AsyncSession, token: str) -> None:
+    sessions_changed(session.sync_session)
     await session.execute(delete(AgentSession).where(AgentSession.token_hash == _hash(token)))
 
 
 async def end_sessions_of(session: AsyncSession, agent_id: int, *, keep: str | None = None) -> int:
     """End every session of the agent (except `keep`, the caller's own); returns how many."""
+    sessions_changed(session.sync_session)
     statement = delete(AgentSession).where(AgentSession.agent_id == agent_id)
     if keep is not None:
         statement = statement.where(AgentSession.token_hash != _hash(keep))

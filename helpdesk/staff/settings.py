@@ -33,3 +33,11 @@ class AccountSettings(BaseModel):
         gt=0,
         description="A successful login makes its address a known one for the account this long",
     )
+    session_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="How long a process remembers which agent a session token names instead of "
+        "looking it up per request; another process sees a logout or a disabling at most this "
+        "late (the process that did it at once). 0 looks up every request",
+    )

@@ -21,14 +21,34 @@ def record(
     **detail: Any,
 ) -> None:
     session.add(
-        AuditEntry(
+        entry(
             at=at,
             actor_type=actor_type,
             actor_id=actor_id,
             ticket_id=ticket_id,
             action=action,
-            detail=detail,
+            **detail,
         )
+    )
+
+
+def entry(
+    *,
+    at: datetime,
+    actor_type: AuthorType,
+    actor_id: int | None,
+    ticket_id: int | None,
+    action: str,
+    **detail: Any,
+) -> AuditEntry:
+    """The row `record` adds, for a caller that inserts it itself (`storage/rows.py`)."""
+    return AuditEntry(
+        at=at,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        ticket_id=ticket_id,
+        action=action,
+        detail=detail,
     )
 
 

@@ -11,7 +11,7 @@ ticket the first request opened.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,12 +21,14 @@ from helpdesk.common.sanitize import clean_text
 from helpdesk.customers import lookup
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.customers.proactive import unasked_refusal
-from helpdesk.events.types import TicketCreated
+from helpdesk.events.types import TicketCreated, TouchPointLogged
 from helpdesk.staff.models import Agent, Team
+from helpdesk.storage import rows
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit, touchpoints
 from helpdesk.tickets.actions import TicketRuleError, reply
 from helpdesk.tickets.models import (
+    AuditEntry,
     AuthorType,
     Direction,
     Message,
@@ -83,6 +85,23 @@ class Opened:
     message: Message
     duplicate: bool = False
     customer_created: bool = False
+    # Known without asking the database when the customer was created here.
+    customer_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the reads before any write found (`plan`): the request checked, the repeat it is,
+    or the customer and the identities it names. `write` does the rest."""
+
+    opening: Opening
+    subject: str
+    key: str | None
+    repeat: Opened | None = None
+    customer_id: int | None = None
+    # Normalised addresses the contact named, and the identities already stored for them.
+    addresses: dict[str, str] = field(default_factory=dict)
+    known: dict[str, int] = field(default_factory=dict)
 
 
 async def open_ticket(
@@ -90,6 +109,16 @@ async def open_ticket(
 ) -> Opened:
     """Raises TicketRuleError (the request cannot be done), NotPermitted (not by this agent),
     CustomerNotFound, or lookup.BadAddress."""
+    planned = await plan(session, agent, opening)
+    if planned.repeat is not None:
+        return planned.repeat
+    return await write(session, agent, planned, now=now, chat_open=chat_open)
+
+
+async def plan(session: AsyncSession, agent: Agent, opening: Opening) -> Plan:
+    """Only reads: a caller on SQLite runs them before taking the one writer's turn. What
+    changes between this and `write` (the same key or address committed meanwhile) fails
+    `write` on a unique constraint, and the caller runs both again."""
     if opening.channel not in (*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS):
         raise TicketRuleError(
             f"a ticket opens on one of {', '.join((*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS))}"
@@ -105,14 +134,97 @@ async def open_ticket(
         if earlier is not None:
             ticket = await session.get(Ticket, earlier.ticket_id)
             assert ticket is not None
-            return Opened(ticket, earlier, duplicate=True)
+            return Plan(opening, subject, key, Opened(ticket, earlier, duplicate=True))
     await _check_placement(session, agent, opening)
-    customer_id, addressed, created = await _customer(session, agent, opening.contact, now)
-    recipient = None
-    if opening.channel in WRITTEN_CHANNELS:
-        recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
-    ticket = Ticket(
-        subject=subject,
+    customer_id, addresses, known = await _find_customer(session, agent, opening.contact)
+    return Plan(opening, subject, key, None, customer_id, addresses, known)
+
+
+async def write(
+    session: AsyncSession, agent: Agent, planned: Plan, *, now: datetime, chat_open: ChatOpen
+) -> Opened:
+    """The writes of a `plan` without a repeat: in the caller's write transaction."""
+    opening = planned.opening
+    customer_id, addressed, name = await _create_missing(session, planned, now)
+    created = planned.customer_id is None
+    if opening.channel in touchpoints.TOUCH_POINTS:
+        return await _open_on_touch_point(
+            session, agent, planned, customer_id, addressed, now=now, created=created, name=name
+        )
+    recipient = await _recipient(session, customer_id, opening, addressed, chat_open)
+    ticket = _new_ticket(planned, customer_id, now)
+    session.add(ticket)
+    await session.flush()
+    session.add(_opened_entry(agent, planned, ticket, created, now))
+    record(session, _created(agent, ticket))
+    outcome = await reply(
+        session,
+        agent,
+        ticket,
+        opening.text,
+        now=now,
+        idempotency_key=_reply_key(opening.idempotency_key),
+    )
+    assert outcome.message is not None
+    # The address the agent chose: the outbox sends the first message there.
+    outcome.message.identity_id = recipient.id
+    return Opened(ticket, outcome.message, customer_created=created, customer_name=name)
+
+
+async def _open_on_touch_point(
+    session: AsyncSession,
+    agent: Agent,
+    planned: Plan,
+    customer_id: int,
+    addressed: dict[str, int],
+    *,
+    now: datetime,
+    created: bool,
+    name: str | None,
+) -> Opened:
+    """The ticket, the call or visit on it, both audit entries and both events: the rows
+    `touchpoints.log` would write after a flush, inserted directly (`storage/rows.py`), since
+    nothing else in the transaction reads them back."""
+    opening = planned.opening
+    point = touchpoints.TouchPoint(
+        opening.channel,
+        opening.direction,
+        opening.text,
+        opening.duration_seconds,
+        identity_id=addressed.get("phone") if opening.channel == "phone" else None,
+    )
+    touchpoints.check(point)
+    ticket = _new_ticket(planned, customer_id, now)
+    # Written with the ticket's first row, rather than updated after it.
+    touchpoints.counts_on(ticket, opening.direction, now)
+    await rows.insert_one(session, ticket)
+    # The key was looked up by `plan`: a repeat has returned already.
+    message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
+    await rows.insert_one(session, message)
+    logged = audit.entry(
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent.id,
+        ticket_id=ticket.id,
+        action="ticket.touch_point",
+        message_id=message.id,
+        channel=point.channel,
+        direction=point.direction.value,
+        duration_seconds=point.duration_seconds,
+    )
+    await rows.insert_all(session, [_opened_entry(agent, planned, ticket, created, now), logged])
+    record(
+        session,
+        _created(agent, ticket),
+        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
+    )
+    return Opened(ticket, message, customer_created=created, customer_name=name)
+
+
+def _new_ticket(planned: Plan, customer_id: int, now: datetime) -> Ticket:
+    opening = planned.opening
+    return Ticket(
+        subject=planned.subject,
         status=TicketStatus.NEW,
         priority=opening.priority,
         kind=opening.kind,
@@ -123,20 +235,20 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
     )
-    if recipient is None:
-        # Written with the ticket's first row, rather than updated after it.
-        touchpoints.counts_on(ticket, opening.direction, now)
-    session.add(ticket)
-    await session.flush()
-    audit.record(
-        session,
+
+
+def _opened_entry(
+    agent: Agent, planned: Plan, ticket: Ticket, created: bool, now: datetime
+) -> AuditEntry:
+    opening = planned.opening
+    return audit.entry(
         at=now,
         actor_type=AuthorType.AGENT,
         actor_id=agent.id,
         ticket_id=ticket.id,
         action="ticket.opened",
         channel=opening.channel,
-        customer_id=customer_id,
+        customer_id=ticket.customer_id,
         customer_created=created,
         team_id=opening.team_id,
         assignee_id=opening.assignee_id,
@@ -144,42 +256,16 @@ async def open_ticket(
         kind=opening.kind.value,
         customer_asked=opening.customer_asked,
     )
-    record(
-        session,
-        TicketCreated(
-            ticket.id,
-            customer_id,
-            ticket.channel,
-            opened_by_agent_id=agent.id,
-            assignee_id=opening.assignee_id,
-        ),
+
+
+def _created(agent: Agent, ticket: Ticket) -> TicketCreated:
+    return TicketCreated(
+        ticket.id,
+        ticket.customer_id,
+        ticket.channel,
+        opened_by_agent_id=agent.id,
+        assignee_id=ticket.assignee_id,
     )
-    if recipient is None:
-        point = touchpoints.TouchPoint(
-            opening.channel,
-            opening.direction,
-            opening.text,
-            opening.duration_seconds,
-            identity_id=addressed.get("phone") if opening.channel == "phone" else None,
-        )
-        # The key was looked up above: a repeat has returned already.
-        outcome = await touchpoints.log(
-            session, agent, ticket, point, now=now, external_id=key, checked=True
-        )
-    else:
-        outcome = await reply(
-            session,
-            agent,
-            ticket,
-            opening.text,
-            now=now,
-            idempotency_key=_reply_key(opening.idempotency_key),
-        )
-        assert outcome.message is not None
-        # The address the agent chose: the outbox sends the first message there.
-        outcome.message.identity_id = recipient.id
-    assert outcome.message is not None
-    return Opened(ticket, outcome.message, customer_created=created)
 
 
 def _reply_key(idempotency_key: str | None) -> str | None:
@@ -206,11 +292,11 @@ async def _check_placement(session: AsyncSession, agent: Agent, opening: Opening
     check_assignment(agent, opening.team_id, assignee)
 
 
-async def _customer(
-    session: AsyncSession, agent: Agent, contact: Contact, now: datetime
-) -> tuple[int, dict[str, int], bool]:
-    """The customer's id, the identities the contact named (by channel), and whether the
-    customer is new."""
+async def _find_customer(
+    session: AsyncSession, agent: Agent, contact: Contact
+) -> tuple[int | None, dict[str, str], dict[str, int]]:
+    """The customer's id (None: a new one), the normalised addresses the contact named, and
+    the identities already stored for them (by channel)."""
     addresses = {
         channel: lookup.normalise(channel, value)
         for channel, value in (("email", contact.email), ("phone", contact.phone))
@@ -235,19 +321,34 @@ async def _customer(
         raise TicketRuleError("the email address and the phone number belong to two customers")
     if customer_id is None and owners:
         customer_id = owners.pop()
-    if customer_id is not None and not await customer_in_sight(session, agent, customer_id):
-        raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
-    created = customer_id is None
-    addressed = {channel: identity.id for channel, identity in known.items()}
-    for channel, address in addresses.items():
+        if not await customer_in_sight(session, agent, customer_id):
+            raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
+    return customer_id, addresses, {channel: identity.id for channel, identity in known.items()}
+
+
+async def _create_missing(
+    session: AsyncSession, planned: Plan, now: datetime
+) -> tuple[int, dict[str, int], str | None]:
+    """The customer's id (created if new), the identities the contact named by channel (the
+    missing ones created), and the new customer's name (None for an existing customer)."""
+    customer_id, name = planned.customer_id, None
+    addressed = dict(planned.known)
+    for channel, address in planned.addresses.items():
         if channel not in addressed:
             found = await lookup.create(
-                session, channel, address, name=contact.name, now=now, customer_id=customer_id
+                session,
+                channel,
+                address,
+                name=planned.opening.contact.name,
+                now=now,
+                customer_id=customer_id,
             )
+            if found.created:
+                name = lookup.customer_name_for(planned.opening.contact.name, address)
             customer_id = found.customer_id
             addressed[channel] = found.identity_id
     assert customer_id is not None
-    return customer_id, addressed, created
+    return customer_id, addressed, name
 
 
 async def _recipient(

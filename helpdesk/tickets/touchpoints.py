@@ -61,7 +61,7 @@ async def log(
     """Store the touch point on the ticket in the caller's transaction, with its audit entry
     and its `TouchPointLogged` event. A repeated `external_id` returns the stored one (unless
     the caller has `checked` that already)."""
-    _check(point)
+    check(point)
     if external_id is not None and not checked:
         earlier = await session.scalar(
             select(Message).where(
@@ -72,21 +72,7 @@ async def log(
             return Outcome(message=earlier, duplicate=True)
     if ticket.status == TicketStatus.CLOSED:
         raise TicketRuleError("the ticket is closed; open a new ticket for this call or visit")
-    message = Message(
-        ticket_id=ticket.id,
-        direction=point.direction,
-        author_type=AuthorType.CUSTOMER if point.direction == Direction.IN else AuthorType.AGENT,
-        agent_id=agent.id,
-        customer_id=ticket.customer_id,
-        identity_id=point.identity_id,
-        channel=point.channel,
-        external_id=external_id,
-        text=clean_text(point.text).strip(),
-        created_at=now,
-        sent_at=now,
-        delivery_state=DeliveryState.NOT_APPLICABLE,
-        duration_seconds=point.duration_seconds,
-    )
+    message = new_message(agent, ticket, point, now=now, external_id=external_id)
     session.add(message)
     counts_on(ticket, point.direction, now)
     await session.flush()
@@ -109,7 +95,28 @@ async def log(
     return Outcome(message)
 
 
-def _check(point: TouchPoint) -> None:
+def new_message(
+    agent: Agent, ticket: Ticket, point: TouchPoint, *, now: datetime, external_id: str | None
+) -> Message:
+    """The touch point's message on `ticket` (checked already), not yet added anywhere."""
+    return Message(
+        ticket_id=ticket.id,
+        direction=point.direction,
+        author_type=AuthorType.CUSTOMER if point.direction == Direction.IN else AuthorType.AGENT,
+        agent_id=agent.id,
+        customer_id=ticket.customer_id,
+        identity_id=point.identity_id,
+        channel=point.channel,
+        external_id=external_id,
+        text=clean_text(point.text).strip(),
+        created_at=now,
+        sent_at=now,
+        delivery_state=DeliveryState.NOT_APPLICABLE,
+        duration_seconds=point.duration_seconds,
+    )
+
+
+def check(point: TouchPoint) -> None:
     if point.channel not in TOUCH_POINTS:
         raise TicketRuleError(f"a touch point is one of {', '.join(TOUCH_POINTS)}")
     if point.direction not in (Direction.IN, Direction.OUT):

@@ -70,7 +70,9 @@ async def current_agent(
         if not hmac.compare_digest(sent, csrf_token(runtime.secret_key, token)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
     async with runtime.db.read() as session:
-        agent = await agent_of(session, token, now=runtime.clock.now())
+        agent = await agent_of(
+            session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
+        )
     if agent is None:
         raise _unauthorised("session ended or expired; log in again")
     return agent

@@ -74,15 +74,7 @@ async def open_ticket(
         idempotency_key=body.idempotency_key,
     )
 
-    async def attempt(session: AsyncSession) -> TicketOpened:
-        opened = await opening.open_ticket(
-            session,
-            agent,
-            request_,
-            now=runtime.clock.now(),
-            chat_open=runtime.webchat.hub.connected,
-        )
-        name = await customer_name(session, opened.ticket.customer_id)
+    def answer(opened: opening.Opened, name: str) -> TicketOpened:
         return TicketOpened(
             ticket=_summary(opened.ticket, name),
             message=_message_out(opened.message, agent.name),
@@ -90,7 +82,39 @@ async def open_ticket(
             customer_created=opened.customer_created,
         )
 
-    opened = await _in_transaction(runtime, attempt)
+    async def written(session: AsyncSession, planned: opening.Plan) -> TicketOpened:
+        opened = await opening.write(
+            session,
+            agent,
+            planned,
+            now=runtime.clock.now(),
+            chat_open=runtime.webchat.hub.connected,
+        )
+        name = opened.customer_name
+        if name is None:
+            name = await customer_name(session, opened.ticket.customer_id)
+        return answer(opened, name)
+
+    async def attempt() -> TicketOpened:
+        if runtime.db.is_sqlite:
+            # The reads first, outside the one writer's turn, so that it is held only for the
+            # inserts; a key or an address committed in between fails them and the next
+            # attempt sees it.
+            async with runtime.db.read() as session:
+                planned = await _answered(opening.plan(session, agent, request_))
+                if planned.repeat is not None:
+                    name = await customer_name(session, planned.repeat.ticket.customer_id)
+                    return answer(planned.repeat, name)
+            async with runtime.db.transaction() as session:
+                return await _answered(written(session, planned))
+        async with runtime.db.transaction() as session:
+            planned = await _answered(opening.plan(session, agent, request_))
+            if planned.repeat is not None:
+                name = await customer_name(session, planned.repeat.ticket.customer_id)
+                return answer(planned.repeat, name)
+            return await _answered(written(session, planned))
+
+    opened = await _retried(attempt)
     if opened.duplicate:
         response.status_code = status.HTTP_200_OK
     return opened
@@ -178,12 +202,19 @@ async def split_ticket(
 
 
 async def _in_transaction(runtime: Runtime, operation: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    for attempt in range(ATTEMPTS):
+    async def attempt() -> T:
+        async with runtime.db.transaction() as session:
+            return await _answered(operation(session))
+
+    return await _retried(attempt)
+
+
+async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    for number in range(ATTEMPTS):
         try:
-            async with runtime.db.transaction() as session:
-                return await _answered(operation(session))
+            return await attempt()
         except IntegrityError:
-            if attempt == ATTEMPTS - 1:
+            if number == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 

@@ -1,0 +1,82 @@
+"""A short in-process memory of which agent a session token names, so that every request does
+not look the session up in the database.
+
+An entry lives `seconds` (one by default) and never past the session's own expiry. Anything
+that ends sessions or changes an agent or a team in this process (logout, password change,
+disabling, a role) drops every entry at once, and again when its transaction commits, so that a
+lookup racing the change cannot keep the old answer. Another process learns of such a change
+when its entries run out: at most `seconds` later. `seconds = 0` turns the memory off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, UOWTransaction
+
+from helpdesk.staff.models import Agent, Team
+
+# Beyond this many live tokens the memory starts again empty rather than grow.
+MAX_ENTRIES = 10_000
+
+# Bumped by every change that may end a session or change what an agent may do; an entry
+# remembered under an older generation is not used.
+_generation = 0
+
+
+def generation() -> int:
+    return _generation
+
+
+def _bump(*_: object) -> None:
+    global _generation
+    _generation += 1
+
+
+def sessions_changed(session: Session) -> None:
+    """Sessions or agents change in `session`'s transaction: forget every entry now and once
+    more at its commit (a lookup between the two could otherwise remember the old rows)."""
+    _bump()
+    event.listen(session, "after_commit", _bump, once=True)
+
+
+@event.listens_for(Session, "after_flush")
+def _agents_flushed(session: Session, _flush: UOWTransaction) -> None:
+    # A role, `active`, or team membership changed through the ORM: same as ending sessions.
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Agent | Team):
+            sessions_changed(session)
+            return
+
+
+class SessionCache:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        # token hash -> (monotonic deadline, generation, agent as loaded, detached)
+        self._entries: dict[str, tuple[float, int, Agent]] = {}
+
+    def get(self, token_hash: str) -> Agent | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        deadline, remembered_at, agent = entry
+        if remembered_at != _generation or self._clock() >= deadline:
+            del self._entries[token_hash]
+            return None
+        return agent
+
+    def remember(
+        self, token_hash: str, agent: Agent, *, looked_up_at: int, now: datetime, expires: datetime
+    ) -> None:
+        """`looked_up_at` is `generation()` taken before the lookup began."""
+        if self.seconds <= 0 or looked_up_at != _generation:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        left = min(self.seconds, (expires - now).total_seconds())
+        if left > 0:
+            self._entries[token_hash] = (self._clock() + left, looked_up_at, agent)
