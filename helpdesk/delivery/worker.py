@@ -9,7 +9,6 @@ process can send on; the others wait for a process that can (`waiting.py` report
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.common.background import BackgroundTask
+from helpdesk.common.background import BackgroundTask, wait_for_event
 from helpdesk.common.clock import Clock
 from helpdesk.delivery.addressing import by_id, outbound_many
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
@@ -98,8 +97,7 @@ class OutboxWorker:
             if delivered:
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+            await wait_for_event(self._wake, self._settings.poll_seconds)
 
     async def deliver_due(self) -> int:
         """One round: claim what is due, deliver it in parallel (the adapters bound how much at

@@ -5,12 +5,12 @@ that starts builds that state afresh anyway. A failing broadcast is logged and p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from helpdesk.common.background import wait_for_event
 from helpdesk.events.reactions import Broadcast
 from helpdesk.events.types import Event
 from helpdesk.storage.database import Database
@@ -49,8 +49,7 @@ class Broadcaster:
         if not self._handlers:
             return
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            await wait_for_event(self._wake, self._poll_seconds)
             self._wake.clear()
             try:
                 await self._catch_up()

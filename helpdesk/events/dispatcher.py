@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.common.background import BackgroundTask
+from helpdesk.common.background import BackgroundTask, wait_for_event
 from helpdesk.common.clock import Clock
 from helpdesk.events.broadcasts import Broadcaster
 from helpdesk.events.pruning import prune
@@ -185,8 +185,7 @@ class EventDispatcher:
         async def run() -> None:
             loop = asyncio.get_running_loop()
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(route.wake.wait(), self._settings.poll_seconds)
+                await wait_for_event(route.wake, self._settings.poll_seconds)
                 route.wake.clear()
                 while True:
                     started = loop.time()

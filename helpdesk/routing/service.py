@@ -9,7 +9,6 @@ several processes share them safely.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -17,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.common.background import BackgroundTask
+from helpdesk.common.background import BackgroundTask, wait_for_event
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import (
     AgentDisabled,
@@ -202,8 +201,7 @@ class RoutingService:
 
     async def _drain_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.sweep_seconds)
+            await wait_for_event(self._wake, self.settings.sweep_seconds)
             self._wake.clear()
             try:
                 await self.drain()

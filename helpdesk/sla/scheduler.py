@@ -10,7 +10,6 @@ the same transaction, so several processes fire each escalation exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -18,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.common.background import BackgroundTask
+from helpdesk.common.background import BackgroundTask, wait_for_event
 from helpdesk.common.clock import Clock
 from helpdesk.events.types import SlaTimersChanged
 from helpdesk.sla import follow_up, notices, reassure, timers
@@ -99,8 +98,7 @@ class SlaScheduler:
             if due is not None:
                 delay = min(delay, (due - self._clock.now()).total_seconds())
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                await wait_for_event(self._wake, delay)
 
     async def next_due(self) -> datetime | None:
         """The earliest moment anything is due."""
