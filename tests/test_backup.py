@@ -23,7 +23,14 @@ from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
 CUSTOMERS = 200
-FAST = {"HELPDESK_WEBCHAT__RATE_MESSAGES": "1000000"}
+# 200 customers, all on 127.0.0.1 here: the per-address limits (one abusive client) must not
+# count them as one, as a proxy's operator would set them.
+FAST = {
+    "HELPDESK_WEBCHAT__RATE_MESSAGES": "1000000",
+    "HELPDESK_WEBCHAT__SESSIONS_PER_ADDRESS": "1000",
+    "HELPDESK_WEBCHAT__SOCKETS_PER_ADDRESS": "1000",
+    "HELPDESK_PROTECTION__MAX_CONNECTIONS_PER_ADDRESS": "0",
+}
 LEGACY_FILE = b"an attachment a version before 0007 kept on disk"
 OLD_KEY = "a-secret-key-generated-into-the-data-dir-0123456789"
 
