@@ -13,6 +13,14 @@ class AccountSettings(BaseModel):
     login_window_minutes: float = Field(
         15.0, gt=0, description="Failed logins count against the limits below for this long"
     )
+    refusal_delay_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="A refused login (too many failures, or too many logins at once) is "
+        "answered this late: a client that retries at once is slowed to a few tries a second "
+        "per connection instead of costing the server a request each millisecond",
+    )
     max_failures_per_account_and_address: int = Field(
         10, ge=1, description="Failures for one account from one address before that pair waits"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -119,6 +120,8 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
 
     @app.exception_handler(PasswordHashingBusy)
     async def hashing_busy(_request: Request, exc: PasswordHashingBusy) -> JSONResponse:
+        # Answered late for the same reason as a throttled login (web/accounts_api.py).
+        await asyncio.sleep(runtime.settings.accounts.refusal_delay_seconds)
         return JSONResponse(
             {"detail": str(exc)},
             status_code=503,
