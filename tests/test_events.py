@@ -99,6 +99,8 @@ async def test_intake_writes_its_events_in_the_same_transaction(runtime: Runtime
 
 async def test_a_transaction_that_rolls_back_leaves_no_event(runtime: Runtime):
     receipt = await runtime.intake.receive(chat("1", "hello"))
+    # Reactions record events of their own (SLA timers): let them finish before counting.
+    await runtime.events.idle()
     before = await stored_events(runtime)
     with pytest.raises(RuntimeError):
         async with runtime.db.transaction() as session:

@@ -95,7 +95,9 @@ async def test_metrics_move_when_messages_arrive(server: HelpdeskServer):
 
 async def test_metrics_need_the_token_or_a_loopback_client(tmp_path: Path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
-    open_server = HelpdeskServer(tmp_path / "open", url).start()
+    # A reverse proxy on this machine, trusted to say who the client is.
+    behind_proxy = {"HELPDESK_TRUSTED_PROXIES": '["127.0.0.1"]'}
+    open_server = HelpdeskServer(tmp_path / "open", url, **behind_proxy).start()
     try:
         async with httpx.AsyncClient(base_url=open_server.base_url) as http:
             assert (await http.get("/metrics")).status_code == 200
