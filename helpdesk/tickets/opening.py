@@ -201,17 +201,7 @@ async def _open_on_touch_point(
     # The key was looked up by `plan`: a repeat has returned already.
     message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
     await rows.insert_one(session, message)
-    logged = audit.entry(
-        at=now,
-        actor_type=AuthorType.AGENT,
-        actor_id=agent.id,
-        ticket_id=ticket.id,
-        action="ticket.touch_point",
-        message_id=message.id,
-        channel=point.channel,
-        direction=point.direction.value,
-        duration_seconds=point.duration_seconds,
-    )
+    logged = touchpoints.logged_entry(agent, ticket, message, point, now=now)
     await rows.insert_all(session, [_opened_entry(agent, planned, ticket, created, now), logged])
     record(
         session,

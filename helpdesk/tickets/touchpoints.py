@@ -21,6 +21,7 @@ from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
 from helpdesk.tickets.actions import Outcome, TicketRuleError
 from helpdesk.tickets.models import (
+    AuditEntry,
     AuthorType,
     DeliveryState,
     Direction,
@@ -76,8 +77,19 @@ async def log(
     session.add(message)
     counts_on(ticket, point.direction, now)
     await session.flush()
-    audit.record(
+    session.add(logged_entry(agent, ticket, message, point, now=now))
+    record(
         session,
+        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
+    )
+    return Outcome(message)
+
+
+def logged_entry(
+    agent: Agent, ticket: Ticket, message: Message, point: TouchPoint, *, now: datetime
+) -> AuditEntry:
+    """The audit trail's record of a call or a visit (both ways of logging one write it)."""
+    return audit.entry(
         at=now,
         actor_type=AuthorType.AGENT,
         actor_id=agent.id,
@@ -88,11 +100,6 @@ async def log(
         direction=point.direction.value,
         duration_seconds=point.duration_seconds,
     )
-    record(
-        session,
-        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
-    )
-    return Outcome(message)
 
 
 def new_message(

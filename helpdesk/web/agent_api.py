@@ -81,7 +81,7 @@ async def list_tickets(
     filters = queries.QueueFilter(view, status_ or (), team_id, customer_id, limit, offset)
     async with runtime_of(request).db.read() as session:
         page = await queries.queue(session, agent, filters)
-        summaries = [_summary(row.ticket, row.customer_name) for row in page.rows]
+        summaries = [ticket_summary(row.ticket, row.customer_name) for row in page.rows]
     return TicketPage(tickets=summaries, total=page.total, limit=limit, offset=offset)
 
 
@@ -95,7 +95,7 @@ async def read_ticket(
         view = await _found(queries.ticket_view(session, agent, number), number)
         dates = await email_queries.original_dates(session, [r.message.id for r in view.messages])
         messages = [
-            _message_out(
+            message_out(
                 row.message,
                 row.author_name,
                 row.message.attachments,
@@ -106,7 +106,7 @@ async def read_ticket(
         ]
         decisions = await routing_queries.decisions(session, number)
         return TicketDetail(
-            **_summary(view.ticket, view.customer.name).model_dump(),
+            **ticket_summary(view.ticket, view.customer.name).model_dump(),
             customer=_customer_out(view.customer),
             messages=messages,
             routing_reason=decisions[-1].reason if decisions else None,
@@ -122,8 +122,8 @@ async def reply(
     files = [await _stored_file(runtime, file) for file in body.attachments]
     try:
         async with runtime.db.transaction() as session:
-            ticket = await _visible(session, agent, number)
-            outcome = await _rule_checked(
+            ticket = await visible_or_404(session, agent, number)
+            outcome = await rule_checked(
                 tickets.reply(
                     session,
                     agent,
@@ -142,7 +142,7 @@ async def reply(
         outcome = tickets.Outcome(message=earlier, duplicate=True)
     assert outcome.message is not None
     return MessageCreated(
-        message=_message_out(outcome.message, agent.name), duplicate=outcome.duplicate
+        message=message_out(outcome.message, agent.name), duplicate=outcome.duplicate
     )
 
 
@@ -152,7 +152,7 @@ async def _earlier_reply(
     if key is None:
         return None
     async with runtime.db.read() as session:
-        ticket = await _visible(session, agent, number)
+        ticket = await visible_or_404(session, agent, number)
         return await tickets.earlier_reply(session, agent, ticket, key)
 
 
@@ -163,12 +163,12 @@ async def add_note(
     """An internal note: seen by agents, never sent to the customer."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        ticket = await _visible(session, agent, number)
-        outcome = await _rule_checked(
+        ticket = await visible_or_404(session, agent, number)
+        outcome = await rule_checked(
             tickets.add_note(session, agent, ticket, body.text, now=runtime.clock.now())
         )
     assert outcome.message is not None
-    return MessageCreated(message=_message_out(outcome.message, agent.name))
+    return MessageCreated(message=message_out(outcome.message, agent.name))
 
 
 @router.patch("/tickets/{number}", response_model=TicketSummary, tags=["tickets"])
@@ -190,9 +190,9 @@ async def change_ticket(
         root_cause=body.root_cause,
     )
     async with runtime.db.transaction() as session:
-        ticket = await _visible(session, agent, number)
+        ticket = await visible_or_404(session, agent, number)
         now = runtime.clock.now()
-        await _rule_checked(
+        await rule_checked(
             tickets.change(
                 session,
                 agent,
@@ -203,7 +203,7 @@ async def change_ticket(
             )
         )
         if body.assignee_id is not None:
-            await _rule_checked(
+            await rule_checked(
                 routing_manual.assign(
                     session,
                     agent,
@@ -215,7 +215,7 @@ async def change_ticket(
             )
         elif "assignee_id" in given and ticket.assignee_id is not None:
             await runtime.routing.unassign(session, agent, ticket)
-        summary = _summary(ticket, await customers.customer_name(session, ticket.customer_id))
+        summary = ticket_summary(ticket, await customers.customer_name(session, ticket.customer_id))
     return summary
 
 
@@ -224,7 +224,7 @@ async def typing(number: TicketNumber, agent: CurrentAgent, request: Request) ->
     """Tell the customer's open chat that an agent is writing."""
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
-        await _visible(session, agent, number)
+        await visible_or_404(session, agent, number)
     await runtime.webchat.show_typing(number, agent.name)
 
 
@@ -262,7 +262,7 @@ async def _stored_file(runtime: Runtime, file: AttachmentIn) -> OutboundAttachme
     return OutboundAttachment(file.filename, file.content_type, digest, len(data))
 
 
-async def _visible(session: AsyncSession, agent: Agent, number: int) -> Ticket:
+async def visible_or_404(session: AsyncSession, agent: Agent, number: int) -> Ticket:
     return await _found(visible_ticket(session, agent, number), number)
 
 
@@ -273,14 +273,14 @@ async def _found(read: Awaitable[T], number: int) -> T:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket #{number}") from None
 
 
-async def _rule_checked(operation: Awaitable[T]) -> T:
+async def rule_checked(operation: Awaitable[T]) -> T:
     try:
         return await operation
     except (tickets.TicketRuleError, routing_manual.AssignmentError) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
-def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
+def ticket_summary(ticket: Ticket, customer_name: str) -> TicketSummary:
     return TicketSummary(
         number=ticket.id,
         subject=ticket.subject,
@@ -304,7 +304,7 @@ def _summary(ticket: Ticket, customer_name: str) -> TicketSummary:
     )
 
 
-def _message_out(
+def message_out(
     message: Message,
     author_name: str,
     attachments: list[Attachment] | None = None,

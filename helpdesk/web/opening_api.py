@@ -16,10 +16,10 @@ from helpdesk.tickets.models import Direction
 from helpdesk.tickets.visibility import NotPermitted
 from helpdesk.web.agent_api import (
     TicketNumber,
-    _message_out,
-    _rule_checked,
-    _summary,
-    _visible,
+    message_out,
+    rule_checked,
+    ticket_summary,
+    visible_or_404,
 )
 from helpdesk.web.auth import CurrentAgent
 from helpdesk.web.dependencies import runtime_of
@@ -76,8 +76,8 @@ async def open_ticket(
 
     def answer(opened: opening.Opened, name: str) -> TicketOpened:
         return TicketOpened(
-            ticket=_summary(opened.ticket, name),
-            message=_message_out(opened.message, agent.name),
+            ticket=ticket_summary(opened.ticket, name),
+            message=message_out(opened.message, agent.name),
             duplicate=opened.duplicate,
             customer_created=opened.customer_created,
         )
@@ -131,7 +131,7 @@ async def log_touch_point(
     )
 
     async def attempt(session: AsyncSession) -> MessageCreated:
-        ticket = await _visible(session, agent, number)
+        ticket = await visible_or_404(session, agent, number)
         outcome = await touchpoints.log(
             session,
             agent,
@@ -142,7 +142,7 @@ async def log_touch_point(
         )
         assert outcome.message is not None
         return MessageCreated(
-            message=_message_out(outcome.message, agent.name), duplicate=outcome.duplicate
+            message=message_out(outcome.message, agent.name), duplicate=outcome.duplicate
         )
 
     return await _in_transaction(runtime, attempt)
@@ -156,8 +156,8 @@ async def merge_tickets(
     ticket's channel only with `tell_customer`."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        survivor = await _visible(session, agent, number)
-        merged = await _visible(session, agent, body.ticket)
+        survivor = await visible_or_404(session, agent, number)
+        merged = await visible_or_404(session, agent, body.ticket)
         text = None
         if body.tell_customer:
             text = body.text or runtime.render_text(
@@ -167,16 +167,16 @@ async def merge_tickets(
                 merged_number=merged.id,
                 merged_subject=merged.subject,
             )
-        told = await _rule_checked(
+        told = await rule_checked(
             merging.merge(
                 session, agent, survivor, merged, now=runtime.clock.now(), tell_customer=text
             )
         )
         name = await customer_name(session, survivor.customer_id)
         return MergeOut(
-            ticket=_summary(survivor, name),
-            merged=_summary(merged, name),
-            told=_message_out(told.message, agent.name) if told.message else None,
+            ticket=ticket_summary(survivor, name),
+            merged=ticket_summary(merged, name),
+            told=message_out(told.message, agent.name) if told.message else None,
         )
 
 
@@ -187,8 +187,8 @@ async def split_ticket(
     """Move one message of this ticket into a new ticket of the same customer."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        ticket = await _visible(session, agent, number)
-        new = await _rule_checked(
+        ticket = await visible_or_404(session, agent, number)
+        new = await rule_checked(
             merging.split(
                 session,
                 agent,
@@ -198,7 +198,7 @@ async def split_ticket(
                 subject=body.subject,
             )
         )
-        return _summary(new, await customer_name(session, new.customer_id))
+        return ticket_summary(new, await customer_name(session, new.customer_id))
 
 
 async def _in_transaction(runtime: Runtime, operation: Callable[[AsyncSession], Awaitable[T]]) -> T:
