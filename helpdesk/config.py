@@ -26,6 +26,7 @@ from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.telegram.settings import TelegramSettings
 from helpdesk.channels.webchat.settings import WebchatSettings
 from helpdesk.conversation.settings import ConversationSettings
+from helpdesk.customers.settings import CustomersSettings
 from helpdesk.delivery.settings import OutboxSettings
 from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+    customers: CustomersSettings = Field(default_factory=CustomersSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -124,7 +124,11 @@ class Runtime:
             self.adapters["email"] = self.email.adapter
         # Routing (issue 14): who gets a ticket, and each agent's live feed.
         self.routing = RoutingService(
-            self.db, self.clock, settings.routing, bot_answers=self.conversation.bot_answers
+            self.db,
+            self.clock,
+            settings.routing,
+            bot_answers=self.conversation.bot_answers,
+            key_tier=settings.customers.key_tier,
         )
         self.live_feed = LiveFeed(self._assignee_of)
         self.wal_checkpoints = WalCheckpointer(self.db)

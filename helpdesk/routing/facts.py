@@ -72,9 +72,7 @@ async def ticket_facts(
     customers = {
         row.id: row
         for row in await session.execute(
-            select(Customer.id, Customer.language, Customer.tier).where(
-                Customer.id.in_(customer_ids)
-            )
+            select(Customer.id, Customer.language).where(Customer.id.in_(customer_ids))
         )
     }
     texts = await _first_texts(session, [t.id for t in tickets]) if with_text else {}
@@ -89,7 +87,7 @@ async def ticket_facts(
             priority=ticket.priority.value,
             text=f"{ticket.subject}\n{texts.get(ticket.id, '')}",
             language=(customer.language or "").lower() or None if customer else None,
-            tier=customer.tier.value if customer else "standard",
+            tier=relationship.tier or "standard",
             key_account=relationship.key_account,
             trigger=trigger,
             customer_id=ticket.customer_id,

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.customers.models import Customer, CustomerTier
+from helpdesk.customers.models import Customer
+from helpdesk.customers.standing import standings
 from helpdesk.routing.models import CustomerManager, PortfolioHandover
 from helpdesk.routing.pipeline import Relationship
 from helpdesk.staff.models import Agent
@@ -23,31 +24,32 @@ class ManagerError(ValueError):
 
 
 async def relationships_for(
-    session: AsyncSession, customer_ids: Iterable[int]
+    session: AsyncSession, customer_ids: Iterable[int], *, key_tier: str = "key"
 ) -> dict[int, Relationship]:
-    """Each customer's manager, backup and whether they are a key account."""
+    """Each customer's manager, backup, tier and whether they are a key account. A manager set
+    on the customer comes first, then their account's."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    rows = await session.execute(
-        select(
-            Customer.id,
-            Customer.tier,
-            CustomerManager.manager_id,
-            CustomerManager.backup_id,
-            CustomerManager.key_account,
+    standing = await standings(session, ids)
+    own = {
+        row.customer_id: row
+        for row in await session.scalars(
+            select(CustomerManager).where(CustomerManager.customer_id.in_(ids))
         )
-        .outerjoin(CustomerManager, CustomerManager.customer_id == Customer.id)
-        .where(Customer.id.in_(ids))
-    )
-    return {
-        row.id: Relationship(
-            manager_id=row.manager_id,
-            backup_id=row.backup_id,
-            key_account=bool(row.key_account) or row.tier == CustomerTier.KEY,
-        )
-        for row in rows
     }
+    relationships = {}
+    for customer_id, stand in standing.items():
+        mine = own.get(customer_id)
+        manager_id = mine.manager_id if mine and mine.manager_id else stand.account_manager_id
+        backup_id = mine.backup_id if mine and mine.manager_id else stand.account_backup_id
+        relationships[customer_id] = Relationship(
+            manager_id=manager_id,
+            backup_id=backup_id,
+            key_account=bool(mine and mine.key_account) or stand.tier == key_tier,
+            tier=stand.tier,
+        )
+    return relationships
 
 
 async def relationship_for(session: AsyncSession, customer_id: int) -> Relationship:

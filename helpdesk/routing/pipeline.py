@@ -63,6 +63,7 @@ class Relationship:
     manager_id: int | None = None
     backup_id: int | None = None
     key_account: bool = False
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,12 @@ class Routed:
 
 
 class Router:
-    def __init__(self, settings: RoutingSettings, *, is_sqlite: bool) -> None:
+    def __init__(
+        self, settings: RoutingSettings, *, is_sqlite: bool, key_tier: str = "key"
+    ) -> None:
         self.settings = settings
         self._is_sqlite = is_sqlite
+        self._key_tier = key_tier
 
     async def route(
         self,
@@ -80,7 +83,9 @@ class Router:
         if not tickets:
             return result
         rules = await rules_in_force(session, self.settings.rules)
-        relationships = await relationships_for(session, {t.customer_id for t in tickets})
+        relationships = await relationships_for(
+            session, {t.customer_id for t in tickets}, key_tier=self._key_tier
+        )
         facts = await ticket_facts(
             session,
             tickets,

@@ -57,11 +57,12 @@ class RoutingService:
         settings: RoutingSettings,
         *,
         bot_answers: Callable[[str], bool] = lambda _channel: False,
+        key_tier: str = "key",
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self.router = Router(settings, is_sqlite=db.is_sqlite)
+        self.router = Router(settings, is_sqlite=db.is_sqlite, key_tier=key_tier)
         # Whether the answer bot takes a new ticket of this channel first (then routing waits
         # for the hand-over).
         self._bot_answers = bot_answers

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.clock import Clock
-from helpdesk.customers.models import Customer
 from helpdesk.events.types import (
     Event,
     MessageReceived,
@@ -79,8 +78,7 @@ class SlaService:
             record(session, SlaTimersChanged(ticket.id))
 
     async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
-        customer = await session.get(Customer, ticket.customer_id)
-        tier = customer_tier(customer) if customer is not None else "standard"
+        tier = await customer_tier(session, ticket.customer_id)
         team = await session.get(Team, ticket.team_id) if ticket.team_id is not None else None
         return self.book.match(
             kind=ticket.kind.value,

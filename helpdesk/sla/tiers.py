@@ -1,16 +1,16 @@
-"""The one place the SLA reads a customer's tier, so that the key-account flag (being added by
-routing) changes only this function."""
+"""The one place the SLA reads a customer's tier: their standing (`customers.standing`), which
+follows their account and any override."""
 
 from __future__ import annotations
 
-from helpdesk.customers.models import Customer, CustomerTier
+from sqlalchemy.ext.asyncio import AsyncSession
 
-KEY = CustomerTier.KEY.value
+from helpdesk.customers.standing import standings
+
+STANDARD = "standard"
 
 
-def customer_tier(customer: Customer) -> str:
-    """'key' for a key account, else the customer's tier ('standard')."""
-    # Routing is adding a key-account flag in parallel; until it lands the tier column says it.
-    if getattr(customer, "key_account", False):
-        return KEY
-    return customer.tier.value
+async def customer_tier(session: AsyncSession, customer_id: int) -> str:
+    """The tier whose policies apply to this customer's tickets."""
+    standing = (await standings(session, [customer_id])).get(customer_id)
+    return (standing.tier if standing is not None else None) or STANDARD

@@ -348,7 +348,7 @@ def _customer_out(customer: Customer) -> CustomerOut:
         id=customer.id,
         name=customer.name,
         email=customer.email,
-        tier=customer.tier.value,
+        tier=customer.tier,
         identities=[_identity_out(i) for i in customer.identities],
     )
 
