@@ -7,6 +7,7 @@ import contextlib
 import gc
 import importlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
 from helpdesk.channels.email.staff_notices import EmailStaffNotifier
+from helpdesk.channels.telegram.staff_notices import TelegramStaffNotifier
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.config import Settings
@@ -143,7 +145,7 @@ class Runtime:
             self.clock,
             self.sla,
             settings.sla,
-            staff_notifiers(settings),
+            staff_notifiers(settings, self.telegram_ready),
             public_url=settings.public_url,
         )
         table = event_table(self)
@@ -318,11 +320,16 @@ def event_table(rt: Runtime) -> EventTable:
     }
 
 
-def staff_notifiers(settings: Settings) -> list[StaffNotifier]:
-    """How escalation notices reach staff: by email when SMTP is configured."""
+def staff_notifiers(
+    settings: Settings, telegram: Callable[[], Awaitable[TelegramChannel | None]]
+) -> list[StaffNotifier]:
+    """How escalation notices reach staff: by email when SMTP is configured, and on Telegram
+    (for those who linked it) when the bot is."""
     notifiers: list[StaffNotifier] = []
     if settings.email.smtp is not None:
         notifiers.append(EmailStaffNotifier(settings.email))
+    if settings.telegram.token:
+        notifiers.append(TelegramStaffNotifier(telegram))
     return notifiers
 
 

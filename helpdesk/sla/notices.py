@@ -1,4 +1,5 @@
-"""Escalation notices to the staff they name, by every notifier configured (email today).
+"""Escalation notices to the staff they name, by every notifier configured (email, and
+Telegram for staff who linked it).
 
 A notice waits until its `notify_after` (the next business moment, unless the policy says to send
 at any hour). The scheduler claims due escalations like due timers, sends, and marks them
@@ -30,9 +31,14 @@ _TITLES = {
 
 
 class StaffNotifier(Protocol):
+    """One way a notice reaches a member of staff. It reads what it needs about the agent (their
+    linked Telegram account, say) in `session`, and does nothing for an agent it cannot reach."""
+
     name: str
 
-    async def notify(self, email: str, name: str, subject: str, text: str) -> None: ...
+    async def notify(
+        self, session: AsyncSession, agent: Agent, subject: str, text: str
+    ) -> None: ...
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
@@ -76,7 +82,7 @@ async def send_due(
         try:
             for agent in agents:
                 for notifier in notifiers:
-                    await notifier.notify(agent.email, agent.name, subject, text)
+                    await notifier.notify(session, agent, subject, text)
         except Exception as exc:
             log.warning("escalation %s: notice not sent, retried later: %s", escalation.id, exc)
             escalation.notify_after = now + RETRY_AFTER

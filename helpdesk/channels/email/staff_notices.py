@@ -6,9 +6,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.email.settings import EmailSettings
 from helpdesk.channels.email.smtp_pool import connection_options
+from helpdesk.staff.models import Agent
 
 
 class EmailStaffNotifier:
@@ -19,10 +21,11 @@ class EmailStaffNotifier:
         self._settings = settings
         self._smtp = settings.smtp
 
-    async def notify(self, email: str, name: str, subject: str, text: str) -> None:
+    async def notify(self, session: AsyncSession, agent: Agent, subject: str, text: str) -> None:
+        del session  # the agent's address is all it needs
         mail = EmailMessage()
         mail["From"] = Address(self._settings.from_name, addr_spec=self._settings.from_address)
-        mail["To"] = Address(name, addr_spec=email)
+        mail["To"] = Address(agent.name, addr_spec=agent.email)
         mail["Subject"] = subject
         # Staff notices are machine mail: no auto-replies back to the helpdesk, please.
         mail["Auto-Submitted"] = "auto-generated"

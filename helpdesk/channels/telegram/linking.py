@@ -32,6 +32,8 @@ class LinkResult(enum.StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     USED = "used"
+    # A member of staff linked their own account for escalation notices (`staff_linking.py`).
+    STAFF_LINKED = "staff_linked"
 
 
 @dataclass(frozen=True, slots=True)

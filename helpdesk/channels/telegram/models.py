@@ -63,3 +63,32 @@ class TelegramLinkCode(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class TelegramStaffLink(Base):
+    """A member of staff's Telegram account, linked with a one-time code from the API, where
+    escalation notices reach them."""
+
+    __tablename__ = "telegram_staff_links"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The Telegram user id; a private chat's id equals it.
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    linked_at: Mapped[datetime]
+
+
+class TelegramStaffCode(Base):
+    """A one-time code that links a Telegram account to a member of staff. Only its hash is
+    kept."""
+
+    __tablename__ = "telegram_staff_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

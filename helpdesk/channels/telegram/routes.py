@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel
 
-from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries
+from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries, staff_linking
 from helpdesk.intake.service import IntakeError
 from helpdesk.tickets.visibility import customer_visible
 from helpdesk.web.auth import CurrentAgent, Overseer
@@ -128,3 +128,50 @@ async def telegram_link(
         code=issued.code,
         expires_at=issued.expires_at,
     )
+
+
+class StaffLinkOut(BaseModel):
+    linked: bool
+    display_name: str | None = None
+    linked_at: datetime | None = None
+
+
+@router.post("/api/me/telegram-link", response_model=LinkCodeOut, status_code=201)
+async def staff_telegram_link(agent: CurrentAgent, request: Request) -> LinkCodeOut:
+    """A one-time link that makes your own Telegram account where your escalation notices go.
+    Open it on your phone and press Start; it expires and works once. Linking again moves the
+    notices to the new account."""
+    runtime = runtime_of(request)
+    channel = _channel(request)
+    username = channel.state.bot_username
+    if not username:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the bot has not reached Telegram yet; try again"
+        )
+    lifetime = timedelta(minutes=channel.settings.link_code_minutes)
+    async with runtime.db.transaction() as session:
+        issued = await staff_linking.issue_code(
+            session, agent.id, now=runtime.clock.now(), lifetime=lifetime
+        )
+    return LinkCodeOut(
+        url=f"https://t.me/{username}?start={issued.code}",
+        code=issued.code,
+        expires_at=issued.expires_at,
+    )
+
+
+@router.get("/api/me/telegram-link", response_model=StaffLinkOut)
+async def staff_telegram_linked(agent: CurrentAgent, request: Request) -> StaffLinkOut:
+    """Whether your escalation notices also go to a Telegram account."""
+    async with runtime_of(request).db.read() as session:
+        link = await staff_linking.linked_user(session, agent.id)
+    if link is None:
+        return StaffLinkOut(linked=False)
+    return StaffLinkOut(linked=True, display_name=link.display_name, linked_at=link.linked_at)
+
+
+@router.delete("/api/me/telegram-link", status_code=204)
+async def staff_telegram_unlink(agent: CurrentAgent, request: Request) -> None:
+    """Stop escalation notices on Telegram (email and the live feed still carry them)."""
+    async with runtime_of(request).db.transaction() as session:
+        await staff_linking.unlink(session, agent.id)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.telegram import CHANNEL, linking
+from helpdesk.channels.telegram import CHANNEL, linking, staff_linking
 from helpdesk.channels.telegram.models import (
     TelegramMessageEdit,
     TelegramSkippedUpdate,
@@ -58,6 +58,15 @@ async def commit_batch(
         translation = item.translation
         if isinstance(translation, Incoming):
             run.append(index)
+        elif isinstance(translation, Start) and staff_linking.is_staff_code(translation.payload):
+            await flush()
+            committed.links[index] = await staff_linking.redeem_code(
+                session,
+                translation.payload,
+                user_id=translation.sender.address,
+                display_name=translation.sender.name,
+                now=now,
+            )
         elif isinstance(translation, Start) and linking.looks_like_code(translation.payload):
             # Other deep-link payloads (a campaign tag, say) just get the greeting.
             # Messages before the code belong to whoever the sender was before linking.
