@@ -29,6 +29,7 @@ RULE = "pareto"
 ACCOUNT = "account"
 CUSTOMER = "customer"
 # Exact arithmetic: no rounding at any size; `Inexact` would say if one happened.
+_INF = math.inf
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, traps=[decimal.Inexact, decimal.InvalidOperation])
 
 
@@ -61,36 +62,30 @@ def reasons(tiers: Sequence[TierRule]) -> tuple[list[str], str]:
     return written, f"{RULE}: no value known"
 
 
-def ranked(units: Iterable[Unit]) -> list[Unit]:
-    """The units with a value, in the one order the rule reads them."""
-    valued = [unit for unit in units if has_value(unit.value)]
-    valued.sort(key=lambda unit: (-(unit.value or 0.0), unit.kind, unit.id))
-    return valued
-
-
 def place(units: Iterable[Unit], tiers: Sequence[TierRule]) -> dict[tuple[str, int], Placement]:
     """Every unit's tier and the reason, keyed by (kind, id). `tiers` is highest first, each
     `value_share` cumulative and the last 1.0 (the settings check it)."""
-    units = list(units)
     if len(tiers) < 2:
         raise ValueError("at least two tiers: the rule needs somewhere to put the rest")
     why, no_value = reasons(tiers)
+    units = list(units)
+    # Plain tuples sort in C: 100,000 units in a fraction of a second. `0 < v < inf` also
+    # leaves out NaN, which fails every comparison.
+    order = [(-u.value, u.kind, u.id) for u in units if u.value is not None and 0 < u.value < _INF]
+    order.sort()
+    placements = dict.fromkeys(((u.kind, u.id) for u in units), Placement(tiers[-1].name, no_value))
     last = Placement(tiers[-1].name, why[-1])
-    placements = {(u.kind, u.id): Placement(tiers[-1].name, no_value) for u in units}
-    order = ranked(units)
+    tier_places = [Placement(rule.name, why[n]) for n, rule in enumerate(tiers[:-1])]
     with decimal.localcontext(_EXACT):
-        values = [Decimal(repr(unit.value)) for unit in order]
+        values = [Decimal(repr(-negative)) for negative, _, _ in order]
         total = sum(values, Decimal(0))
         # A rule's share as the operator wrote it (0.8 is four fifths, not the float near it).
         thresholds = [Decimal(repr(rule.value_share)) * total for rule in tiers[:-1]]
         level, brought = 0, Decimal(0)
-        tier_places = [Placement(rule.name, why[n]) for n, rule in enumerate(tiers[:-1])]
-        for unit, value in zip(order, values, strict=True):
+        for (_, kind, unit_id), value in zip(order, values, strict=True):
             # A unit joins the highest tier whose share the units above it have not yet brought.
             while level < len(thresholds) and brought >= thresholds[level]:
                 level += 1
-            placements[(unit.kind, unit.id)] = (
-                tier_places[level] if level < len(thresholds) else last
-            )
+            placements[(kind, unit_id)] = tier_places[level] if level < len(thresholds) else last
             brought += value
     return placements
