@@ -21,6 +21,8 @@ from helpdesk.customers.settings import CustomersSettings
 from helpdesk.customers.standing import effective_tier
 from helpdesk.staff.models import Agent
 
+MAX_NAME = 200
+
 
 class AccountError(ValueError):
     """The change cannot be made; the message says why."""
@@ -151,6 +153,9 @@ async def update_account(
         changes.get("backup_id", account.backup_id),
     )
     key = name_key(changes["name"]) if "name" in changes else None
+    if key is not None and len(key) > MAX_NAME:
+        # Folding can lengthen a name (ß -> ss): the key must still fit its column.
+        raise AccountError(f"the name is too long: at most {MAX_NAME} characters")
     await _check_unique(session, None if new else account.id, key, changes.get("external_ref"))
     old_effective = account.tier_override or account.tier
     for name, value in changes.items():

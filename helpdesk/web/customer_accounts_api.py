@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
 
+from helpdesk.common.sanitize import clean_text
 from helpdesk.customers import accounts
 from helpdesk.customers.accounts import AccountConflict, AccountError, Actor, NotFound
 from helpdesk.customers.models import Account, Customer
@@ -94,7 +95,7 @@ async def list_accounts(
 ) -> AccountPage:
     query = select(Account).where(Account.id > after_id)
     if name:
-        pattern = _containing(accounts.name_key(name))
+        pattern = _containing(accounts.name_key(clean_text(name)))
         query = query.where(Account.name_key.like(pattern, escape="\\"))
     async with runtime_of(request).db.read() as session:
         found = list(await session.scalars(query.order_by(Account.id).limit(limit + 1)))
