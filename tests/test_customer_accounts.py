@@ -5,6 +5,8 @@ record with its reason, and an override wins over the rule."""
 
 from __future__ import annotations
 
+import asyncio
+
 from helpdesk.runtime import Runtime
 from tests.conftest import People
 from tests.customer_tier_helpers import ADMIN, api_as, customer_writing, make_admin
@@ -195,3 +197,16 @@ async def test_an_account_without_its_own_value_is_worth_what_its_contacts_bring
         assert stand["effective_tier"] == "standard"
         lone = (await api.get(f"/api/customers/{small}/standing")).json()
         assert lone["effective_tier"] == "key"
+
+
+async def test_two_admins_creating_the_same_account_at_once_get_one_account(
+    database_url: str, desk: Runtime
+):
+    await make_admin(desk)
+    async with api_as(desk, ADMIN) as api:
+        answers = await asyncio.gather(
+            *(api.post("/api/accounts", json={"name": f"Initech{' ' * n}"}) for n in range(6))
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409, 409]
+        listed = (await api.get("/api/accounts", params={"name": "initech"})).json()
+        assert len(listed["accounts"]) == 1

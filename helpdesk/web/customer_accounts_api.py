@@ -3,11 +3,14 @@ Supervisors and admins read; only admins change (`staff/permissions.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
 from helpdesk.customers import accounts
@@ -15,6 +18,7 @@ from helpdesk.customers.accounts import AccountConflict, AccountError, Actor, No
 from helpdesk.customers.models import Account, Customer
 from helpdesk.customers.standing import standings
 from helpdesk.staff.models import Agent
+from helpdesk.storage.database import Database
 from helpdesk.web.auth import Admin, Overseer
 from helpdesk.web.customer_accounts_schemas import (
     AccountIn,
@@ -47,6 +51,18 @@ async def _checked(operation: Awaitable[T]) -> T:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
+@contextlib.asynccontextmanager
+async def _unique(db: Database) -> AsyncIterator[AsyncSession]:
+    """A write transaction; two admins racing to the same name get 409, not an error."""
+    try:
+        async with db.transaction() as session:
+            yield session
+    except IntegrityError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "another account has this name or external_ref"
+        ) from None
+
+
 def _actor(agent: Agent, note: str) -> Actor:
     return Actor(agent.id, agent.role.value, note)
 
@@ -72,7 +88,7 @@ async def create_account(body: AccountIn, admin: Admin, request: Request) -> Acc
     """A company; its name is unique whatever its case."""
     runtime = runtime_of(request)
     fields = body.model_dump(exclude_unset=True, exclude={"note"})
-    async with runtime.db.transaction() as session:
+    async with _unique(runtime.db) as session:
         account = await _checked(
             accounts.create_account(
                 session,
@@ -124,7 +140,7 @@ async def change_account(
     fields = body.model_dump(exclude_unset=True, exclude={"note"})
     if "name" in fields and fields["name"] is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an account needs a name")
-    async with runtime.db.transaction() as session:
+    async with _unique(runtime.db) as session:
         account = await _checked(accounts.get_account(session, account_id))
         await _checked(
             accounts.update_account(
