@@ -1,6 +1,6 @@
-"""Recomputing tiers (SQLite and PostgreSQL): two runs at once never write a change twice,
-processes on PostgreSQL take turns, the schedule recomputes without anyone asking, and the
-command line does what the API does."""
+"""Recomputing tiers (SQLite and PostgreSQL): two runs at once never write a change twice (nor
+does a run that read before another wrote), processes on PostgreSQL take turns, the schedule
+recomputes without anyone asking, and the command line does what the API does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from sqlalchemy import func, insert, select, text
 from helpdesk.common.clock import FixedClock
 from helpdesk.config import load_settings
 from helpdesk.customers.models import Customer, TierChange
-from helpdesk.customers.tier_recompute import RECOMPUTE_LOCK_KEY
+from helpdesk.customers.tier_recompute import (
+    RECOMPUTE_LOCK_KEY,
+    changes_of,
+    read_units,
+    write_changes,
+)
+from helpdesk.customers.tiering import place
 from helpdesk.runtime import Runtime
 from helpdesk.storage.database import Database
 from tests.support.postgres import PostgresServer
@@ -56,6 +62,20 @@ async def test_two_runs_at_once_write_each_change_once(runtime: Runtime):
     assert first.tiers["key"] == expected and changed == [0, expected]
     assert len(await _changes(runtime)) == expected
     assert await _tiers(runtime) == {"key": expected, "standard": 100 - expected}
+
+
+async def test_a_run_that_read_before_another_wrote_records_nothing_twice(runtime: Runtime):
+    # The command beside a server on SQLite: no lock is shared, so both may read the same tiers.
+    await _customers(runtime, [90.0, 5.0, 5.0])
+    async with runtime.db.read() as session:
+        units, stored = await read_units(session)
+    stale = changes_of(place(units, runtime.settings.customers.tiers), stored)
+    assert len(stale) == 1
+    outcome = await runtime.tier_recompute.run()
+    assert outcome is not None and outcome.changed == 1
+    async with runtime.db.transaction() as session:
+        assert await write_changes(session, stale, actor_id=None, now=runtime.clock.now()) == 0
+    assert len(await _changes(runtime)) == 1
 
 
 async def test_on_postgresql_processes_take_turns(postgres: PostgresServer, tmp_path: Path):

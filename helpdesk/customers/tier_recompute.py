@@ -2,10 +2,11 @@
 
 A run reads every unit in one pass, places them in a thread (pure Python, so the event loop
 keeps serving between its slices), then writes only the tiers that changed, a few statements
-per tier, and one `tier_changes` row each with the rule's reason. Only a run writes a computed
-tier, so reading before the write transaction is safe and keeps SQLite's single writer free
-for most of the run. On PostgreSQL an advisory lock keeps processes from running it twice at
-once; within a process an asyncio lock does.
+per tier, and one `tier_changes` row each with the rule's reason. Reading before the write
+transaction keeps SQLite's single writer free for most of the run; each update names the tier
+it read, so a row another writer changed meanwhile is left alone and recorded once. On
+PostgreSQL an advisory lock keeps processes from running it twice at once; within a process
+an asyncio lock does.
 """
 
 from __future__ import annotations
@@ -107,21 +108,26 @@ async def write_changes(
     *,
     actor_id: int | None,
     now: datetime,
-) -> None:
-    by_tier: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for (kind, unit_id), _, placed in changes:
-        by_tier[(kind, placed.tier)].append(unit_id)
-    for (kind, tier), ids in sorted(by_tier.items()):
+) -> int:
+    """Set the changed tiers and record each; returns how many were written. A row whose tier
+    is no longer the one read (another writer got there first: a second process on SQLite, or
+    the command beside a server) is left alone and not recorded, so nothing is written twice."""
+    groups: dict[tuple[str, str | None, str], list[int]] = defaultdict(list)
+    for (kind, unit_id), before, placed in changes:
+        groups[(kind, before.tier, placed.tier)].append(unit_id)
+    written: set[tuple[str, int]] = set()
+    for (kind, old, new), ids in groups.items():
+        key, tier = (Account.id, Account.tier) if kind == ACCOUNT else (Customer.id, Customer.tier)
+        statement = update(Account) if kind == ACCOUNT else update(Customer)
+        still = tier.is_(None) if old is None else tier == old
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            statement = (
-                update(Account).where(Account.id.in_(chunk))
-                if kind == ACCOUNT
-                else update(Customer).where(Customer.id.in_(chunk))
+            updated = await session.scalars(
+                statement.where(key.in_(ids[start : start + CHUNK]), still)
+                .values(tier=new)
+                .returning(key)
+                .execution_options(synchronize_session=False)
             )
-            await session.execute(
-                statement.values(tier=tier).execution_options(synchronize_session=False)
-            )
+            written.update((kind, unit_id) for unit_id in updated)
     rows = [
         {
             "customer_id": unit_id if kind == CUSTOMER else None,
@@ -133,9 +139,11 @@ async def write_changes(
             "at": now,
         }
         for (kind, unit_id), before, placed in changes
+        if (kind, unit_id) in written
     ]
     for start in range(0, len(rows), CHUNK):
         await session.execute(insert(TierChange), rows[start : start + CHUNK])
+    return len(rows)
 
 
 class TierRecompute:
@@ -163,14 +171,17 @@ class TierRecompute:
         placements = await asyncio.to_thread(place, units, self._settings.tiers)
         changes = changes_of(placements, stored)
         ranked = time.perf_counter()
+        changed = 0
         if changes:
             async with self._db.transaction() as session:
-                await write_changes(session, changes, actor_id=actor_id, now=self._clock.now())
+                changed = await write_changes(
+                    session, changes, actor_id=actor_id, now=self._clock.now()
+                )
         written = time.perf_counter()
         counts = Counter(placed.tier for placed in placements.values())
         return Outcome(
             units=len(units),
-            changed=len(changes),
+            changed=changed,
             seconds=written - started,
             tiers={name: counts.get(name, 0) for name in self._settings.tier_names},
             phases={"read": read - started, "rank": ranked - read, "write": written - ranked},
