@@ -1,7 +1,7 @@
 """An account's standing reaches its contacts' tickets (SQLite and PostgreSQL): a contact of a
 key account with a relationship manager has their ticket routed to that manager, and the key
 tier's service-level policy applies to the contact's tickets, whether the tier came from the
-rule (the account's value) or an admin's override."""
+rule (the account's value) or an admin's override; a portfolio handover moves the accounts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from helpdesk.customers import accounts
 from helpdesk.customers.accounts import Actor
-from helpdesk.routing import queries
+from helpdesk.routing import managers, queries
 from helpdesk.runtime import Runtime
 from helpdesk.sla.models import SlaTimer
 from tests.conftest import People, seed_staff
@@ -89,3 +89,25 @@ async def test_the_key_tier_s_policy_applies_to_the_account_s_contacts(
     assert policies[number] == "key-account"
     assert policies[globex_ticket] == "key-account"
     assert policies[outsider_ticket] == "standard"
+
+
+async def test_a_portfolio_handover_moves_the_accounts_too(database_url: str, runtime: Runtime):
+    people = await seed_staff(database_url)
+    alice = await set_agent(runtime, people.alice, capacity=20)
+    bob = await set_agent(runtime, people.bob, capacity=20)
+    carol = await agent_id(runtime, people.carol)
+    contact, _ = await customer_writing(runtime, "buyer@acme.test", 1)
+    acme = await _account(runtime, carol, name="Acme", manager_id=alice, backup_id=carol)
+    initech = await _account(runtime, carol, name="Initech", manager_id=carol, backup_id=alice)
+    await _standing(runtime, contact, carol, account_id=acme)
+    async with runtime.db.transaction() as session:
+        handover = await managers.hand_over_portfolio(
+            session, alice, bob, by_agent_id=carol, now=runtime.clock.now(), note="Alice moves"
+        )
+    assert handover.customer_ids == [contact]
+    async with runtime.db.read() as session:
+        moved = {a: await accounts.get_account(session, a) for a in (acme, initech)}
+        assert (moved[acme].manager_id, moved[acme].backup_id) == (bob, carol)
+        assert (moved[initech].manager_id, moved[initech].backup_id) == (carol, bob)
+    _, number = await customer_writing(runtime, "buyer@acme.test", 2)
+    assert (await ticket(runtime, number)).assignee_id == bob

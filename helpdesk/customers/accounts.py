@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Account, Customer, TierChange
@@ -233,6 +233,35 @@ async def change_standing(
         reason=actor.says(what),
     )
     return customer
+
+
+async def hand_over_accounts(
+    session: AsyncSession, from_agent_id: int, to_agent_id: int, now: datetime
+) -> list[int]:
+    """Every account one agent manages or backs up goes to another (routing's portfolio
+    handover calls this); where the new manager was the backup, the backup is cleared.
+    Returns the ids of the contacts whose relationship manager changed."""
+    moved = list(
+        await session.scalars(
+            select(Account)
+            .where(or_(Account.manager_id == from_agent_id, Account.backup_id == from_agent_id))
+            .with_for_update()
+        )
+    )
+    for account in moved:
+        if account.manager_id == from_agent_id:
+            account.manager_id = to_agent_id
+            if account.backup_id == to_agent_id:
+                account.backup_id = None
+        if account.backup_id == from_agent_id:
+            account.backup_id = None if account.manager_id == to_agent_id else to_agent_id
+        account.updated_at = now
+    if not moved:
+        return []
+    contacts = await session.scalars(
+        select(Customer.id).where(Customer.account_id.in_([a.id for a in moved]))
+    )
+    return list(contacts)
 
 
 async def tier_changes(
