@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, and_, case, false, null, or_, select
 
 from helpdesk.tickets.models import OPEN_STATUSES, AuditEntry, TicketStatus
 
 DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+FOLLOW_UP = "complaint.follow_up_answered"
 
 
 def reopened_tickets() -> Select[Any]:
@@ -29,6 +30,8 @@ def reopened_tickets() -> Select[Any]:
                 before.in_([s.value for s in DONE]),
                 after.in_([s.value for s in OPEN_STATUSES]),
             ),
-            and_(AuditEntry.action == "complaint.follow_up_answered", worked == false()),
+            # Read as a boolean only on the entries known to hold one: SQL may evaluate the
+            # terms of an AND in any order, and a CASE keeps the cast off other entries.
+            case((AuditEntry.action == FOLLOW_UP, worked), else_=null()) == false(),
         ),
     )
