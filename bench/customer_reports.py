@@ -382,15 +382,15 @@ def reports(options: argparse.Namespace) -> int:
         f"\nreports over {options.messages:,} messages, grouped by {options.group_by}, "
         f"median of {options.runs} runs, seconds"
     )
-    print(f"{'':<26}" + "".join(f"{d:>24}" for d in databases))
-    print(f"{'report':<26}" + "".join(f"{'all (1 year)':>12}{'last 30 d':>12}" for _ in databases))
+    print(f"{'':<26}" + "".join(f"{d:>28}" for d in databases))
+    print(f"{'report':<26}" + "".join(f"{'all (1 year)':>16}{'last 30 d':>12}" for _ in databases))
     for name in (*catalog.NAMES, "summary"):
         cells = "".join(
-            f"{results[d][2][name][0]:>12.3f}{results[d][2][name][1]:>12.3f}" for d in databases
+            f"{results[d][2][name][0]:>16.3f}{results[d][2][name][1]:>12.3f}" for d in databases
         )
         print(f"{name:<26}{cells}")
-    print(f"{'(seeding the desk, s)':<26}" + "".join(f"{results[d][1]:>24.1f}" for d in databases))
-    print(f"{'(tickets)':<26}" + "".join(f"{results[d][0]:>24,}" for d in databases))
+    print(f"{'(seeding the desk, s)':<26}" + "".join(f"{results[d][1]:>28.1f}" for d in databases))
+    print(f"{'(tickets)':<26}" + "".join(f"{results[d][0]:>28,}" for d in databases))
     print("target: each report under 2 s on PostgreSQL; a shared machine gives worse figures")
     return 0
 

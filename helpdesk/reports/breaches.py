@@ -19,17 +19,19 @@ from helpdesk.tickets.models import Ticket
 async def sla_breaches(session: AsyncSession, query: ReportQuery) -> dict[Any, dict[str, Any]]:
     key, group = keyed(query.group_by)
     breached = case((SlaTimer.breached_at.is_not(None), 1), else_=0)
+    # Per ticket of the period: whether any of its timers breached.
     per_ticket = (
-        select(SlaTimer.ticket_id.label("ticket_id"), func.max(breached).label("breached"))
-        .group_by(SlaTimer.ticket_id)
+        select(key, func.max(breached).label("breached"))
+        .select_from(Ticket)
+        .join(SlaTimer, SlaTimer.ticket_id == Ticket.id)
+        .where(*created_in(query))
+        .group_by(Ticket.id, *group)
         .subquery()
     )
     tickets = await session.execute(
-        select(key, func.count(), func.sum(per_ticket.c.breached))
-        .select_from(Ticket)
-        .join(per_ticket, per_ticket.c.ticket_id == Ticket.id)
-        .where(*created_in(query))
-        .group_by(*group)
+        select(per_ticket.c.k, func.count(), func.sum(per_ticket.c.breached)).group_by(
+            per_ticket.c.k
+        )
     )
     out: dict[Any, dict[str, Any]] = defaultdict(
         lambda: {"tickets": 0, "breached": 0, "rate": None, "by_metric": {}}
