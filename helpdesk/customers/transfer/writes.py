@@ -30,15 +30,21 @@ async def write_plan(
     changes = [change for change in plan.changes if change.outcome != "unchanged"]
     created = [change for change in changes if change.customer_id is None]
     if created:
+        # Matched back by reference and email (each new customer has one, and no two new
+        # customers share either): with the order of RETURNING asked for, SQLAlchemy sends one
+        # INSERT per row on SQLite.
         result = await connection.execute(
-            insert(CUSTOMERS).returning(CUSTOMERS.c.id, sort_by_parameter_order=True),
+            insert(CUSTOMERS).returning(
+                CUSTOMERS.c.id, CUSTOMERS.c.external_ref, CUSTOMERS.c.email
+            ),
             [
                 {**change.values, "account_id": _account_id(change), "created_at": now}
                 for change in created
             ],
         )
-        for change, new_id in zip(created, result.scalars(), strict=True):
-            change.customer_id = new_id
+        new_ids = {(row.external_ref, row.email): row.id for row in result}
+        for change in created:
+            change.customer_id = new_ids[change.values["external_ref"], change.values["email"]]
     updated = [change for change in changes if change.outcome == "updated"]
     if updated:
         columns: dict[str, Any] = {name: bindparam(f"b_{name}") for name in (*STORED, "account_id")}
@@ -72,7 +78,7 @@ async def _write_accounts(
     new = [entry for entry in accounts.dirty if entry.id is None]
     if new:
         result = await connection.execute(
-            insert(ACCOUNTS).returning(ACCOUNTS.c.id, sort_by_parameter_order=True),
+            insert(ACCOUNTS).returning(ACCOUNTS.c.id, ACCOUNTS.c.name_key),
             [
                 {
                     "name": entry.name,
@@ -84,8 +90,9 @@ async def _write_accounts(
                 for entry in new
             ],
         )
-        for entry, new_id in zip(new, result.scalars(), strict=True):
-            entry.id = new_id
+        new_ids = {row.name_key: row.id for row in result}
+        for entry in new:
+            entry.id = new_ids[account_key(entry.name)]
     linked = [entry for entry in accounts.dirty if entry.ref_added and not entry.new]
     if linked:
         await connection.execute(
