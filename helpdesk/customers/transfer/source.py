@@ -16,8 +16,9 @@ UTF8_BOM = codecs.BOM_UTF8
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 DELIMITERS = ",;\t|"
 # A cell is as long as the file lets it be: the file is the admin's own, on the admin's disk,
-# and an oversized cell is rejected with its row rather than stopping the reader.
-csv.field_size_limit(2**31 - 1)
+# and an oversized cell is rejected with its row rather than stopping the reader (Python's
+# csv stops at 128 KiB by default).
+CELL_LIMIT = 2**31 - 1
 
 
 class FileRefused(ValueError):
@@ -45,6 +46,7 @@ class Source:
 
 def open_source(path: Path, encoding: str | None, delimiter: str | None) -> Source:
     """Check the whole file can be read and count its rows. Raises FileRefused."""
+    csv.field_size_limit(CELL_LIMIT)
     chosen = _encoding(path, encoding)
     _check_decodes(path, chosen, given=encoding is not None)
     try:
