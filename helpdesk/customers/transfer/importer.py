@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from helpdesk.customers.transfer.columns import Columns, ParsedRow, RowRejected
@@ -48,10 +49,12 @@ class _Run:
     now: datetime
     label: str
     dry_run: bool
+    analyzed_at: int = 0
 
     async def flush(self, batch: list[ParsedRow]) -> None:
         if not batch:
             return
+        await self._statistics()
         if self.dry_run:
             async with self.db.read() as session:
                 self._count(await plan_batch(session, batch, self.context))
@@ -88,6 +91,21 @@ class _Run:
             setattr(self.report, change.outcome, getattr(self.report, change.outcome) + 1)
         for row, reason in plan.rejects:
             self.report.rejected.append(Rejected(row.number, row.cells, reason))
+
+    async def _statistics(self) -> None:
+        """PostgreSQL plans from statistics its autovacuum gathers about once a minute: while
+        an import doubles a table they say it is nearly empty, and the batch lookups scan
+        every stored address instead of probing the index (seconds per batch). ANALYZE
+        whenever the import has doubled what the last one saw: a handful of times at most."""
+        if self.db.is_sqlite or self.dry_run:
+            return
+        written = self.report.created
+        if written < self.analyzed_at * 2 and self.analyzed_at:
+            return
+        async with self.db.engine.connect() as connection:
+            await connection.execute(text("ANALYZE customers, identities"))
+            await connection.commit()
+        self.analyzed_at = max(written, 1_000)
 
     async def _reload_accounts(self) -> None:
         async with self.db.read() as session:
