@@ -8,7 +8,6 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from helpdesk.customers.models import Account, Customer, Identity, TierChange
@@ -78,8 +77,7 @@ async def test_an_import_stores_customers_and_the_same_file_again_changes_nothin
     await seed_staff(database_url)
     file = write(
         tmp_path / "crm.csv",
-        HEADER
-        + "C-1,Ann Lee,Ann.Lee@Example.TEST,+44 (20) 7946-0000,en,Acme Ltd,1200.50,key,"
+        HEADER + "C-1,Ann Lee,Ann.Lee@Example.TEST,+44 (20) 7946-0000,en,Acme Ltd,1200.50,key,"
         "alice@example.test\n"
         + "C-2,Bo Chen,bo@example.test,,pt-BR,ACME LTD,80,,bob\n"
         + ",Cleo,cleo@example.test,,,,,,\n",
@@ -216,7 +214,9 @@ async def test_a_file_that_cannot_be_read_is_refused_whole(database_url: str, tm
     assert "Traceback" not in refused.stderr
     assert (await stored(database_url))["customers"] == {}
 
-    given = await customers_cli(database_url, tmp_path, "import", str(latin), "--encoding", "cp1252")
+    given = await customers_cli(
+        database_url, tmp_path, "import", str(latin), "--encoding", "cp1252"
+    )
     assert given.returncode == 0, given.stderr
     assert (await stored(database_url))["customers"]["C-1"]["name"] == "Zoë Müller"
 
@@ -353,7 +353,8 @@ async def test_export_then_import_into_an_empty_helpdesk_gives_the_same_customer
     file = write(
         tmp_path / "crm.csv",
         "external_ref,name,email,phone,language,account,account_ref,value,tier_override,manager\n"
-        "C-1,\"Lee, Ann\",ann@example.test,+442079460000,en,Acme,ACC-1,1200.5,key,alice@example.test\n"
+        'C-1,"Lee, Ann",ann@example.test,+442079460000,en,Acme,ACC-1,1200.5,key,'
+        "alice@example.test\n"
         'C-2,"Bo ""the boss"" Chen",bo@example.test,,pt-BR,Acme,ACC-1,80,,\n'
         ",Cleo Ünal,cleo@example.test,,,,,,standard,\n"
         "C-4,No Email,,+15551234567,,Solo,,0.25,,carol@example.test\n",
