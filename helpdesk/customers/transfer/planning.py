@@ -260,5 +260,6 @@ def _plan_tier(change: Change, stored: dict[str, Any] | None) -> None:
             change.tier_change = (None, new)
         return
     old = stored["tier_override"]
-    if new != old:
-        change.tier_change = (old or stored["tier"], new or stored["tier"])
+    before, after = old or stored["tier"], new or stored["tier"]
+    if new != old and before != after:
+        change.tier_change = (before, after)
