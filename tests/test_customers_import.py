@@ -379,3 +379,56 @@ async def test_export_then_import_into_an_empty_helpdesk_gives_the_same_customer
     second = tmp_path / "second.csv"
     await customers_cli(empty, tmp_path, "export", str(second))
     assert second.read_text(encoding="utf-8") == exported.read_text(encoding="utf-8")
+
+
+async def test_a_row_the_database_refuses_costs_only_itself(database_url: str, tmp_path: Path):
+    """A refusal no check foresaw (here a trigger, as another process taking the address would
+    be): the batch is written again row by row, and only the refused row is rejected."""
+    from sqlalchemy import text
+
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        async with db.transaction() as session:
+            if db.is_sqlite:
+                await session.execute(
+                    text(
+                        "CREATE TRIGGER refuse BEFORE INSERT ON identities "
+                        "WHEN NEW.address = 'refused@example.test' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+                    )
+                )
+            else:
+                await session.execute(
+                    text(
+                        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                        "IF NEW.address = 'refused@example.test' THEN "
+                        "RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+                        "RETURN NEW; END $$ LANGUAGE plpgsql"
+                    )
+                )
+                await session.execute(
+                    text(
+                        "CREATE TRIGGER refuse BEFORE INSERT ON identities "
+                        "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                    )
+                )
+    finally:
+        await db.dispose()
+    file = write(
+        tmp_path / "crm.csv",
+        "external_ref,name,email,account\n"
+        "C-1,One,one@example.test,First Co\n"
+        "C-2,Refused,refused@example.test,Refused Co\n"
+        "C-3,Three,three@example.test,\n",
+    )
+    result = await customers_cli(database_url, tmp_path, "import", str(file))
+    assert result.returncode == 1
+    assert "3 rows: 2 created, 0 updated, 0 unchanged, 1 rejected; 1 accounts created" in (
+        result.stdout
+    )
+    assert "row 3: the database refused the row:" in result.stderr
+    assert "refused by the test trigger" in result.stderr
+    data = await stored(database_url)
+    assert sorted(data["customers"]) == ["C-1", "C-3"]
+    assert data["accounts"] == 1  # the refused row's account went with it
