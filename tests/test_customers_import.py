@@ -432,3 +432,21 @@ async def test_a_row_the_database_refuses_costs_only_itself(database_url: str, t
     data = await stored(database_url)
     assert sorted(data["customers"]) == ["C-1", "C-3"]
     assert data["accounts"] == 1  # the refused row's account went with it
+
+
+async def test_an_imported_customers_next_mail_joins_them(
+    runtime: Any, database_url: str, tmp_path: Path
+):
+    from helpdesk.messages import InboundMessage
+
+    file = write(tmp_path / "crm.csv", "external_ref,name,email\nC-1,Ann Lee,Ann@Example.test\n")
+    result = await customers_cli(database_url, tmp_path, "import", str(file))
+    assert result.returncode == 0, result.stderr
+    async with runtime.db.read() as session:
+        ann = await session.scalar(select(Customer.id).where(Customer.external_ref == "C-1"))
+    receipt = await runtime.intake.receive(
+        InboundMessage("email", "m:1", "ann@example.test", "Hello", continues_latest=False)
+    )
+    assert receipt.customer_id == ann
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 1
