@@ -8,12 +8,16 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
 
 from helpdesk.cli_support import check_storage, run, settings_or_exit
-from helpdesk.customers.transfer.importer import DEFAULT_BATCH_ROWS, ImportReport
+from helpdesk.customers.transfer import DEFAULT_BATCH_ROWS
+
+if TYPE_CHECKING:
+    from helpdesk.customers.transfer.importer import ImportReport
 
 # Rejected rows printed on the terminal; the rest are in --rejects.
 SHOWN_REJECTS = 20

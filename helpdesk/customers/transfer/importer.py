@@ -14,14 +14,13 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from helpdesk.customers.transfer import DEFAULT_BATCH_ROWS
 from helpdesk.customers.transfer.columns import Columns, ParsedRow, RowRejected
 from helpdesk.customers.transfer.planning import Context, Plan, plan_batch
 from helpdesk.customers.transfer.references import AccountBook, Managers
 from helpdesk.customers.transfer.source import Source
 from helpdesk.customers.transfer.writes import write_plan
 from helpdesk.storage.database import Database
-
-DEFAULT_BATCH_ROWS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
