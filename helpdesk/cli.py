@@ -1,4 +1,5 @@
-"""Commands: serve, demo, migrate, agent (cli_agents.py), kb import/export."""
+"""Commands: serve, demo, migrate, agent (cli_agents.py), customers (cli_customers.py),
+kb import/export."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from helpdesk.cli_agents import agent
+from helpdesk.cli_customers import customers
 from helpdesk.cli_support import (
     check_storage,
     database_location,
@@ -99,13 +101,7 @@ def migrate() -> None:
 
 
 main.add_command(agent)
-
-
-@main.group()
-def customers() -> None:
-    """Manage customers: their tiers."""
-
-
+main.add_command(customers)
 customers.add_command(tiers)
 
 
