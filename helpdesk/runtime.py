@@ -21,6 +21,8 @@ from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.conversation.survey_answers import SurveyAnswers
+from helpdesk.conversation.survey_links import SurveyLinks
 from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
@@ -101,7 +103,20 @@ class Runtime:
             public_url=settings.public_url,
         )
         self.conversation = ConversationService(self.clock, settings.conversation)
-        self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)
+        # Satisfaction on every channel (issue 16): email gets signed links to a small page.
+        conversation = settings.conversation
+        self.survey_links = SurveyLinks(secret, settings.public_url, conversation.survey_link_days)
+        self.survey_answers = SurveyAnswers(
+            timedelta(minutes=conversation.rating_change_minutes),
+            conversation.survey_comment_max_chars,
+        )
+        self.satisfaction = SatisfactionSurvey(
+            self.clock,
+            conversation,
+            links=self.survey_links,
+            render_text=self.render_text,
+            render_html=self.render_html,
+        )
         self.acknowledgements = Acknowledgements(
             self.clock, acknowledgement_policies(settings), self.render_text
         )
@@ -192,6 +207,11 @@ class Runtime:
         environment = self.templates.environment(
             autoescape=False, strict=True, keep_trailing_newline=True
         )
+        return environment.get_template(name).render(**context)
+
+    def render_html(self, name: str, **context: object) -> str:
+        """Markup for a customer message, every value escaped."""
+        environment = self.templates.environment(autoescape=True, strict=True)
         return environment.get_template(name).render(**context)
 
     async def telegram_ready(self) -> TelegramChannel | None:

@@ -31,6 +31,7 @@ from helpdesk.web import (
     outbox_api,
     reactions_api,
     routing_api,
+    satisfaction_page,
     sla_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(sla_api.router)
     app.include_router(complaints_api.router)
+    app.include_router(satisfaction_page.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
