@@ -30,6 +30,7 @@ from helpdesk.web import (
     opening_api,
     outbox_api,
     reactions_api,
+    relationships_api,
     routing_api,
     satisfaction_page,
     sla_api,
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(sla_api.router)
     app.include_router(complaints_api.router)
     app.include_router(satisfaction_page.router)
+    app.include_router(relationships_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
