@@ -74,7 +74,8 @@ class SignalScan:
             if ids is not None:
                 query = query.where(Ticket.customer_id.in_(ids))
             found: dict[int, list[Occurrence]] = defaultdict(list)
-            for customer_id, ticket_id, at, score in (await session.execute(query)).tuples():
+            for row in await session.execute(query):
+                customer_id, ticket_id, at, score = row[0], row[1], row[2], row[3]
                 done = closed.get((customer_subject(customer_id), kind.value))
                 if done is None or at > done:
                     found[customer_id].append(Occurrence(ticket_id, at, score))
