@@ -103,6 +103,8 @@ async def test_a_click_in_the_survey_mail_records_the_score_on_the_real_server(
             )
             assert "9 out of 10" in recommended.text
 
+        shown = (await agent.ticket(number)).json()
+        assert (shown["recommend_score"], shown["satisfaction_comment"]) == (9, "Quick & kind <3")
         stored = await _ticket(database_url, number)
         assert (stored.satisfaction, stored.recommend_score) == (4, 9)
         assert stored.satisfaction_comment == "Quick & kind <3"
