@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.customers.loyalty import Evidence, Loyalty, classify
@@ -36,6 +38,28 @@ def test_the_rule_on_hand_examples(evidence: Evidence, loyalty: Loyalty, reason:
     verdict = classify(evidence)
     assert verdict.loyalty == loyalty
     assert any(reason in r for r in verdict.reasons), verdict.reasons
+
+
+ratings = st.lists(st.integers(1, 5), max_size=8)
+answers = st.lists(st.integers(0, 10), max_size=8)
+
+
+@given(ratings, answers, st.integers(0, 3), st.randoms())
+def test_the_order_of_the_evidence_never_changes_the_class(
+    scores: list[int], nps: list[int], complaints: int, random
+):
+    before = classify(Evidence(tuple(scores), tuple(nps), complaints)).loyalty
+    random.shuffle(scores)
+    random.shuffle(nps)
+    assert classify(Evidence(tuple(scores), tuple(nps), complaints)).loyalty == before
+
+
+@given(ratings, answers, st.integers(0, 3), st.integers(1, 2))
+def test_a_low_rating_always_makes_a_customer_vulnerable(
+    scores: list[int], nps: list[int], complaints: int, low: int
+):
+    verdict = classify(Evidence((*scores, low), tuple(nps), complaints))
+    assert verdict.loyalty == Loyalty.VULNERABLE and verdict.reasons
 
 
 async def test_loyalty_in_the_api_counts_only_the_window(desk: Runtime, clock: FixedClock):

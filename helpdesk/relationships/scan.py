@@ -139,13 +139,20 @@ class SignalScan:
                 found.append(Found(subject, TaskKind.NO_CONTACT, reason, manager_id, customer_id))
         return found
 
-    async def run(
+    async def find(
         self, session: AsyncSession, *, now: datetime, customer_ids: Iterable[int] | None = None
     ) -> list[Found]:
-        """Find and put the tasks; the whole desk (with key accounts) when no ids are given."""
+        """What the signals say; the whole desk (with key accounts) when no ids are given."""
         found = await self.customers(session, now=now, customer_ids=customer_ids)
         if customer_ids is None:
             found += await self.key_accounts(session, now=now)
+        return found
+
+    async def run(
+        self, session: AsyncSession, *, now: datetime, customer_ids: Iterable[int] | None = None
+    ) -> list[Found]:
+        """Find and put the tasks in one transaction (a reaction's, for one customer)."""
+        found = await self.find(session, now=now, customer_ids=customer_ids)
         await put(session, found, now=now)
         return found
 

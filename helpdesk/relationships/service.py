@@ -15,7 +15,7 @@ from helpdesk.common.clock import Clock
 from helpdesk.events.types import SatisfactionRated, TicketChanged, TicketReopened
 from helpdesk.relationships.scan import SignalScan
 from helpdesk.relationships.settings import RelationshipSettings
-from helpdesk.relationships.tasks import Found
+from helpdesk.relationships.tasks import Found, closed_since, put
 from helpdesk.storage.database import Database
 from helpdesk.tickets.models import Ticket, TicketKind
 
@@ -40,9 +40,17 @@ class RelationshipSignals:
         await self._loop.stop()
 
     async def scan_all(self) -> list[Found]:
-        """Every customer and key account, now; what was found (open tasks are refreshed)."""
+        """Every customer and key account, now; what was found (open tasks are refreshed).
+        The reads run outside the write transaction, which on SQLite would hold up every
+        writer (intake too) for the whole scan; the write skips what a manager closed
+        meanwhile."""
+        now = self._clock.now()
+        async with self._db.read() as session:
+            found = await self.scan.find(session, now=now)
         async with self._db.transaction() as session:
-            return await self.scan.run(session, now=self._clock.now())
+            closed = await closed_since(session, now)
+            await put(session, [f for f in found if (f.subject, f.kind) not in closed], now=now)
+        return found
 
     async def _every_while(self) -> None:
         while True:

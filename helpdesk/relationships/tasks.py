@@ -88,6 +88,16 @@ async def last_closed(
     return {(subject, kind): at for subject, kind, at in rows if at is not None}
 
 
+async def closed_since(session: AsyncSession, moment: datetime) -> set[tuple[str, str]]:
+    """The subjects and kinds of tasks closed at or after `moment` (during a scan)."""
+    rows = await session.execute(
+        select(RelationshipTask.subject, RelationshipTask.kind).where(
+            RelationshipTask.closed_at >= moment
+        )
+    )
+    return {(subject, kind) for subject, kind in rows}
+
+
 async def listed(
     session: AsyncSession, *, manager_id: int | None, status: str | None, limit: int
 ) -> list[RelationshipTask]:
