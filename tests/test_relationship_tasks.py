@@ -153,3 +153,40 @@ async def test_a_low_rating_and_reopenings_put_a_task_as_they_happen(
 
 async def _kinds(runtime: Runtime, kind: str) -> list[RelationshipTask]:
     return [t for t in await _tasks(runtime) if t.kind == kind]
+
+
+async def test_a_complaint_made_in_the_chat_adds_the_task_at_once(desk: Runtime, clock: FixedClock):
+    receipt = await desk.intake.receive(
+        InboundMessage(channel="webchat", external_id="c1", sender="visitor-c", text="Hello")
+    )
+    async with desk.db.transaction() as session:
+        alice = await agent_id(session, People().alice)
+        await set_managers(
+            session,
+            receipt.customer_id,
+            manager_id=alice,
+            backup_id=None,
+            key_account=False,
+            now=clock.now(),
+        )
+        earlier = await add_ticket(
+            session,
+            receipt.customer_id,
+            at=clock.now() - timedelta(days=20),
+            kind=TicketKind.COMPLAINT,
+        )
+    # One tap on "complaint": the ticket becomes one, and that is the second in 90 days.
+    tapped = await desk.intake.receive(
+        InboundMessage(
+            channel="webchat",
+            external_id="c2",
+            sender="visitor-c",
+            text="/complaint",
+            payload=payloads.COMPLAINT,
+        )
+    )
+    [task] = await eventually(lambda: _kinds(desk, "complaints"), timeout=20)
+    assert (task.customer_id, task.manager_id) == (receipt.customer_id, alice)
+    assert task.reason == (
+        f"2 complaints in the last 90 days (tickets #{earlier}, #{tapped.ticket_id})"
+    )
