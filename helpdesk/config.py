@@ -32,6 +32,7 @@ from helpdesk.events.settings import EventSettings
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.kb.settings import KbSettings
 from helpdesk.operations.settings import OperationsSettings
+from helpdesk.relationships.settings import RelationshipSettings
 from helpdesk.routing.settings import RoutingSettings
 from helpdesk.sla.settings import SlaSettings
 from helpdesk.staff.settings import AccountSettings
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     customers: CustomersSettings = Field(default_factory=CustomersSettings)
+    relationships: RelationshipSettings = Field(default_factory=RelationshipSettings)
 
     @classmethod
     def settings_customise_sources(

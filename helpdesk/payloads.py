@@ -20,6 +20,8 @@ class PayloadKind(enum.StrEnum):
     KB_HELPED = "kb_helped"
     KB_NOT_HELPED = "kb_not_helped"
     RATING = "rating"
+    # The 0-10 answer to "would you recommend us to a friend?".
+    RECOMMEND = "recommend"
     # The answer to "did our fix work?" some days after a complaint was resolved.
     FIX_WORKED = "fix_worked"
     FIX_FAILED = "fix_failed"
@@ -45,6 +47,12 @@ def rating(score: int) -> str:
     if not 1 <= score <= 5:
         raise ValueError("a rating is 1 to 5")
     return f"csat:{score}"
+
+
+def recommend(score: int) -> str:
+    if not 0 <= score <= 10:
+        raise ValueError("a recommend score is 0 to 10")
+    return f"nps:{score}"
 
 
 def fix_worked(ticket_id: int) -> str:
@@ -77,6 +85,8 @@ def parse(payload: str | None) -> Payload | None:
         return Payload(PayloadKind.FIX_FAILED, value)
     if head == "csat" and 1 <= value <= 5:
         return Payload(PayloadKind.RATING, value)
+    if head == "nps" and 0 <= value <= 10:
+        return Payload(PayloadKind.RECOMMEND, value)
     return Payload(PayloadKind.UNKNOWN)
 
 
@@ -89,6 +99,7 @@ def is_feedback(payload: str | None) -> bool:
 FEEDBACK_KINDS = frozenset(
     {
         PayloadKind.RATING,
+        PayloadKind.RECOMMEND,
         PayloadKind.KB_HELPED,
         PayloadKind.KB_NOT_HELPED,
         PayloadKind.FIX_WORKED,

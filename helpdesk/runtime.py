@@ -23,6 +23,8 @@ from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.conversation.survey_answers import SurveyAnswers
+from helpdesk.conversation.survey_links import SurveyLinks
 from helpdesk.customers.tier_recompute import TierRecompute
 from helpdesk.customers.tier_schedule import TierSchedule
 from helpdesk.delivery.waiting import WaitingWatch
@@ -58,6 +60,7 @@ from helpdesk.messages import ChannelAdapter
 from helpdesk.operations.logs import add_message_trace
 from helpdesk.operations.metrics import Metrics
 from helpdesk.operations.standard_metrics import register_standard_metrics
+from helpdesk.relationships.service import RelationshipSignals
 from helpdesk.routing.feed import LiveFeed
 from helpdesk.routing.service import RoutingService
 from helpdesk.sla.notices import StaffNotifier
@@ -105,7 +108,20 @@ class Runtime:
             public_url=settings.public_url,
         )
         self.conversation = ConversationService(self.clock, settings.conversation)
-        self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)
+        # Satisfaction on every channel (issue 16): email gets signed links to a small page.
+        conversation = settings.conversation
+        self.survey_links = SurveyLinks(secret, settings.public_url, conversation.survey_link_days)
+        self.survey_answers = SurveyAnswers(
+            timedelta(minutes=conversation.rating_change_minutes),
+            conversation.survey_comment_max_chars,
+        )
+        self.satisfaction = SatisfactionSurvey(
+            self.clock,
+            conversation,
+            links=self.survey_links,
+            render_text=self.render_text,
+            render_html=self.render_html,
+        )
         self.acknowledgements = Acknowledgements(
             self.clock, acknowledgement_policies(settings), self.render_text
         )
@@ -155,6 +171,10 @@ class Runtime:
         self.tier_schedule = TierSchedule(
             self.tier_recompute, settings.customers.tier_recompute_hours
         )
+        # Relationship signals (issue 16): tasks on managers' lists, on a schedule and on events.
+        self.relationships = RelationshipSignals(
+            self.db, self.clock, settings.relationships, key_tier=settings.customers.key_tier
+        )
         table = event_table(self)
         if settings.operations.trace_messages:
             table = add_message_trace(table)
@@ -203,6 +223,11 @@ class Runtime:
         )
         return environment.get_template(name).render(**context)
 
+    def render_html(self, name: str, **context: object) -> str:
+        """Markup for a customer message, every value escaped."""
+        environment = self.templates.environment(autoescape=True, strict=True)
+        return environment.get_template(name).render(**context)
+
     async def telegram_ready(self) -> TelegramChannel | None:
         """The Telegram channel once loaded (None when no token is configured)."""
         if self._telegram_loading is None:
@@ -221,6 +246,7 @@ class Runtime:
             await self.sla_scheduler.start()
         self.intake.start()
         self.routing.start()
+        self.relationships.start()
         self.outbox.start()
         self.outbox_waiting.start()
         if self.settings.telegram.token:
@@ -248,6 +274,7 @@ class Runtime:
         # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.
         await self.intake.stop(drain_seconds)
         await self.routing.stop()
+        await self.relationships.stop()
         await self.sla_scheduler.stop()
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()
@@ -298,15 +325,25 @@ def event_table(rt: Runtime) -> EventTable:
     # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
     sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
+    # A complaint, a low rating or a reopening: that customer's signals are looked at again.
+    signals = (
+        [
+            Reaction(
+                "relationship-signals", rt.relationships.on_event, wanted=rt.relationships.wanted
+            )
+        ]
+        if rt.settings.relationships.signals
+        else []
+    )
     return {
         MessageReceived: [conversation, *sla, feed],
         TicketCreated: [acknowledgement, routing, *sla],
-        TicketChanged: [*survey, *sla, drain],
+        TicketChanged: [*survey, *sla, *signals, drain],
         ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
         SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
-        TicketReopened: [routing, *sla],
+        TicketReopened: [routing, *sla, *signals],
         TicketHandedOver: [routing],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
@@ -322,10 +359,11 @@ def event_table(rt: Runtime) -> EventTable:
         TicketsMerged: [],
         # A split-out mail's Message-IDs follow it to its new ticket.
         MessageSplit: [Reaction("email-threads", email_threads.on_message_split)],
+        # A low rating may be a relationship signal; the workspace's live feed (issue 17) too.
+        SatisfactionRated: [*signals],
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],
         DeliveryChanged: [],
-        SatisfactionRated: [],
     }
 
 

@@ -7,8 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from helpdesk import payloads
+from helpdesk.config import load_settings
 from helpdesk.conversation.handover import COMPLAINT_TEXT, HANDED_OVER_TEXT, asks_for_person
-from helpdesk.conversation.satisfaction import QUESTION_TEXT, THANKS_TEXT
+from helpdesk.conversation.satisfaction import (
+    QUESTION_TEXT,
+    RECOMMEND_TEXT,
+    RECOMMEND_THANKS_TEXT,
+    THANKS_TEXT,
+)
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 from helpdesk.staff.accounts import add_agent
@@ -165,3 +171,42 @@ async def test_resolving_a_chat_asks_for_a_rating_once_with_five_buttons(runtime
         ("system", QUESTION_TEXT),
         ("system", THANKS_TEXT),
     ]
+
+
+async def test_the_recommend_question_follows_the_first_rating_when_on(
+    database_url: str, tmp_path, clock
+):
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        conversation={"recommend_question": True},
+    )
+    runtime = Runtime(settings, clock=clock)
+    await runtime.start()
+    try:
+        receipt = await runtime.intake.receive(chat("1", "Where is my card?"))
+        await resolve_as_agent(runtime, receipt.ticket_id)
+        await runtime.intake.receive(chat("2", "★★★★", payload=payloads.rating(4)))
+        await settle(runtime)
+        async with runtime.db.read() as session:
+            question = await session.scalar(select(Message).where(Message.text == RECOMMEND_TEXT))
+        assert [q["payload"] for q in question.quick_replies] == [f"nps:{n}" for n in range(0, 11)]
+        # 0 is an answer too; the ticket stays resolved (feedback reopens nothing).
+        await runtime.intake.receive(chat("3", "0", payload=payloads.recommend(0)))
+        await settle(runtime)
+        async with runtime.db.read() as session:
+            ticket = await session.get(Ticket, receipt.ticket_id)
+        assert (ticket.status, ticket.satisfaction, ticket.recommend_score) == (
+            TicketStatus.RESOLVED,
+            4,
+            0,
+        )
+        assert await outbound_texts(runtime, ticket.id) == [
+            ("agent", "Your card is on its way."),
+            ("system", QUESTION_TEXT),
+            ("system", RECOMMEND_TEXT),
+            ("system", RECOMMEND_THANKS_TEXT),
+        ]
+    finally:
+        await runtime.stop()

@@ -17,7 +17,7 @@ from helpdesk.common.clock import Clock
 from helpdesk.conversation import complaints
 from helpdesk.conversation.complaint_detector import assess
 from helpdesk.conversation.handover import asks_for_person, hand_over, open_complaint
-from helpdesk.conversation.satisfaction import record_satisfaction
+from helpdesk.conversation.satisfaction import record_recommendation, record_satisfaction
 from helpdesk.conversation.settings import ConversationSettings
 from helpdesk.events.types import MessageReceived
 from helpdesk.payloads import PayloadKind
@@ -60,6 +60,7 @@ class ConversationService:
         self._bot_channels = frozenset(settings.bot_channels)
         self._detect = settings.complaint_detection
         self._threshold = settings.complaint_threshold
+        self._recommend = settings.recommend_question
         # Set by the knowledge base when it is on; without it every ticket waits for people.
         self.answer_bot: AnswerBot | None = None
 
@@ -107,7 +108,12 @@ class ConversationService:
             await open_complaint(session, ticket, now=now)
             return
         if kind == PayloadKind.RATING and parsed and parsed.value:
-            await record_satisfaction(session, ticket, parsed.value, now=now)
+            await record_satisfaction(
+                session, ticket, parsed.value, now=now, ask_recommend=self._recommend
+            )
+            return
+        if kind == PayloadKind.RECOMMEND and parsed and parsed.value is not None:
+            await record_recommendation(session, ticket, parsed.value, now=now)
             return
         if kind in (PayloadKind.KB_HELPED, PayloadKind.KB_NOT_HELPED) and parsed:
             if self.answer_bot is not None and parsed.value is not None:

@@ -14,8 +14,23 @@ class ConversationSettings(BaseModel):
 
     satisfaction_survey: bool = Field(True, description="Ask for a 1-5 rating on resolution")
     survey_channels: list[str] = Field(
-        default_factory=lambda: ["webchat", "telegram"],
-        description="Channels that show rating buttons (email gets no survey)",
+        default_factory=lambda: ["webchat", "telegram", "email"],
+        description="Channels asked on resolution: buttons on chats, a mail of links on email",
+    )
+    recommend_question: bool = Field(
+        False, description="After the 1-5 rating, ask how likely (0-10) they would recommend us"
+    )
+    survey_link_days: int = Field(
+        14, ge=1, le=365, description="How long the links of an email survey work"
+    )
+    rating_change_minutes: int = Field(
+        30,
+        ge=0,
+        le=1440,
+        description="How long after an email rating the page still takes a change or a comment",
+    )
+    survey_comment_max_chars: int = Field(
+        2000, ge=1, le=20000, description="The longest comment the survey page keeps"
     )
     bot_channels: list[str] = Field(
         default_factory=lambda: ["webchat", "telegram"],

@@ -106,8 +106,11 @@ class Ticket(Base):
     # The customer's 1-5 answer to the satisfaction question.
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     satisfaction_at: Mapped[datetime | None]
-    # The customer's 0-10 answer to "would you recommend us to a friend?" (the recommend score).
+    # What the customer wrote with the rating (the email survey's page offers a comment box).
+    satisfaction_comment: Mapped[str | None] = mapped_column(Text)
+    # The 0-10 answer to "would you recommend us to a friend?" (`conversation.recommend_question`).
     recommend_score: Mapped[int | None] = mapped_column(Integer)
+    recommend_at: Mapped[datetime | None]
     # Set when an agent merged this ticket into another: its messages now live there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # Where the first message came in within its channel (an email's mailbox name), if the

@@ -299,6 +299,8 @@ def ticket_summary(ticket: Ticket, customer_name: str) -> TicketSummary:
         last_customer_message_at=ticket.last_customer_message_at,
         handed_over_at=ticket.handed_over_at,
         satisfaction=ticket.satisfaction,
+        satisfaction_comment=ticket.satisfaction_comment,
+        recommend_score=ticket.recommend_score,
         merged_into=ticket.merged_into_id,
         entry_point=ticket.entry_point,
     )

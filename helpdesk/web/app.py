@@ -31,8 +31,10 @@ from helpdesk.web import (
     opening_api,
     outbox_api,
     reactions_api,
+    relationships_api,
     reports_api,
     routing_api,
+    satisfaction_page,
     sla_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
@@ -95,6 +97,8 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(complaints_api.router)
     app.include_router(customer_accounts_api.router)
     app.include_router(reports_api.router)
+    app.include_router(satisfaction_page.router)
+    app.include_router(relationships_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -90,6 +90,10 @@ class TicketSummary(BaseModel):
     handed_over_at: datetime | None
     # The customer's 1-5 answer to the satisfaction question.
     satisfaction: int | None
+    # What the customer wrote with the rating (the email survey's page), and their 0-10
+    # answer to "would you recommend us to a friend?".
+    satisfaction_comment: str | None = None
+    recommend_score: int | None = None
     # Set when an agent merged this ticket into another: its messages are there now.
     merged_into: int | None = None
     # Where the first message came in within its channel: an email's mailbox name.

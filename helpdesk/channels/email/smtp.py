@@ -95,6 +95,8 @@ class SmtpAdapter:
             headers.append(("Auto-Submitted", "auto-replied"))
         context = {
             "text": message.text,
+            # Markup the core rendered from our own autoescaped templates (the survey's links).
+            "html": message.html,
             "author_name": message.author_name,
             "team_name": settings.from_name,
             "ticket_number": message.ticket_id,
