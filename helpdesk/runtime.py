@@ -21,6 +21,7 @@ from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.customers.merge_events import CustomerMergeUndone, CustomersMerged
 from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
@@ -315,6 +316,9 @@ def event_table(rt: Runtime) -> EventTable:
         NoteAdded: [],
         DeliveryChanged: [],
         SatisfactionRated: [],
+        # None yet: the workspace's live feed (issue 17) could show a customer merged or split.
+        CustomersMerged: [],
+        CustomerMergeUndone: [],
     }
 
 
