@@ -267,7 +267,7 @@ async def confirm(
     """Confirm a suggestion: the other customer is merged into `into`. A suggestion that rests on
     an unverified claim needs `accept_unverified: true`: check with the customer first."""
     if body.into not in (first, second):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "into must be one of the two")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "into must be one of the two")
     runtime = runtime_of(request)
     async with runtime.db.read() as session:
         await _in_sight_or_404(session, agent, first, second)
@@ -301,7 +301,7 @@ async def dismiss(
 ) -> None:
     """These two are different people: the pair is never suggested again."""
     if first == second:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name two customers")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "name two customers")
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
         await _in_sight_or_404(session, agent, first, second)
