@@ -4,6 +4,8 @@ who owned what, refusals say why, and an agent acts only on customers in its sig
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import ForeignKey, select
 
 from helpdesk.customers.merge_models import CustomerMerge
@@ -14,7 +16,7 @@ from helpdesk.routing.models import CustomerManager
 from helpdesk.runtime import Runtime
 from helpdesk.storage.base import Base
 from helpdesk.storage.rows import insert_one
-from helpdesk.tickets.models import AuditEntry, Ticket
+from helpdesk.tickets.models import AuditEntry, Message, Ticket
 from tests.conftest import People
 from tests.customer_merge_helpers import (
     agent_named,
@@ -280,3 +282,40 @@ async def test_an_agent_merges_only_customers_in_sight(desk: Runtime):
         assert (await alice.get(f"/api/customers/{pair.target}/merges")).json()[0]["id"] == merge_id
         assert (await alice.post(f"/api/customers/merges/{merge_id}/undo")).status_code == 200
     assert await customer_row(desk, pair.source) is not None
+
+
+async def test_mail_arriving_during_the_merge_is_neither_lost_nor_left_behind(desk: Runtime):
+    """Twenty mails from the source's address while the merge commits: every one is stored once,
+    and every one belongs to the target afterwards (on PostgreSQL a mail that loses the race to
+    the merge is stored again by intake's retry, then finds the address on the target)."""
+    pair = await rich_pair(desk)
+    async with api_as(desk, People().supervisor) as sam:
+
+        async def mails() -> list[int]:
+            receipts = []
+            for n in range(100, 120):
+                receipt = await desk.intake.receive(email("ann@customer.test", n, f"mail {n}"))
+                receipts.append(receipt.message_id)
+                await asyncio.sleep(0)
+            return receipts
+
+        arriving = asyncio.create_task(mails())
+        await asyncio.sleep(0.01)
+        merged = await sam.post(
+            f"/api/customers/{pair.source}/merge", json={"into": pair.target, "reason": "same"}
+        )
+        stored = await arriving
+    assert merged.status_code == 200, merged.text
+    assert len(set(stored)) == 20
+    async with desk.db.read() as session:
+        owners_of = set(
+            await session.scalars(select(Message.customer_id).where(Message.id.in_(stored)))
+        )
+        tickets_of = set(
+            await session.scalars(
+                select(Ticket.customer_id)
+                .join(Message, Message.ticket_id == Ticket.id)
+                .where(Message.id.in_(stored))
+            )
+        )
+    assert owners_of == tickets_of == {pair.target}
