@@ -163,14 +163,11 @@ async def _similar_names(
     for account_id, contacts in by_account.items():
         if len(contacts) < 2:
             continue
-        names = [name for _, name in contacts]
+        # Word order ignored: each name's words sorted once here, then a plain ratio, which is
+        # what `token_sort_ratio` computes on every comparison.
+        names = [" ".join(sorted(utils.default_process(name).split())) for _, name in contacts]
         scores = process.cdist(
-            names,
-            names,
-            scorer=fuzz.token_sort_ratio,
-            processor=utils.default_process,
-            score_cutoff=settings.name_similarity,
-            workers=1,
+            names, names, scorer=fuzz.ratio, score_cutoff=settings.name_similarity, workers=1
         )
         for i, j in zip(*scores.nonzero(), strict=True):
             if i < j:
