@@ -239,7 +239,11 @@ async def test_undo_is_refused_when_it_cannot_be_done_safely(desk: Runtime):
             f"customer {pair.target} no longer exists "
             f"(merged away by merge #{second['id']}: undo that one first)"
         )
-        assert (await sam.post(f"/api/customers/merges/{second['id']}/undo")).status_code == 200
+        # Two agents undo it at the same moment: one does, the other is told it is done.
+        both = await asyncio.gather(
+            *(sam.post(f"/api/customers/merges/{second['id']}/undo") for _ in range(2))
+        )
+        assert sorted(answer.status_code for answer in both) == [200, 409]
     # Nothing was changed by the refusals: the first merge is still in place.
     assert await customer_row(desk, pair.source) is None
     async with desk.db.read() as session:

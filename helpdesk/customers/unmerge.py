@@ -146,8 +146,13 @@ async def undo_merge(
     actor_id: int | None = None,
 ) -> Undone:
     """Undo the merge in the caller's transaction. Raises MergeNotFound or UndoRefused."""
+    # Locked, and read again even if the session holds it: a second undo waits here for the
+    # first to commit, then sees it done.
     merge = await session.scalar(
-        select(CustomerMerge).where(CustomerMerge.id == merge_id).with_for_update()
+        select(CustomerMerge)
+        .where(CustomerMerge.id == merge_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if merge is None:
         raise MergeNotFound(merge_id)
