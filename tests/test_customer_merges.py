@@ -5,18 +5,20 @@ who owned what, refusals say why, and an agent acts only on customers in its sig
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from sqlalchemy import ForeignKey, select
+from sqlalchemy import ForeignKey, delete, func, select
 
+from helpdesk.common.clock import FixedClock
 from helpdesk.customers.merge_models import CustomerMerge
-from helpdesk.customers.models import Customer
+from helpdesk.customers.models import Customer, TierChange
 from helpdesk.customers.references import MOVED, NOT_MOVED
 from helpdesk.routing.managers import set_managers
 from helpdesk.routing.models import CustomerManager
 from helpdesk.runtime import Runtime
 from helpdesk.storage.base import Base
 from helpdesk.storage.rows import insert_one
-from helpdesk.tickets.models import AuditEntry, Message, Ticket
+from helpdesk.tickets.models import AuditEntry, Direction, Message, Ticket
 from tests.conftest import People
 from tests.customer_merge_helpers import (
     agent_named,
@@ -323,3 +325,49 @@ async def test_mail_arriving_during_the_merge_is_neither_lost_nor_left_behind(de
             )
         )
     assert owners_of == tickets_of == {pair.target}
+
+
+async def test_undo_is_refused_after_a_split_or_a_deleted_row(desk: Runtime, clock: FixedClock):
+    pair = await rich_pair(desk)
+    async with desk.db.read() as session:
+        later_mail = await session.scalar(
+            select(func.max(Message.id)).where(
+                Message.ticket_id == pair.source_tickets[1], Message.direction == Direction.IN
+            )
+        )
+    async with api_as(desk, People().supervisor) as sam:
+        merge = (
+            await sam.post(
+                f"/api/customers/{pair.source}/merge", json={"into": pair.target, "reason": "same"}
+            )
+        ).json()
+        clock.advance(timedelta(minutes=5))
+        split = await sam.post(
+            f"/api/tickets/{pair.source_tickets[1]}/split", json={"message_id": later_mail}
+        )
+        assert split.status_code == 201, split.text
+        refused = await sam.post(f"/api/customers/merges/{merge['id']}/undo")
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == (
+            f"message {later_mail} moved with the merge and was since split out into a new "
+            f"ticket of customer {pair.target}"
+        )
+
+        # A row that moved was deleted since (erased, say): it cannot go back.
+        source = (await desk.intake.receive(email("dee@customer.test", 1))).customer_id
+        target = (await desk.intake.receive(chat("visitor-dee", 1))).customer_id
+        async with desk.db.transaction() as session:
+            session.add(
+                TierChange(customer_id=source, to_tier="key", reason="value", at=clock.now())
+            )
+        merge = (
+            await sam.post(f"/api/customers/{source}/merge", json={"into": target, "reason": "x"})
+        ).json()
+        async with desk.db.transaction() as session:
+            await session.execute(delete(TierChange).where(TierChange.customer_id == target))
+        refused = await sam.post(f"/api/customers/merges/{merge['id']}/undo")
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == (
+            f"1 of the 1 tier_changes rows that moved are no longer customer {target}'s "
+            "(deleted or moved since)"
+        )
