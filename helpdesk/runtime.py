@@ -25,6 +25,7 @@ from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
 from helpdesk.conversation.survey_answers import SurveyAnswers
 from helpdesk.conversation.survey_links import SurveyLinks
+from helpdesk.customers.merge_events import CustomerMergeUndone, CustomersMerged
 from helpdesk.customers.tier_recompute import TierRecompute
 from helpdesk.customers.tier_schedule import TierSchedule
 from helpdesk.delivery.waiting import WaitingWatch
@@ -364,6 +365,9 @@ def event_table(rt: Runtime) -> EventTable:
         # None yet: the agent workspace's live feed (issue 17).
         NoteAdded: [],
         DeliveryChanged: [],
+        # None yet: the workspace's live feed (issue 17) could show a customer merged or split.
+        CustomersMerged: [],
+        CustomerMergeUndone: [],
     }
 
 

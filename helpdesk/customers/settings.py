@@ -15,6 +15,32 @@ class TierRule(BaseModel):
     value_share: float = Field(..., gt=0, le=1)
 
 
+class DuplicateSettings(BaseModel):
+    """When two customers are suggested to an agent as one person (`customers/duplicates.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_similarity: int = Field(
+        90,
+        ge=50,
+        le=100,
+        description="Two contacts of one account whose names score at least this (0-100, "
+        "word order ignored) are suggested as one person",
+    )
+    max_customers_per_address: int = Field(
+        5,
+        ge=2,
+        description="An email or phone seen on more customers than this is a shared one (a "
+        "team mailbox, a switchboard): it suggests nothing",
+    )
+    max_account_contacts: int = Field(
+        2000,
+        ge=2,
+        description="Names are compared among at most this many of an account's contacts (its "
+        "newest); comparing is quadratic in their number",
+    )
+
+
 class CustomersSettings(BaseModel):
     """Who the customers are and what they are worth."""
 
@@ -36,6 +62,7 @@ class CustomersSettings(BaseModel):
         description="Recompute every tier from value this often (0: only on demand, "
         "`POST /api/customers/tiers/recompute` or `helpdesk customers tiers recompute`)",
     )
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> CustomersSettings:

@@ -1,10 +1,12 @@
 """Who may see a ticket: an agent its own and its teams' tickets and unrouted ones; supervisors
 and admins all of them. A customer is seen through their tickets: an agent sees a customer with
-at least one ticket it may see."""
+at least one ticket it may see, or with no ticket yet (`customers_in_sight`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer
@@ -40,15 +42,35 @@ class NotPermitted(Exception):
     """The agent may not do this (another team's customer or ticket); the message says why."""
 
 
+# Customers asked about at once in one statement; more are looked up in rounds of this many.
+SIGHT_ROUND = 500
+
+
+async def customers_in_sight(
+    session: AsyncSession, agent: Agent, customer_ids: Iterable[int]
+) -> set[int]:
+    """The one rule of which customers an agent sees: those that exist and have a ticket the
+    agent may see, or have no ticket at all yet (nobody's customer, such as one just imported).
+    Supervisors and admins see every customer. Returns the ids among `customer_ids` in sight."""
+    wanted = sorted(set(customer_ids))
+    seen: set[int] = set()
+    for start in range(0, len(wanted), SIGHT_ROUND):
+        ids = wanted[start : start + SIGHT_ROUND]
+        existing = set(await session.scalars(select(Customer.id).where(Customer.id.in_(ids))))
+        if sees_all(agent) or not existing:
+            seen |= existing
+            continue
+        theirs = select(Ticket.customer_id).where(Ticket.customer_id.in_(existing)).distinct()
+        with_tickets = set(await session.scalars(theirs))
+        visible = set(await session.scalars(theirs.where(visible_to(agent))))
+        seen |= {c for c in existing if c not in with_tickets or c in visible}
+    return seen
+
+
 async def customer_in_sight(session: AsyncSession, agent: Agent, customer_id: int) -> bool:
-    """An agent sees a customer when it may see one of the customer's tickets, or when the
-    customer has none yet (nobody's customer). Supervisors and admins see every customer."""
-    if sees_all(agent):
-        return True
-    theirs = select(Ticket.id).where(Ticket.customer_id == customer_id).limit(1)
-    if await session.scalar(theirs) is None:
-        return True
-    return await session.scalar(theirs.where(visible_to(agent))) is not None
+    """Whether the customer exists and the agent may see them (`customers_in_sight`); callers
+    answer the same (404) for both, so that ids outside an agent's sight reveal nothing."""
+    return customer_id in await customers_in_sight(session, agent, [customer_id])
 
 
 def check_assignment(agent: Agent, team_id: int | None, assignee: Agent | None) -> None:
@@ -67,11 +89,5 @@ def check_assignment(agent: Agent, team_id: int | None, assignee: Agent | None) 
             )
 
 
-async def customer_visible(session: AsyncSession, agent: Agent, customer_id: int) -> bool:
-    """Whether the customer exists and the agent may see them; callers answer the same (404)
-    for both, so that ids outside an agent's sight reveal nothing."""
-    if sees_all(agent):
-        condition = exists().where(Customer.id == customer_id)
-    else:
-        condition = exists().where(Ticket.customer_id == customer_id, visible_to(agent))
-    return bool(await session.scalar(select(condition)))
+# The name the Telegram link used; one rule, so it is the same function.
+customer_visible = customer_in_sight

@@ -25,6 +25,7 @@ from helpdesk.web import (
     agent_api,
     complaints_api,
     customer_accounts_api,
+    customer_merges_api,
     docs,
     kb_api,
     kb_bot_api,
@@ -80,6 +81,8 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     hash_slots.configure(protection.password_hash_concurrency, protection.password_hash_queue)
     app.include_router(docs.router)
     app.include_router(accounts_api.router)
+    # Before any /api/customers/{id} route, so /api/customers/duplicates is not taken for an id.
+    app.include_router(customer_merges_api.router)
     app.include_router(agent_api.router)
     app.include_router(opening_api.router)
     app.include_router(webchat_routes.router)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from helpdesk.channels.telegram import WEBHOOK_PATH, linking, queries, staff_linking
 from helpdesk.intake.service import IntakeError
-from helpdesk.tickets.visibility import customer_visible
+from helpdesk.tickets.visibility import customer_in_sight
 from helpdesk.web.auth import CurrentAgent, Overseer
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID
@@ -108,7 +108,8 @@ async def telegram_link(
 ) -> LinkCodeOut:
     """A one-time link that joins the customer's Telegram account to this customer. Show or
     send it to the customer; it expires and works once. Only for a customer you can see (one of
-    whose tickets you may see): any other id answers 404, as a missing one does."""
+    whose tickets you may see, or one with no ticket yet): any other id answers 404, as a
+    missing one does."""
     runtime = runtime_of(request)
     channel = _channel(request)
     username = channel.state.bot_username
@@ -118,7 +119,7 @@ async def telegram_link(
         )
     lifetime = timedelta(minutes=channel.settings.link_code_minutes)
     async with runtime.db.transaction() as session:
-        if not await customer_visible(session, agent, customer_id):
+        if not await customer_in_sight(session, agent, customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id}")
         issued = await linking.issue_code(
             session, customer_id, agent_id=agent.id, now=runtime.clock.now(), lifetime=lifetime
