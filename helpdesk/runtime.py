@@ -100,6 +100,10 @@ class Runtime:
             settings.webchat,
             public_url=settings.public_url,
         )
+        # Who the chat customer is (issue 16): a code proving an email goes out by SMTP.
+        self.webchat.identity.use(
+            clock=self.clock, secret=secret, mailer=code_mailer(settings), render=self.render_text
+        )
         self.conversation = ConversationService(self.clock, settings.conversation)
         self.satisfaction = SatisfactionSurvey(self.clock, settings.conversation)
         self.acknowledgements = Acknowledgements(
@@ -287,16 +291,18 @@ def event_table(rt: Runtime) -> EventTable:
     # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
     sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
+    # A person took over a chat: its widget asks for a name and email if set to then.
+    identify = Broadcast("webchat-identify", rt.webchat.identity.on_event)
     return {
         MessageReceived: [conversation, *sla, feed],
         TicketCreated: [acknowledgement, routing, *sla],
         TicketChanged: [*survey, *sla, drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, identify],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
         SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
         TicketReopened: [routing, *sla],
-        TicketHandedOver: [routing],
+        TicketHandedOver: [routing, identify],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
         AgentOfflinePastGrace: [routing],
@@ -324,6 +330,11 @@ def staff_notifiers(settings: Settings) -> list[StaffNotifier]:
     if settings.email.smtp is not None:
         notifiers.append(EmailStaffNotifier(settings.email))
     return notifiers
+
+
+def code_mailer(settings: Settings) -> EmailStaffNotifier | None:
+    """How a code proving a chat customer's email is mailed: by SMTP when configured."""
+    return EmailStaffNotifier(settings.email) if settings.email.smtp is not None else None
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:
