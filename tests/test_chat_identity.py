@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
@@ -38,18 +39,24 @@ async def smtp() -> AsyncIterator[SmtpServer]:
     await server.stop()
 
 
+@pytest.fixture
+def asks() -> dict[str, str]:
+    """What the chat asks (a test may parametrize it): by default both, before the chat."""
+    return {"ask_name": "required", "ask_email": "required"}
+
+
 @pytest_asyncio.fixture
 async def desk(
-    database_url: str, tmp_path: Path, clock: FixedClock, smtp: SmtpServer
+    database_url: str, tmp_path: Path, clock: FixedClock, smtp: SmtpServer, asks: dict[str, str]
 ) -> AsyncIterator[Runtime]:
-    """Staff seeded; name and email required before the chat; codes mailed to the sink."""
+    """Staff seeded; the chat asks per `asks`; codes mailed to the sink."""
     await seed_staff(database_url)
     settings = load_settings(
         data_dir=tmp_path,
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         email={"smtp": smtp.settings(), "from_address": SUPPORT, "auto_ack": False},
-        webchat={"ask_name": "required", "ask_email": "required"},
+        webchat=asks,
     )
     rt = Runtime(settings, clock=clock)
     await rt.start()
@@ -85,6 +92,15 @@ class Chat:
 
     async def ready(self) -> dict[str, Any]:
         return await asyncio.wait_for(self._out.get(), 10)
+
+    async def until(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The next frame that passes `check` (pushed frames may come in between)."""
+        while not check(frame := await asyncio.wait_for(self._out.get(), 10)):
+            pass
+        return frame
+
+    async def put(self, frame: dict[str, Any]) -> None:
+        await self._in.put(json.dumps(frame))
 
     async def say(self, text: str) -> dict[str, Any]:
         self._ids += 1
@@ -289,3 +305,43 @@ async def test_a_proven_address_nobody_had_becomes_the_chat_customers(
     assert await email_from(desk, "gina@example.test", "Follow-up by mail") == customer
     assert await tickets_of(desk, customer or 0) == ["email", "webchat"]
     await chat.stop()
+
+
+@pytest.mark.parametrize(
+    "asks", [{"ask_name": "optional", "ask_email": "required", "ask_when": "on_handover"}]
+)
+async def test_asked_when_a_person_takes_over_and_enforced_from_then_on(
+    desk: Runtime, smtp: SmtpServer
+) -> None:
+    chat = Chat(desk, "visitor-h")
+    ready = await chat.ready()
+    assert ready["identify"]["due"] is False and ready["identify"]["missing"] == ["email"]
+    assert (await chat.say("My parcel is late"))["type"] == "ack"  # the bot's part: free
+    await chat.put({"type": "choose", "client_id": "h1", "payload": "human"})
+    # The hand-over tells the widget to ask now.
+    pushed = await chat.until(lambda f: f["type"] == "identify" and f["due"])
+    assert pushed["missing"] == ["email"]
+    await chat.put({"type": "message", "client_id": "h2", "text": "Hello? Anyone?"})
+    refused = await chat.until(lambda f: f["type"] == "error")
+    assert refused["code"] == "identify_first"
+    assert refused["message"] == "please give your email first"
+    await chat.put({"type": "identify", "email": "hal@example.test"})
+    answer = await chat.until(lambda f: f["type"] == "identify" and "code" in f)
+    assert answer["missing"] == [] and answer["known"]["name"] == ""
+    await chat.put({"type": "message", "client_id": "h2", "text": "Hello? Anyone?"})
+    assert (await chat.until(lambda f: f["type"] == "ack"))["client_id"] == "h2"
+    await chat.stop()
+
+
+@pytest.mark.parametrize("asks", [{"ask_name": "optional", "ask_email": "optional"}])
+async def test_optional_details_may_be_left_out(desk: Runtime, smtp: SmtpServer) -> None:
+    chat = Chat(desk, "visitor-i")
+    ready = await chat.ready()
+    assert ready["identify"]["due"] is True and ready["identify"]["missing"] == []
+    assert (await chat.say("Just a question"))["type"] == "ack"
+    answer = await chat.ask({"type": "identify", "name": "Ida"})
+    assert answer["known"] == {"name": "Ida", "email": None, "verified": False, "code_sent": False}
+    assert (await chat.ask({"type": "send_code"}))["code"] == "no_email"
+    assert (await chat.ask({"type": "verify", "code": "123456"}))["code"] == "no_email"
+    await chat.stop()
+    assert smtp.received == []
