@@ -291,18 +291,22 @@ def event_table(rt: Runtime) -> EventTable:
     # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
     sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
-    # A person took over a chat: its widget asks for a name and email if set to then.
-    identify = Broadcast("webchat-identify", rt.webchat.identity.on_event)
+    # A person took over a chat: its widget asks for a name and email, when set to ask then.
+    identify = (
+        [Broadcast("webchat-identify", rt.webchat.identity.on_event)]
+        if rt.webchat.identity.asks_on_handover
+        else []
+    )
     return {
         MessageReceived: [conversation, *sla, feed],
         TicketCreated: [acknowledgement, routing, *sla],
         TicketChanged: [*survey, *sla, drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, identify],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, *identify],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
         SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
         TicketReopened: [routing, *sla],
-        TicketHandedOver: [routing, identify],
+        TicketHandedOver: [routing, *identify],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
         AgentOfflinePastGrace: [routing],

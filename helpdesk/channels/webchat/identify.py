@@ -87,6 +87,10 @@ class ChatIdentity:
         return self._settings.ask_name != "off" or self._settings.ask_email != "off"
 
     @property
+    def asks_on_handover(self) -> bool:
+        return self.asks and self._settings.ask_when == "on_handover"
+
+    @property
     def _requires(self) -> bool:
         return "required" in (self._settings.ask_name, self._settings.ask_email)
 
@@ -327,7 +331,7 @@ class ChatIdentity:
     async def on_event(self, event: Event) -> None:
         """Broadcast: a person took over a chat (the bot stepped aside, or an agent replied);
         tell this process's sockets of it what to ask now."""
-        if not self.asks or self._settings.ask_when != "on_handover":
+        if not self.asks_on_handover:
             return
         if isinstance(event, ReplyQueued) and event.channel != CHANNEL:
             return

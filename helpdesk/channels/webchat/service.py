@@ -5,7 +5,8 @@ Frames are JSON objects with a `type`. The customer first sends `hello` with its
 acknowledged only after the commit, so the widget knows what to resend), `choose` (a tapped quick
 reply, acknowledged the same way), `typing`, `received` (ids it has shown) and `ping`. The server
 sends `ready` (with history), `ack`, `message` (with `quick_replies` when it offers buttons),
-`typing`, `delivery` and `error`. The web layer only moves text frames in and out.
+`typing`, `delivery` and `error`. The web layer only moves text frames in and out. Who the
+customer is (`identify`, `send_code`, `verify`) is `identify.py`'s.
 """
 
 from __future__ import annotations

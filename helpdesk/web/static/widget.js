@@ -6,6 +6,8 @@
  * never as HTML. Buttons a message offers (quick replies: "Yes, that helped", "Talk to a person")
  * are shown under the latest message only; tapping one sends a `choose` frame with its payload.
  * "Talk to a person" and "I want to complain" are always shown above the input.
+ * When the server asks who the customer is (`ready.identify`, or an `identify` frame when a
+ * person takes over), a small form asks for the name and email, then the code mailed to it.
  */
 (function () {
   "use strict";
