@@ -214,6 +214,9 @@ async def test_wrong_expired_and_overtried_codes_are_refused(
     ann = await email_from(desk, ANN, "My invoice is wrong")
     chat = await identified_chat(desk, "visitor-d")
     [code] = await codes_sent(smtp, 1)
+    async with desk.db.read() as session:
+        stored = await session.scalar(select(EmailClaim.code_hash))
+    assert stored is not None and len(stored) == 64 and code not in stored  # kept hashed
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     refused = await chat.ask({"type": "verify", "code": wrong})
     assert refused == {
