@@ -108,6 +108,10 @@ class Runtime:
             settings.webchat,
             public_url=settings.public_url,
         )
+        # Who the chat customer is (issue 16): a code proving an email goes out by SMTP.
+        self.webchat.identity.use(
+            clock=self.clock, secret=secret, mailer=code_mailer(settings), render=self.render_text
+        )
         self.conversation = ConversationService(self.clock, settings.conversation)
         # Satisfaction on every channel (issue 16): email gets signed links to a small page.
         conversation = settings.conversation
@@ -336,16 +340,22 @@ def event_table(rt: Runtime) -> EventTable:
         if rt.settings.relationships.signals
         else []
     )
+    # A person took over a chat: its widget asks for a name and email, when set to ask then.
+    identify = (
+        [Broadcast("webchat-identify", rt.webchat.identity.on_event)]
+        if rt.webchat.identity.asks_on_handover
+        else []
+    )
     return {
         MessageReceived: [conversation, *sla, feed],
         TicketCreated: [acknowledgement, routing, *sla],
         TicketChanged: [*survey, *sla, *signals, drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, *identify],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
         SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
         TicketReopened: [routing, *sla, *signals],
-        TicketHandedOver: [routing],
+        TicketHandedOver: [routing, *identify],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
         AgentOfflinePastGrace: [routing],
@@ -382,6 +392,11 @@ def staff_notifiers(
     if settings.telegram.token:
         notifiers.append(TelegramStaffNotifier(telegram))
     return notifiers
+
+
+def code_mailer(settings: Settings) -> EmailStaffNotifier | None:
+    """How a code proving a chat customer's email is mailed: by SMTP when configured."""
+    return EmailStaffNotifier(settings.email) if settings.email.smtp is not None else None
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:

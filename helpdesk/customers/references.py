@@ -56,6 +56,8 @@ NOT_MOVED: dict[tuple[str, str], str] = {
     ("duplicate_dismissals", "second_id"): "a dismissal is about one pair; the merge ends it",
     ("customer_merges", "source_id"): "the merge records themselves",
     ("customer_merges", "target_id"): "the merge records themselves",
+    ("email_claims", "customer_id"): "an unproven address proves nothing about the merged "
+    "customer: the source's claims go with it (cascade); the customer can claim again",
     ("relationship_tasks", "customer_id"): "a task is about the evidence the signals saw; the "
     "source's go with it (cascade) and the next scan judges the merged history again",
 }

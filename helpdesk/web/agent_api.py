@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from helpdesk.channels.email import queries as email_queries
 from helpdesk.common.sanitize import block_remote_images
+from helpdesk.customers import email_proof
 from helpdesk.customers import queries as customers
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.messages import OutboundAttachment
@@ -107,7 +108,9 @@ async def read_ticket(
         decisions = await routing_queries.decisions(session, number)
         return TicketDetail(
             **ticket_summary(view.ticket, view.customer.name).model_dump(),
-            customer=_customer_out(view.customer),
+            customer=_customer_out(
+                view.customer, await email_proof.claims_of(session, [view.customer.id])
+            ),
             messages=messages,
             routing_reason=decisions[-1].reason if decisions else None,
         )
@@ -345,13 +348,24 @@ def message_out(
     )
 
 
-def _customer_out(customer: Customer) -> CustomerOut:
+def _customer_out(customer: Customer, claims: dict[int, list[str]]) -> CustomerOut:
+    # An email given in the chat and not yet proven is listed as unverified: it joins nothing.
+    unproven: list[dict[str, str | bool]] = [
+        {
+            "channel": "email",
+            "address": a,
+            "display_name": "",
+            "unreachable": False,
+            "verified": False,
+        }
+        for a in claims.get(customer.id, [])
+    ]
     return CustomerOut(
         id=customer.id,
         name=customer.name,
         email=customer.email,
         tier=customer.tier,
-        identities=[_identity_out(i) for i in customer.identities],
+        identities=[_identity_out(i) for i in customer.identities] + unproven,
     )
 
 
@@ -361,4 +375,5 @@ def _identity_out(identity: Identity) -> dict[str, str | bool]:
         "address": identity.address,
         "display_name": identity.display_name,
         "unreachable": identity.unreachable,
+        "verified": identity.verified,
     }

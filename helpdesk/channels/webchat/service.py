@@ -5,7 +5,8 @@ Frames are JSON objects with a `type`. The customer first sends `hello` with its
 acknowledged only after the commit, so the widget knows what to resend), `choose` (a tapped quick
 reply, acknowledged the same way), `typing`, `received` (ids it has shown) and `ping`. The server
 sends `ready` (with history), `ack`, `message` (with `quick_replies` when it offers buttons),
-`typing`, `delivery` and `error`. The web layer only moves text frames in and out.
+`typing`, `delivery` and `error`. The web layer only moves text frames in and out. Who the
+customer is (`identify`, `send_code`, `verify`) is `identify.py`'s.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk import payloads
 from helpdesk.channels.webchat import revocation
 from helpdesk.channels.webchat.fanout import ChatFanout, LocalFanout, PostgresFanout
+from helpdesk.channels.webchat.frames import FrameError
+from helpdesk.channels.webchat.identify import ChatIdentity
 from helpdesk.channels.webchat.limits import ChatLimits
 from helpdesk.channels.webchat.origins import AllowedOrigins
 from helpdesk.channels.webchat.settings import WebchatSettings
@@ -231,16 +234,6 @@ class _Connection:
                 await self.socket.close(code, reason)
 
 
-class FrameError(Exception):
-    """A frame the customer sent cannot be used; answered with an `error` frame."""
-
-    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.client_id = client_id
-
-
 Receive = Callable[[InboundMessage], Awaitable[Receipt]]
 
 
@@ -266,6 +259,8 @@ class WebchatService:
         self.tokens = tokens
         self.limits = ChatLimits(settings)
         self.origins = AllowedOrigins(public_url, settings.allowed_origins)
+        # Who the customer is: the name and email asked for, and the email's proof.
+        self.identity = ChatIdentity(db, settings, self.hub.push, self.hub.connected)
         self._db = db
         self._receive = receive
         self._settings = settings
@@ -293,7 +288,10 @@ class WebchatService:
             return
         self.hub.add(visitor, connection)
         try:
-            await connection.send({"type": "ready", **await self.history(visitor)})
+            ready = {"type": "ready", **await self.history(visitor)}
+            if (identify := await self.identity.state(visitor)) is not None:
+                ready["identify"] = identify
+            await connection.send(ready)
             await self._read_frames(visitor, connection, frames)
         finally:
             self.hub.remove(visitor, connection)
@@ -322,7 +320,8 @@ class WebchatService:
             try:
                 frame = self._parse(raw)
                 kind = frame["type"]
-                if kind in ("message", "choose", "typing"):
+                # `verify` and `send_code` have their own bounds (attempts, codes per window).
+                if kind in ("message", "choose", "typing", "identify"):
                     wait = bucket.take()
                     if wait:
                         strikes += 1
@@ -341,6 +340,12 @@ class WebchatService:
                     await connection.send(await self._on_message(visitor, frame))
                 elif kind == "choose":
                     await connection.send(await self._on_choose(visitor, frame))
+                elif kind == "identify":
+                    await connection.send(await self.identity.on_identify(visitor, frame))
+                elif kind == "send_code":
+                    await connection.send(await self.identity.on_send_code(visitor))
+                elif kind == "verify":
+                    await connection.send(await self.identity.on_verify(visitor, frame))
                 elif kind == "typing":
                     pass  # Agents' live view arrives with the workspace; nothing to store.
                 elif kind == "received":
@@ -396,6 +401,7 @@ class WebchatService:
                 f"message is {size} bytes; the limit is {self._settings.max_text_bytes}",
                 client_id,
             )
+        await self.identity.require(visitor, client_id)
         return await self._store(visitor, frame, client_id, text)
 
     async def _on_choose(self, visitor: str, frame: dict[str, Any]) -> dict[str, Any]:
@@ -416,6 +422,7 @@ class WebchatService:
         label = await self._offered_label(visitor, payload) or ALWAYS_OFFERED.get(payload)
         if label is None:
             raise FrameError("not_offered", "that choice was not offered in this chat", client_id)
+        await self.identity.require(visitor, client_id)
         return await self._store(visitor, frame, client_id, label, payload=payload)
 
     async def _offered_label(self, visitor: str, payload: str) -> str | None:

@@ -6,6 +6,8 @@
  * never as HTML. Buttons a message offers (quick replies: "Yes, that helped", "Talk to a person")
  * are shown under the latest message only; tapping one sends a `choose` frame with its payload.
  * "Talk to a person" and "I want to complain" are always shown above the input.
+ * When the server asks who the customer is (`ready.identify`, or an `identify` frame when a
+ * person takes over), a small form asks for the name and email, then the code mailed to it.
  */
 (function () {
   "use strict";
@@ -51,12 +53,31 @@
     '.actions{display:flex;gap:6px;padding:4px 10px;border-top:1px solid #eee}' +
     '.actions button{border:0;background:none;color:#2456d3;font:inherit;font-size:12px;cursor:pointer;padding:2px 4px;text-decoration:underline}' +
     '.choices button{border:1px solid #2456d3;background:#fff;color:#2456d3;border-radius:14px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}' +
+    '.who-are-you{display:none;flex-direction:column;gap:6px;padding:8px 10px;border-top:1px solid #eee;background:#f8f9fc}' +
+    '.who-are-you.open{display:flex}.who-are-you input{font:inherit;padding:5px 7px;border:1px solid #ccc;border-radius:5px}' +
+    '.who-are-you .row{display:flex;gap:6px}.who-are-you .row button{font:inherit;border:0;border-radius:5px;padding:5px 10px;cursor:pointer}' +
+    '.who-are-you .go{background:#2456d3;color:#fff}.who-are-you .later{background:none;color:#2456d3;text-decoration:underline}' +
+    '.note{font-size:12px;color:#444}.note.bad{color:#b00020}.step{display:none;flex-direction:column;gap:6px}.step.open{display:flex}' +
     '</style>' +
     '<button class="btn" data-testid="chat-open" aria-label="Chat with us">?</button>' +
     '<div class="panel" role="dialog" aria-label="Chat">' +
     '<div class="head"><span>Chat with us</span><span class="state" data-testid="chat-state">connecting…</span></div>' +
     '<div class="log" data-testid="chat-log" aria-live="polite"></div>' +
     '<div class="typing" data-testid="chat-typing"></div>' +
+    // Who the customer is (webchat.ask_name / ask_email): asked before the chat or when a
+    // person takes over; an email is proven with a code mailed to it.
+    '<div class="who-are-you" data-testid="chat-identify">' +
+    '<div class="step details"><span class="note">So that we know who you are:</span>' +
+    '<input data-testid="chat-name" autocomplete="name" maxlength="200" placeholder="Your name">' +
+    '<input data-testid="chat-email" type="email" autocomplete="email" maxlength="320" placeholder="Your email">' +
+    '<div class="row"><button type="button" class="go" data-testid="chat-identify-send">Continue</button>' +
+    '<button type="button" class="later" data-testid="chat-identify-skip">Not now</button></div></div>' +
+    '<div class="step code"><span class="note" data-testid="chat-code-note"></span>' +
+    '<input data-testid="chat-code" inputmode="numeric" autocomplete="one-time-code" maxlength="20" placeholder="Code from the email">' +
+    '<div class="row"><button type="button" class="go" data-testid="chat-code-send">Confirm</button>' +
+    '<button type="button" class="later" data-testid="chat-code-resend">Send a new code</button>' +
+    '<button type="button" class="later" data-testid="chat-code-skip">Later</button></div></div>' +
+    '<span class="note" data-testid="chat-identify-status" aria-live="polite"></span></div>' +
     // Always there, whatever the bot said last: a person, or a complaint, is one tap away.
     '<div class="actions"><button type="button" data-testid="chat-human" data-payload="human">Talk to a person</button>' +
     '<button type="button" data-testid="chat-complaint" data-payload="complaint">I want to complain</button></div>' +
@@ -67,6 +88,49 @@
   var panel = root.querySelector(".panel"), log = root.querySelector(".log");
   var stateLabel = root.querySelector(".state"), typingLabel = root.querySelector(".typing");
   var input = root.querySelector("textarea"), form = root.querySelector("form");
+  var who = root.querySelector(".who-are-you"), whoStatus = root.querySelector('[data-testid="chat-identify-status"]');
+  var nameInput = root.querySelector('[data-testid="chat-name"]'), emailInput = root.querySelector('[data-testid="chat-email"]');
+  var codeInput = root.querySelector('[data-testid="chat-code"]'), identity = null;
+
+  function sendFrame(frame) { if (socket && socket.ready) socket.send(JSON.stringify(frame)); }
+  function whoSays(text, bad) { whoStatus.textContent = text || ""; whoStatus.className = "note" + (bad ? " bad" : ""); }
+
+  // What to ask now: the details while a required one is missing (or an optional one was not
+  // yet given nor put off), then the code while the email is unproven.
+  function showIdentify() {
+    var s = identity, step = null;
+    if (s && s.due) {
+      var k = s.known, later = store.get("identify-later", false);
+      var optional = (s.name === "optional" && !k.name) || (s.email === "optional" && !k.email);
+      if (s.missing.length || (optional && !later)) step = "details";
+      else if (k.email && !k.verified && k.code_sent && !store.get("code-later", false)) step = "code";
+    }
+    who.classList.toggle("open", !!step);
+    root.querySelector(".step.details").classList.toggle("open", step === "details");
+    root.querySelector(".step.code").classList.toggle("open", step === "code");
+    if (!s) return;
+    nameInput.style.display = s.name === "off" ? "none" : "";
+    emailInput.style.display = s.email === "off" ? "none" : "";
+    root.querySelector('[data-testid="chat-identify-skip"]').style.display = s.missing.length ? "none" : "";
+    if (s.known.name && !nameInput.value) nameInput.value = s.known.name;
+    if (s.known.email && !emailInput.value) emailInput.value = s.known.email;
+    if (step === "code") root.querySelector('[data-testid="chat-code-note"]').textContent = "Type the code we emailed to " + s.known.email + ".";
+  }
+
+  function resendPending() { store.get("pending", []).forEach(function (p) { transmit(p); }); }
+
+  root.querySelector('[data-testid="chat-identify-send"]').addEventListener("click", function () {
+    var frame = { type: "identify" };
+    if (identity && identity.name !== "off") frame.name = nameInput.value.trim();
+    if (identity && identity.email !== "off" && emailInput.value.trim()) frame.email = emailInput.value.trim();
+    if (frame.name) store.set("name", frame.name);
+    whoSays("");
+    sendFrame(frame);
+  });
+  root.querySelector('[data-testid="chat-identify-skip"]').addEventListener("click", function () { store.set("identify-later", true); showIdentify(); });
+  root.querySelector('[data-testid="chat-code-skip"]').addEventListener("click", function () { store.set("code-later", true); showIdentify(); });
+  root.querySelector('[data-testid="chat-code-send"]').addEventListener("click", function () { whoSays(""); sendFrame({ type: "verify", code: codeInput.value }); });
+  root.querySelector('[data-testid="chat-code-resend"]').addEventListener("click", function () { whoSays(""); sendFrame({ type: "send_code" }); });
 
   root.querySelector(".btn").addEventListener("click", function () {
     panel.classList.toggle("open");
@@ -226,6 +290,8 @@
         if (m.author !== "customer" && !shownIds[m.id]) { shownIds[m.id] = true; shown.push(m.id); }
       });
       confirmShown(shown);
+      identity = frame.identify || null;
+      showIdentify();
       // Whatever the server has not stored yet is sent again; it stores each client id once.
       store.get("pending", []).forEach(function (p) {
         if (seen[p.client_id]) { forget(p.client_id); return; }
@@ -245,6 +311,30 @@
       typingLabel.textContent = (frame.name || "Support") + " is typing…";
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { typingLabel.textContent = ""; }, 4000);
+    } else if (frame.type === "identify") {
+      identity = frame;
+      store.set("code-later", false);
+      showIdentify();
+      if (frame.code) whoSays(frame.code.message, frame.code.status !== "sent");
+      if (!frame.missing.length || !frame.due) resendPending();
+    } else if (frame.type === "code_sent") {
+      codeInput.value = "";
+      whoSays(frame.message);
+    } else if (frame.type === "verified") {
+      if (frame.identify) identity = frame.identify;
+      showIdentify();
+      whoSays("");
+      render({ id: "verified", author: "system", name: "Support", text: "Thank you: your email " + frame.email + " is confirmed." });
+    } else if (frame.type === "error" && frame.code === "identify_first") {
+      // Kept to send again once the customer says who they are.
+      if (identity) {
+        identity.due = true;
+        if (!identity.missing.length) identity.missing = ["details"];
+        showIdentify();
+      }
+      whoSays(frame.message, true);
+    } else if (frame.type === "error" && !frame.client_id && who.classList.contains("open")) {
+      whoSays(frame.message, true);
     } else if (frame.type === "error") {
       if (frame.client_id && (frame.code === "too_large" || frame.code === "bad_frame" || frame.code === "not_offered")) {
         var bad = store.get("pending", []).filter(function (p) { return p.client_id === frame.client_id; })[0];
