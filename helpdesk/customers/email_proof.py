@@ -38,7 +38,7 @@ CODE_DIGITS = 6
 class CodeMailer(Protocol):
     """Sends one plain-text mail (the email channel's SMTP in production)."""
 
-    async def notify(self, email: str, name: str, subject: str, text: str) -> None: ...
+    async def send(self, email: str, name: str, subject: str, text: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,13 @@ class EmailStaffNotifier:
 
     async def notify(self, session: AsyncSession, agent: Agent, subject: str, text: str) -> None:
         del session  # the agent's address is all it needs
+        await self.send(agent.email, agent.name, subject, text)
+
+    async def send(self, email: str, name: str, subject: str, text: str) -> None:
+        """One plain-text machine mail (also a chat customer's email code)."""
         mail = EmailMessage()
         mail["From"] = Address(self._settings.from_name, addr_spec=self._settings.from_address)
-        mail["To"] = Address(agent.name, addr_spec=agent.email)
+        mail["To"] = Address(name, addr_spec=email)
         mail["Subject"] = subject
         # Staff notices are machine mail: no auto-replies back to the helpdesk, please.
         mail["Auto-Submitted"] = "auto-generated"

@@ -260,7 +260,7 @@ class ChatIdentity:
         minutes = self._settings.email_code_minutes
         text = self.render("email_code.txt", code=code, minutes=minutes)
         try:
-            await self.mailer.notify(address, name, f"Your code: {code}", text)
+            await self.mailer.send(address, name, f"Your code: {code}", text)
         except Exception as exc:
             # The customer is waiting in the widget: told at once, they ask again.
             log.warning("the code for a chat could not be mailed: %s", exc)
