@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from helpdesk.cli_agents import agent
+from helpdesk.cli_privacy import customers
 from helpdesk.cli_support import (
     check_storage,
     database_location,
@@ -98,6 +99,7 @@ def migrate() -> None:
 
 
 main.add_command(agent)
+main.add_command(customers)
 
 
 # ---- knowledge base (issue 5) ----

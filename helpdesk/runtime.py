@@ -14,13 +14,16 @@ from sqlalchemy import select
 
 from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
+from helpdesk.channels.email.erasure import erase_email
 from helpdesk.channels.email.staff_notices import EmailStaffNotifier
+from helpdesk.channels.telegram.erasure import erase_telegram
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.customers.privacy import Privacy
 from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
@@ -83,6 +86,14 @@ class Runtime:
         self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
+        )
+        # Export, erasure and retention; each channel erases its own tables.
+        self.privacy = Privacy(
+            self.db,
+            self.clock,
+            self.attachments,
+            settings.customers,
+            erasers=(erase_email, erase_telegram),
         )
         self.templates = Templates(settings.templates_dir)
         self.intake = IntakeService(
@@ -218,6 +229,7 @@ class Runtime:
             self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
             self._telegram_loading.add_done_callback(_log_failure)
         self.email.start()
+        self.privacy.start()
         self.started = True
         self.started_at = self.clock.now()
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
@@ -232,6 +244,7 @@ class Runtime:
         if self.telegram is not None:
             await self.telegram.stop()
         await self.email.stop()
+        await self.privacy.stop()
         await self.outbox_waiting.stop()
         await self.outbox.stop()
         # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.

@@ -24,6 +24,7 @@ from helpdesk.web import (
     accounts_api,
     agent_api,
     complaints_api,
+    customer_picture_api,
     docs,
     kb_api,
     kb_bot_api,
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(sla_api.router)
     app.include_router(complaints_api.router)
+    app.include_router(customer_picture_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
