@@ -10,10 +10,11 @@ import httpx
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.config import load_settings
+from helpdesk.customers.consent import consent_history, current
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 from tests.conftest import PASSWORD, People, seed_staff
-from tests.email_helpers import api_as
+from tests.email_helpers import api_as, eventually
 from tests.opening_helpers import open_ticket, outbox_items
 from tests.support.clients import AgentClient, ChatClient, chat_token
 from tests.support.server import HelpdeskServer
@@ -141,3 +142,54 @@ async def test_no_proactive_web_chat_without_consent(server: HelpdeskServer):
     assert again.status_code == 409 and "not agreed" in again.json()["detail"]
     await chat.close()
     await alice.close()
+
+
+async def _granted(runtime: Runtime, customer_id: int, channel: str) -> tuple[bool, str | None]:
+    async with runtime.db.read() as session:
+        state = current(await consent_history(session, customer_id))[channel]
+    return state.granted, state.source
+
+
+async def test_the_customer_withdraws_by_themselves_on_the_channel(desk: Runtime):
+    """Telegram's /stop (its payload) and a message that is only "STOP" on email."""
+    first = await desk.intake.receive(
+        InboundMessage(channel="telegram", external_id="tg-1", sender="4242", text="hello")
+    )
+    mail = await desk.intake.receive(
+        InboundMessage(channel="email", external_id="m-1", sender="kim@customer.test", text="hi")
+    )
+    async with api_as(desk, People().alice) as api:
+        await _consent(api, first.customer_id, "telegram", True)
+        await _consent(api, mail.customer_id, "email", True)
+    await desk.intake.receive(
+        InboundMessage(
+            channel="telegram", external_id="tg-2", sender="4242", text="/stop", payload="stop"
+        )
+    )
+    await desk.intake.receive(
+        InboundMessage(channel="email", external_id="m-2", sender="kim@customer.test", text="STOP")
+    )
+    # "Please stop the delivery" is a question, not a withdrawal.
+    await desk.intake.receive(
+        InboundMessage(
+            channel="email",
+            external_id="m-3",
+            sender="kim@customer.test",
+            text="Please stop the delivery",
+        )
+    )
+    for customer_id, channel in ((first.customer_id, "telegram"), (mail.customer_id, "email")):
+        assert await eventually(lambda c=customer_id, ch=channel: _withdrawn(desk, c, ch)) == (
+            False,
+            "customer",
+        )
+    async with api_as(desk, People().alice) as api:
+        refused = await _write_first(api, first.customer_id, "telegram")
+        assert refused.status_code == 409 and "not agreed" in refused.json()["detail"]
+        audit = (await api.get(f"/api/tickets/{first.ticket_id}")).json()
+        assert any("no messages you did not ask for" in m["text"] for m in audit["messages"])
+
+
+async def _withdrawn(runtime: Runtime, customer_id: int, channel: str):
+    state = await _granted(runtime, customer_id, channel)
+    return state if state[0] is False else None
