@@ -7,15 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from helpdesk.common.clock import FixedClock
 from helpdesk.config import load_settings
 from helpdesk.customers.consent import consent_history, current
+from helpdesk.customers.models import Identity
 from helpdesk.messages import InboundMessage
 from helpdesk.runtime import Runtime
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.email_helpers import api_as, eventually
 from tests.opening_helpers import open_ticket, outbox_items
+from tests.support import telegram_api as tg
 from tests.support.clients import AgentClient, ChatClient, chat_token
 from tests.support.server import HelpdeskServer
 
@@ -193,3 +196,38 @@ async def test_the_customer_withdraws_by_themselves_on_the_channel(desk: Runtime
 async def _withdrawn(runtime: Runtime, customer_id: int, channel: str):
     state = await _granted(runtime, customer_id, channel)
     return state if state[0] is False else None
+
+
+async def test_telegram_stop_through_the_bot_api(
+    bot_runtime: Runtime, fake_telegram: tg.FakeTelegram, database_url: str
+):
+    await seed_staff(database_url)
+    fake = fake_telegram
+    fake.push(tg.message_update(tg.user(4343), "hello"))
+    customer_id = await eventually(lambda: _customer_of(bot_runtime, "4343"))
+    async with api_as(bot_runtime, People().alice) as api:
+        await _consent(api, customer_id, "telegram", True)
+        fake.push(tg.message_update(tg.user(4343), "/stop"))
+        assert await eventually(lambda: _withdrawn(bot_runtime, customer_id, "telegram")) == (
+            False,
+            "customer",
+        )
+        assert await eventually(lambda: _confirmation(fake))
+        refused = await _write_first(api, customer_id, "telegram")
+        assert refused.status_code == 409
+
+
+async def _customer_of(runtime: Runtime, address: str) -> int | None:
+    async with runtime.db.read() as session:
+        return await session.scalar(
+            select(Identity.customer_id).where(
+                Identity.channel == "telegram", Identity.address == address
+            )
+        )
+
+
+async def _confirmation(fake: tg.FakeTelegram) -> bool:
+    return any(
+        "no messages you did not ask for" in call.params.get("text", "")
+        for call in fake.calls_of("sendMessage")
+    )
