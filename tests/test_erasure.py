@@ -12,6 +12,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Connection, MetaData, func, select
 
 from helpdesk.channels.email.models import EmailOriginalDate
@@ -65,6 +66,11 @@ def _files_holding(folder: Path, needles: list[bytes]) -> list[str]:
             data = path.read_bytes().lower()
             found += [f"{path.name}: {n!r}" for n in needles if n.lower() in data]
     return found
+
+
+async def _suggested(api: httpx.AsyncClient, article_id: int) -> bool:
+    found = await api.get("/api/kb/suggestions", params={"text": "I forgot my password"})
+    return [s["article_id"] for s in found.json()][:1] == [article_id]
 
 
 async def _count(runtime: Runtime, model: type) -> int:
@@ -165,6 +171,18 @@ async def test_export_then_erase_leaves_nothing_personal(
             )
             assert consent.status_code == 201, consent.text
 
+            article = await sam.post(
+                "/api/kb/articles",
+                json={
+                    "title": "Reset your password",
+                    "body": "Use the link on the login page.",
+                    "phrasings": ["I forgot my password", "how do I reset my password"],
+                    "status": "published",
+                },
+            )
+            assert article.status_code == 201, article.text
+            assert await eventually(lambda: _suggested(sam, article.json()["id"]))
+
             exported = await sam.get(f"/api/customers/{jane}/export")
             assert exported.status_code == 200
             assert exported.headers["content-type"] == "application/zip"
@@ -228,8 +246,9 @@ async def test_export_then_erase_leaves_nothing_personal(
             assert picture["name"] == f"erased customer #{jane}"
             assert picture["erased_at"] is not None and picture["email"] is None
             assert {t["subject"] for t in picture["tickets"]} == {"(erased)"}
-            # The other customer is untouched.
+            # The other customer is untouched, and so is the knowledge base and its index.
             assert (await ada.get(f"/api/customers/{other}")).json()["name"] == "Otto Other"
+            assert await _suggested(ada, article.json()["id"])
 
         async with runtime.db.engine.connect() as connection:
             leftovers = await connection.run_sync(_scan, needles, [PDF, PHOTO])
