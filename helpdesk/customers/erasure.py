@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.consent_models import Consent
@@ -59,10 +59,6 @@ async def erase_customer(
     customer = await session.get(Customer, customer_id)
     if customer is None:
         raise CustomerNotFound(customer_id)
-    sqlite = (await session.connection()).dialect.name == "sqlite"
-    if sqlite:
-        # Freed space in the file is overwritten with zeros, not left for a disk reader.
-        await session.execute(text("PRAGMA secure_delete = ON"))
     identities = list(
         await session.scalars(select(Identity).where(Identity.customer_id == customer_id))
     )
@@ -113,8 +109,6 @@ async def erase_customer(
         files=files,
     )
     await session.flush()
-    if sqlite:
-        await session.execute(text("PRAGMA secure_delete = OFF"))
     return Erased(
         customer_id, len(ticket_ids), len(message_ids), files, frozenset(scope.removed_digests)
     )

@@ -1,6 +1,6 @@
 """consent and erasure: every grant and withdrawal of consent to proactive messages, per
 customer and channel; when a customer's personal data was erased; when a ticket's content was
-erased (by that erasure or by the retention setting)
+erased (by that erasure or by the retention setting); an index on outbox_items.message_id
 
 Revision ID: 0022
 Revises: 0017
@@ -52,9 +52,12 @@ def upgrade() -> None:
     op.add_column("customers", sa.Column("erased_at", When, nullable=True))
     op.add_column("tickets", sa.Column("content_erased_at", When, nullable=True))
     op.create_index("ix_tickets_content_erased_at", "tickets", ["content_erased_at"])
+    # Erasure and retention find each message's delivery job.
+    op.create_index("ix_outbox_items_message_id", "outbox_items", ["message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_items_message_id", "outbox_items")
     op.drop_index("ix_tickets_content_erased_at", "tickets")
     op.drop_column("tickets", "content_erased_at")
     op.drop_column("customers", "erased_at")
