@@ -28,8 +28,10 @@ from helpdesk.tickets.models import (
 )
 
 FORMAT_VERSION = 1
-# Reads a stored file's bytes by its sha256 (`AttachmentStore.get`).
-ReadFile = Callable[[str], Awaitable[bytes]]
+# Files read from the database per statement while the ZIP is written.
+FILES_AT_ONCE = 50
+# Reads stored files' bytes by their sha256; a file it cannot read is left out of the answer.
+ReadFiles = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 
 
 class CustomerNotFound(Exception):
@@ -148,7 +150,7 @@ async def _audit_about(
     )
 
 
-async def build_zip(document: dict[str, Any], read_file: ReadFile) -> bytes:
+async def build_zip(document: dict[str, Any], read_files: ReadFiles) -> bytes:
     """The ZIP file of a document from `collect`; a file whose bytes are lost is listed in
     `missing_files` instead."""
     digests = sorted(
@@ -157,11 +159,14 @@ async def build_zip(document: dict[str, Any], read_file: ReadFile) -> bytes:
     buffer = io.BytesIO()
     missing = []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for digest in digests:
-            try:
-                archive.writestr(f"attachments/{digest}", await read_file(digest))
-            except LookupError:
-                missing.append(digest)
+        for start in range(0, len(digests), FILES_AT_ONCE):
+            chunk = digests[start : start + FILES_AT_ONCE]
+            found = await read_files(chunk)
+            for digest in chunk:
+                if digest in found:
+                    archive.writestr(f"attachments/{digest}", found[digest])
+                else:
+                    missing.append(digest)
         document = document | {"missing_files": missing}
         archive.writestr("customer.json", json.dumps(document, indent=2, ensure_ascii=False))
     return buffer.getvalue()

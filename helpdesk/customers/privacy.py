@@ -23,7 +23,12 @@ from helpdesk.customers.content_erasure import (
 )
 from helpdesk.customers.erasure import Erased, erase_customer
 from helpdesk.customers.settings import CustomersSettings
-from helpdesk.storage.attachments import AttachmentStore, legacy_path
+from helpdesk.storage.attachments import (
+    AttachmentBlob,
+    AttachmentMissing,
+    AttachmentStore,
+    legacy_path,
+)
 from helpdesk.storage.database import Database
 from helpdesk.tickets import audit
 from helpdesk.tickets.models import AuthorType, Ticket, TicketStatus
@@ -52,10 +57,24 @@ class Privacy:
         Raises export.CustomerNotFound."""
         async with self._db.read() as session:
             document = await export.collect(session, customer_id)
-        data = await export.build_zip(document, self._attachments.get)
+        data = await export.build_zip(document, self._read_files)
         async with self._db.transaction() as session:
             export.record_export(session, customer_id, now=self._clock.now(), actor_id=actor_id)
         return data
+
+    async def _read_files(self, digests: list[str]) -> dict[str, bytes]:
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(AttachmentBlob.sha256, AttachmentBlob.data).where(
+                    AttachmentBlob.sha256.in_(digests)
+                )
+            )
+            found = {digest: data for digest, data in rows}
+        for digest in set(digests) - set(found):
+            # A file an earlier version kept on disk (`AttachmentStore` copies it in).
+            with contextlib.suppress(AttachmentMissing):
+                found[digest] = await self._attachments.get(digest)
+        return found
 
     async def erase(self, customer_id: int, *, actor_id: int | None) -> Erased:
         """Raises erasure.CustomerNotFound."""
