@@ -132,7 +132,12 @@ def body_for(client: int, n: int, channel: str) -> bytes:
     customer: dict[str, str]
     if channel == "email":
         customer = {"email": f"c{client}-{n}@customer.test", "name": f"Customer {client}-{n}"}
-        message = {"channel": "email", "text": "Your replacement ships today."}
+        # The customer asked (a call-back): no consent to proactive email is needed.
+        message = {
+            "channel": "email",
+            "text": "Your replacement ships today.",
+            "customer_asked": True,
+        }
     else:
         customer = {"phone": number, "name": f"Caller {client}-{n}"}
         message = {"channel": "phone", "direction": "in", "text": "Router blinks red"}

@@ -14,6 +14,7 @@ import click
 
 from helpdesk.cli_agents import agent
 from helpdesk.cli_customers import customers
+from helpdesk.cli_privacy import erase, export_data
 from helpdesk.cli_support import (
     check_storage,
     database_location,
@@ -103,6 +104,8 @@ def migrate() -> None:
 main.add_command(agent)
 main.add_command(customers)
 customers.add_command(tiers)
+customers.add_command(export_data)
+customers.add_command(erase)
 
 
 # ---- knowledge base (issue 5) ----

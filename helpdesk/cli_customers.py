@@ -25,7 +25,8 @@ SHOWN_REJECTS = 20
 
 @click.group()
 def customers() -> None:
-    """Manage customers: import and export CSV files, recompute their tiers."""
+    """Manage customers: import and export CSV files, recompute their tiers, export or erase
+    everything stored about one."""
 
 
 @customers.command("import")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 MAX_LENGTH = 64
 HUMAN = "human"
 COMPLAINT = "complaint"
+# The customer withdraws consent to messages they did not ask for on this channel (`/stop`).
+STOP = "stop"
 
 
 class PayloadKind(enum.StrEnum):
@@ -25,6 +27,7 @@ class PayloadKind(enum.StrEnum):
     # The answer to "did our fix work?" some days after a complaint was resolved.
     FIX_WORKED = "fix_worked"
     FIX_FAILED = "fix_failed"
+    STOP = "stop"
     UNKNOWN = "unknown"
 
 
@@ -71,6 +74,8 @@ def parse(payload: str | None) -> Payload | None:
         return Payload(PayloadKind.HUMAN)
     if payload == COMPLAINT:
         return Payload(PayloadKind.COMPLAINT)
+    if payload == STOP:
+        return Payload(PayloadKind.STOP)
     head, _, number = payload.rpartition(":")
     if not number.isdigit() or len(number) > 12:
         return Payload(PayloadKind.UNKNOWN)

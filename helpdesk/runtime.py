@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from helpdesk.channels.email import moved_messages as email_threads
 from helpdesk.channels.email.channel import EmailChannel
+from helpdesk.channels.email.erasure import erase_email
 from helpdesk.channels.email.staff_notices import EmailStaffNotifier
+from helpdesk.channels.telegram.erasure import erase_telegram
 from helpdesk.channels.telegram.staff_notices import TelegramStaffNotifier
 from helpdesk.channels.webchat.service import ChatTokens, WebchatService
 from helpdesk.common.clock import Clock, SystemClock
@@ -26,6 +28,7 @@ from helpdesk.conversation.service import ConversationService
 from helpdesk.conversation.survey_answers import SurveyAnswers
 from helpdesk.conversation.survey_links import SurveyLinks
 from helpdesk.customers.merge_events import CustomerMergeUndone, CustomersMerged
+from helpdesk.customers.privacy import Privacy
 from helpdesk.customers.tier_recompute import TierRecompute
 from helpdesk.customers.tier_schedule import TierSchedule
 from helpdesk.delivery.waiting import WaitingWatch
@@ -91,6 +94,14 @@ class Runtime:
         self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
+        )
+        # Export, erasure and retention; each channel erases its own tables.
+        self.privacy = Privacy(
+            self.db,
+            self.clock,
+            self.attachments,
+            settings.customers,
+            erasers=(erase_email, erase_telegram),
         )
         self.templates = Templates(settings.templates_dir)
         self.intake = IntakeService(
@@ -259,6 +270,7 @@ class Runtime:
             self._telegram_loading.add_done_callback(_log_failure)
         self.email.start()
         self.tier_schedule.start()
+        self.privacy.start()
         self.started = True
         self.started_at = self.clock.now()
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
@@ -274,6 +286,7 @@ class Runtime:
             await self.telegram.stop()
         await self.email.stop()
         await self.tier_schedule.stop()
+        await self.privacy.stop()
         await self.outbox_waiting.stop()
         await self.outbox.stop()
         # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.

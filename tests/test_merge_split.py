@@ -109,7 +109,11 @@ async def test_the_customer_is_told_only_when_asked_and_their_mail_finds_the_sur
                     api,
                     customer={"email": "jane@customer.test"},
                     subject=f"Contract {n}",
-                    message={"channel": "email", "text": f"About contract {n}"},
+                    message={
+                        "channel": "email",
+                        "text": f"About contract {n}",
+                        "customer_asked": True,
+                    },
                 )
             ).json()
             for n in (1, 2)

@@ -151,14 +151,15 @@ async def test_writing_first_follows_each_channels_rules(desk: Runtime):
             api,
             customer={"email": "jane@customer.test", "name": "Jane"},
             subject="Your new contract",
-            message={"channel": "email", "text": "Here is your contract."},
+            # She asked for it: no consent to proactive email is needed (test_consent.py).
+            message={"channel": "email", "text": "Here is your contract.", "customer_asked": True},
         )
         assert mail.status_code == 201, mail.text
         sent = mail.json()["message"]
         assert (sent["direction"], sent["delivery_state"]) == ("out", "pending")
         assert mail.json()["ticket"]["first_response_at"] is not None
 
-        # Unasked, only email until the customer consents.
+        # Unasked, nothing goes until the customer consents (test_consent.py).
         unasked = await open_ticket(
             api,
             customer={"id": receipt.customer_id},

@@ -39,7 +39,11 @@ async def test_an_agent_writes_first_and_the_customers_replies_thread_into_the_t
                 json={
                     "customer": {"email": "Jane.Doe@Customer.test", "name": "Jane Doe"},
                     "subject": "Your router replacement",
-                    "message": {"channel": "email", "text": "Your new router ships today."},
+                    "message": {
+                        "channel": "email",
+                        "text": "Your new router ships today.",
+                        "customer_asked": True,
+                    },
                 },
             )
             assert response.status_code == 201, response.text

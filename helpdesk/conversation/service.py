@@ -19,6 +19,7 @@ from helpdesk.conversation.complaint_detector import assess
 from helpdesk.conversation.handover import asks_for_person, hand_over, open_complaint
 from helpdesk.conversation.satisfaction import record_recommendation, record_satisfaction
 from helpdesk.conversation.settings import ConversationSettings
+from helpdesk.conversation.stopping import asks_to_stop, stop_unasked
 from helpdesk.events.types import MessageReceived
 from helpdesk.payloads import PayloadKind
 from helpdesk.tickets.models import AuthorType, Message, Ticket
@@ -72,6 +73,7 @@ class ConversationService:
             or event.automatic is not None
             or self._bot_answers(event.channel)
             or asks_for_person(event.text)
+            or asks_to_stop(event.text)
             or self._sounds_like_complaint(event.text)
         )
 
@@ -106,6 +108,9 @@ class ConversationService:
             return
         if kind == PayloadKind.COMPLAINT:
             await open_complaint(session, ticket, now=now)
+            return
+        if kind == PayloadKind.STOP or (kind is None and asks_to_stop(message.text)):
+            await stop_unasked(session, ticket, message, now=now)
             return
         if kind == PayloadKind.RATING and parsed and parsed.value:
             await record_satisfaction(

@@ -57,6 +57,9 @@ class Customer(Base):
     tier_override: Mapped[str | None] = mapped_column(String(16))
     external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
     phone: Mapped[str | None] = mapped_column(String(40))
+    # Set when the customer's personal data was erased (`customers/erasure.py`): the row stays,
+    # anonymous, so that reports still count their tickets.
+    erased_at: Mapped[datetime | None]
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")
 
 

@@ -48,6 +48,8 @@ MOVED: tuple[Reference, ...] = (
     Reference("tier_changes"),
     Reference("customer_managers", key="customer_id", one_per_customer=True),
     Reference("telegram_link_codes"),
+    # Every grant and withdrawal: the same person's, so the merged history keeps them.
+    Reference("customer_consents"),
 )
 
 # Columns that name a customer but stay where they are, and why.

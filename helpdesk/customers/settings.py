@@ -63,6 +63,14 @@ class CustomersSettings(BaseModel):
         "`POST /api/customers/tiers/recompute` or `helpdesk customers tiers recompute`)",
     )
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    # Consent and privacy (docs/customers.md#consent). Whether an email the customer did not ask
+    # for (an agent writing first) needs their recorded consent, as chat channels always do.
+    proactive_email_needs_consent: bool = True
+    # Erase the content of tickets closed longer than this many days ago (None: keep it).
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    # How many tickets one retention round erases, and how often a round runs.
+    retention_batch: int = Field(default=200, ge=1, le=10_000)
+    retention_interval_seconds: float = Field(default=3600.0, ge=1, le=86_400)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> CustomersSettings:

@@ -116,6 +116,9 @@ class Ticket(Base):
     # Where the first message came in within its channel (an email's mailbox name), if the
     # channel has more than one way in; routing rules match on it.
     entry_point: Mapped[str | None] = mapped_column(String(64))
+    # Set when the ticket's content (subject, messages, attachments) was erased: by the
+    # customer's erasure or by the retention setting (`customers/retention.py`).
+    content_erased_at: Mapped[datetime | None] = mapped_column(index=True)
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     assignee: Mapped[Agent | None] = relationship(lazy="raise")

@@ -77,6 +77,8 @@ class Opening:
     priority: Priority = Priority.NORMAL
     kind: TicketKind = TicketKind.QUESTION
     idempotency_key: str | None = None
+    # `customers.proactive_email_needs_consent`: the caller passes the setting.
+    email_needs_consent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +352,12 @@ async def _recipient(
 ) -> Identity:
     """The identity the first message goes to, if the channel's rules allow writing first."""
     if not opening.customer_asked:
-        refusal = await unasked_refusal(session, customer_id, opening.channel)
+        refusal = await unasked_refusal(
+            session,
+            customer_id,
+            opening.channel,
+            email_needs_consent=opening.email_needs_consent,
+        )
         if refusal is not None:
             raise TicketRuleError(refusal)
     channel = opening.channel

@@ -26,6 +26,7 @@ from helpdesk.web import (
     complaints_api,
     customer_accounts_api,
     customer_merges_api,
+    customer_picture_api,
     docs,
     kb_api,
     kb_bot_api,
@@ -102,6 +103,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(reports_api.router)
     app.include_router(satisfaction_page.router)
     app.include_router(relationships_api.router)
+    app.include_router(customer_picture_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -72,6 +72,7 @@ async def open_ticket(
         priority=body.priority,
         kind=body.kind,
         idempotency_key=body.idempotency_key,
+        email_needs_consent=runtime.settings.customers.proactive_email_needs_consent,
     )
 
     def answer(opened: opening.Opened, name: str) -> TicketOpened:

@@ -66,9 +66,11 @@ def build_router(settings: TelegramSettings, fetch: Download = download) -> Rout
         assert message.from_user is not None
         return Start(message.chat.id, sender_of(message.from_user), (command.args or "").strip())
 
-    @router.message(Command("human", "complaint", ignore_mention=True))
+    @router.message(Command("human", "complaint", "stop", ignore_mention=True))
     async def on_command(message: Message, command: CommandObject, bot: Bot) -> Translation:
-        payload = payloads.HUMAN if command.command == "human" else payloads.COMPLAINT
+        payload = {"human": payloads.HUMAN, "stop": payloads.STOP}.get(
+            command.command, payloads.COMPLAINT
+        )
         return await _incoming(message, bot, settings, fetch, payload=payload)
 
     @router.message(stored_content)
