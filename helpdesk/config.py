@@ -38,6 +38,7 @@ from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
 from helpdesk.web.protection.settings import ProtectionSettings
+from helpdesk.web.workspace.settings import WorkspaceSettings
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     customers: CustomersSettings = Field(default_factory=CustomersSettings)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -130,7 +130,7 @@ class Runtime:
             bot_answers=self.conversation.bot_answers,
             key_tier=settings.customers.key_tier,
         )
-        self.live_feed = LiveFeed(self._assignee_of)
+        self.live_feed = LiveFeed(self._assignee_of, self._place_of)
         self.wal_checkpoints = WalCheckpointer(self.db)
         self.outbox = OutboxWorker(
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
@@ -186,6 +186,15 @@ class Runtime:
     async def _assignee_of(self, ticket_id: int) -> int | None:
         async with self.db.read() as session:
             return await session.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket_id))
+
+    async def _place_of(self, ticket_id: int) -> tuple[int | None, int | None] | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Ticket.assignee_id, Ticket.team_id).where(Ticket.id == ticket_id)
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
 
     def render_text(self, name: str, **context: object) -> str:
         """A plain-text customer message from the templates (nothing in it is escaped)."""
@@ -289,13 +298,13 @@ def event_table(rt: Runtime) -> EventTable:
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
     return {
         MessageReceived: [conversation, *sla, feed],
-        TicketCreated: [acknowledgement, routing, *sla],
-        TicketChanged: [*survey, *sla, drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla],
+        TicketCreated: [acknowledgement, routing, *sla, feed],
+        TicketChanged: [*survey, *sla, drain, feed],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, feed],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
         SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
-        TicketReopened: [routing, *sla],
+        TicketReopened: [routing, *sla, feed],
         TicketHandedOver: [routing],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
@@ -308,13 +317,13 @@ def event_table(rt: Runtime) -> EventTable:
         EscalationAcknowledged: [],
         # None yet: SLA could count a call as a response; the live feed could show these.
         TouchPointLogged: [],
-        TicketsMerged: [],
+        TicketsMerged: [feed],
         # A split-out mail's Message-IDs follow it to its new ticket.
         MessageSplit: [Reaction("email-threads", email_threads.on_message_split)],
-        # None yet: the agent workspace's live feed (issue 17).
-        NoteAdded: [],
-        DeliveryChanged: [],
-        SatisfactionRated: [],
+        # The workspace's open queue and ticket pages read the ticket again (issue 17).
+        NoteAdded: [feed],
+        DeliveryChanged: [feed],
+        SatisfactionRated: [feed],
     }
 
 

@@ -34,6 +34,7 @@ from helpdesk.web import (
     sla_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
+from helpdesk.web.workspace import routes as workspace_routes
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(sla_api.router)
     app.include_router(complaints_api.router)
+    workspace_routes.install(app)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
