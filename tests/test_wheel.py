@@ -74,6 +74,7 @@ PAGES = sorted(
         "queue_list.html",
         "ticket.html",
         "ticket_messages.html",
+        "not_found.html",
     )
 )
 REPLACED = "telegram/greeting.html"

@@ -48,7 +48,13 @@ def _back(number: int, notice: str = "") -> RedirectResponse:
 @router.get("/workspace/tickets/{number}", response_class=HTMLResponse)
 async def ticket(number: Number, request: Request, agent: PageAgent) -> Response:
     runtime = runtime_of(request)
-    data = await _found(ticket_page(runtime, agent, number), number)
+    try:
+        data = await ticket_page(runtime, agent, number)
+    except TicketNotFound:
+        # The same answer for a ticket that does not exist and one the agent may not see.
+        missing = page(request, agent, "not_found.html", number=number)
+        missing.status_code = status.HTTP_404_NOT_FOUND
+        return missing
     return page(
         request,
         agent,
