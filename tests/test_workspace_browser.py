@@ -128,10 +128,13 @@ async def test_a_second_agent_sees_the_first_typing_and_drafts_survive_a_reload(
     browser: Browser, server: HelpdeskServer, supervisor: AgentClient
 ) -> None:
     teams = {t["name"]: t["id"] for t in (await supervisor.http.get("/api/teams")).json()}
+    agents = {a["email"]: a["id"] for a in (await supervisor.http.get("/api/agents")).json()}
     opened = await supervisor.http.post(
         "/api/tickets",
         json={
+            # Placed by hand, so that routing never moves it while agents sign in.
             "team_id": teams["Support"],
+            "assignee_id": agents[People().alice],
             "customer": {"name": "Dana Customer", "phone": "+15550100"},
             "subject": "Card stuck in the machine",
             "message": {"channel": "phone", "text": "The ATM kept my card.", "direction": "in"},
