@@ -170,8 +170,12 @@ def canned_replies(
         "channel": ticket.channel,
         "agent_name": agent.name,
     }
+    names = set(shipped_names())
+    if runtime.settings.templates_dir is not None:
+        own = runtime.settings.templates_dir / "canned"
+        names |= {f"canned/{p.name}" for p in own.glob("*.txt")} if own.is_dir() else set()
     found: list[Canned] = []
-    for name in shipped_names():
+    for name in sorted(names):
         if name.startswith("canned/") and name.endswith(".txt"):
             text = environment.get_template(name).render(**context).strip()
             title = name.removeprefix("canned/").removesuffix(".txt").replace("_", " ")
