@@ -117,26 +117,22 @@ async def customer_panel(
     names: dict[int, str] = {}
     if people:
         rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(people)))
-        names = dict(rows.tuples().all())
+        names = {i: n for i, n in rows}
     earlier = (
-        (
-            await session.execute(
-                select(
-                    Ticket.id,
-                    Ticket.subject,
-                    Ticket.status,
-                    Ticket.channel,
-                    Ticket.created_at,
-                    Ticket.satisfaction,
-                )
-                .where(Ticket.customer_id == customer.id, Ticket.id != ticket_id, visible_to(agent))
-                .order_by(Ticket.id.desc())
-                .limit(EARLIER_TICKETS)
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.subject,
+                Ticket.status,
+                Ticket.channel,
+                Ticket.created_at,
+                Ticket.satisfaction,
             )
+            .where(Ticket.customer_id == customer.id, Ticket.id != ticket_id, visible_to(agent))
+            .order_by(Ticket.id.desc())
+            .limit(EARLIER_TICKETS)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     rated = [row[5] for row in earlier if row[5] is not None]
     return CustomerPanel(
         customer=customer,
