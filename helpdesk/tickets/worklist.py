@@ -150,7 +150,8 @@ async def worklist(
             .limit(filters.per_page - len(rows))
             .offset(max(0, start - len(by_due)))
         )
-        rows += [WorkRow(*row, None) for row in untimed]
+        # (mypy miscounts the columns of a select over a tuple of them.)
+        rows += [WorkRow(*row, None) for row in untimed]  # type: ignore[call-arg]
     return WorkPage(rows, counts[filters.view], counts)
 
 
