@@ -97,10 +97,18 @@ async def test_an_agent_answers_a_chat_live_and_the_customer_rates(
         await expect(reply).to_have_value(re.compile(re.escape(ARTICLE_BODY)))
         await reply.press("End")
         await reply.press_sequentially("\nWrite again if it does not come.")
+        await agent.page.locator('input[name="files"]').set_input_files(
+            files=[{"name": "steps.txt", "mimeType": "text/plain", "buffer": b"1. Settings"}]
+        )
         await agent.page.get_by_role("button", name="Send reply").click()
         await expect(agent.page.locator("#messages li.message.out")).to_have_count(1)
         sent = agent.page.locator("#messages li.message.out").first
         await expect(sent).to_contain_text(ARTICLE_BODY)
+        # The file went with the reply and downloads as it was uploaded.
+        link = sent.locator(".files a", has_text="steps.txt")
+        download = await agent.page.request.get(await link.get_attribute("href") or "")
+        assert download.status == 200 and await download.body() == b"1. Settings"
+        assert download.headers["content-disposition"].startswith("attachment")
         # The widget shows it and says so: the delivery state comes live to the ticket page.
         await expect(widget.messages.filter(has_text=ARTICLE_BODY)).to_be_visible()
         await expect(sent.locator(".delivery")).to_have_text("delivered")

@@ -88,7 +88,7 @@
     }
     return function () {
       clearTimeout(timer);
-      timer = setTimeout(run, 50);
+      timer = setTimeout(run, 0);
     };
   }
 
