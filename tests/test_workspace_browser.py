@@ -64,6 +64,13 @@ async def test_an_agent_answers_a_chat_live_and_the_customer_rates(
         # The agent signs in and keeps the queue open.
         await sign_in(agent.page, people.alice)
         await live(agent.page)
+        # ? lists the shortcuts; Escape closes the list.
+        await agent.page.keyboard.press("?")
+        await expect(agent.page.locator("#help")).to_be_visible()
+        await expect(agent.page.locator("#help")).to_contain_text("open the selected ticket")
+        await agent.page.keyboard.press("Escape")
+        await expect(agent.page.locator("#help")).to_be_hidden()
+        await expect(agent.page.locator("#presence")).to_have_text("online")
         await expect(agent.page.locator("li.ticket")).to_have_count(0)
         await snap(agent.page, "queue-empty")
 
