@@ -39,6 +39,7 @@ from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
 from helpdesk.web.protection.settings import ProtectionSettings
+from helpdesk.web.workspace.settings import WorkspaceSettings
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = Field(default_factory=SlaSettings)
     customers: CustomersSettings = Field(default_factory=CustomersSettings)
     relationships: RelationshipSettings = Field(default_factory=RelationshipSettings)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -166,7 +166,7 @@ class Runtime:
             bot_answers=self.conversation.bot_answers,
             key_tier=settings.customers.key_tier,
         )
-        self.live_feed = LiveFeed(self._assignee_of)
+        self.live_feed = LiveFeed(self._assignee_of, self._place_of)
         self.wal_checkpoints = WalCheckpointer(self.db)
         self.outbox = OutboxWorker(
             self.db, self.clock, self.adapters, settings.outbox, self.attachments
@@ -231,6 +231,15 @@ class Runtime:
     async def _assignee_of(self, ticket_id: int) -> int | None:
         async with self.db.read() as session:
             return await session.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket_id))
+
+    async def _place_of(self, ticket_id: int) -> tuple[int | None, int | None] | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Ticket.assignee_id, Ticket.team_id).where(Ticket.id == ticket_id)
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
 
     def render_text(self, name: str, **context: object) -> str:
         """A plain-text customer message from the templates (nothing in it is escaped)."""
@@ -361,13 +370,14 @@ def event_table(rt: Runtime) -> EventTable:
     )
     return {
         MessageReceived: [conversation, *sla, feed],
-        TicketCreated: [acknowledgement, routing, *sla],
-        TicketChanged: [*survey, *sla, *signals, drain],
-        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, *identify],
+        TicketCreated: [acknowledgement, routing, *sla, feed],
+        TicketChanged: [*survey, *sla, *signals, drain, feed],
+        ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, *identify, feed],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
-        TicketReopened: [routing, *sla, *signals],
+        # Every process's scheduler looks again at when to wake; open queues re-sort by due time.
+        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed), feed],
+        TicketReopened: [routing, *sla, *signals, feed],
         TicketHandedOver: [routing, *identify],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.
         AgentDisabled: [routing],
@@ -380,15 +390,15 @@ def event_table(rt: Runtime) -> EventTable:
         EscalationAcknowledged: [],
         # None yet: SLA could count a call as a response; the live feed could show these.
         TouchPointLogged: [],
-        TicketsMerged: [],
+        TicketsMerged: [feed],
         # A split-out mail's Message-IDs follow it to its new ticket.
         MessageSplit: [Reaction("email-threads", email_threads.on_message_split)],
-        # A low rating may be a relationship signal; the workspace's live feed (issue 17) too.
-        SatisfactionRated: [*signals],
-        # None yet: the agent workspace's live feed (issue 17).
-        NoteAdded: [],
-        DeliveryChanged: [],
-        # None yet: the workspace's live feed (issue 17) could show a customer merged or split.
+        # A low rating may be a relationship signal; open workspace pages read the ticket again.
+        SatisfactionRated: [*signals, feed],
+        # The workspace's open queue and ticket pages read the ticket again (issue 17).
+        NoteAdded: [feed],
+        DeliveryChanged: [feed],
+        # None yet: the workspace's live feed could show a customer merged or split.
         CustomersMerged: [],
         CustomerMergeUndone: [],
     }

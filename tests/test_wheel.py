@@ -54,7 +54,29 @@ RENDERED: dict[str, tuple[dict[str, Any], str]] = {
         {"header": True, "author_name": "Alice", "text": "1 < 2"},
         "<b>Alice</b>\n1 &lt; 2",
     ),
+    "canned/thanks.txt": (
+        {"customer_name": "Ann", "subject": "<b>", "agent_name": "Alice"},
+        'Hello Ann,\n\nThank you for getting in touch about "<b>".',
+    ),
+    "canned/solved.txt": (
+        {"customer_name": "Ann", "ticket_number": 42, "agent_name": "Alice"},
+        "If anything about ticket #42 is still not right",
+    ),
 }
+# The workspace's pages render objects (tickets, pages of the queue), not JSON: they must ship,
+# and the installed demo serves the sign-in page from them (the browser tests render the rest).
+PAGES = sorted(
+    f"workspace/{name}"
+    for name in (
+        "base.html",
+        "signin.html",
+        "queue.html",
+        "queue_list.html",
+        "ticket.html",
+        "ticket_messages.html",
+        "not_found.html",
+    )
+)
 REPLACED = "telegram/greeting.html"
 
 # Run in the venv: render every named template through the installed package, first as shipped,
@@ -177,7 +199,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
 def test_every_template_ships_and_an_operator_file_replaces_only_itself(venv: Venv, tmp_path: Path):
     files = [p for p in SHIPPED.rglob("*") if p.is_file()]
     in_repository = sorted(p.relative_to(SHIPPED).as_posix() for p in files)
-    assert sorted(RENDERED) == in_repository, "give each template a context in RENDERED"
+    assert sorted([*RENDERED, *PAGES]) == in_repository, "give each template a context in RENDERED"
     override = tmp_path / "operator"
     (override / "telegram").mkdir(parents=True)
     (override / REPLACED).write_text("Hi {{ name }}, from the operator.\n")
@@ -186,6 +208,8 @@ def test_every_template_ships_and_an_operator_file_replaces_only_itself(venv: Ve
     result = json.loads(venv.run("-c", RENDER_SCRIPT, stdin=json.dumps(request)))
 
     installed = venv.purelib / "helpdesk" / "templates"
+    for name in PAGES:
+        assert (installed / name).read_text() == (SHIPPED / name).read_text()
     for name, (_, expected) in RENDERED.items():
         filename, text = result["shipped"][name]
         assert Path(filename) == installed / name
@@ -227,6 +251,12 @@ def test_the_installed_demo_serves_and_stops_on_sigterm(venv: Venv, tmp_path: Pa
         page = httpx.get(f"{base}/chat", timeout=5)
         assert page.status_code == 200
         assert f'<script src="{base}/widget.js" async></script>' in page.text
+        # The workspace's sign-in page and script, from the installed templates and files.
+        signin = httpx.get(f"{base}/workspace", timeout=5, follow_redirects=True)
+        assert signin.status_code == 200
+        assert signin.url.path == "/signin" and "<h1>Sign in</h1>" in signin.text
+        script = httpx.get(f"{base}/workspace/static/workspace.js", timeout=5)
+        assert script.status_code == 200 and "EventSource" in script.text
     finally:
         demo.send_signal(signal.SIGTERM)
         code = demo.wait(20)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.delivery.models import OutboxItem, OutboxStatus
 from helpdesk.events.types import DeliveryChanged
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
@@ -59,4 +60,40 @@ async def record_bounce(
         status=status,
     )
     record(session, DeliveryChanged(message.ticket_id, message.id, DeliveryState.FAILED.value))
+    return True
+
+
+async def retry_failed(
+    session: AsyncSession, message: Message, *, agent_id: int, now: datetime
+) -> bool:
+    """An agent asks to send a failed reply again: its delivery job is due now, with fresh
+    attempts, and the message is pending again. False if the message had not failed (or has
+    no delivery job: a bounce of a reply whose job is long gone gets a new one)."""
+    if message.direction != Direction.OUT or message.delivery_state != DeliveryState.FAILED:
+        return False
+    item = await session.scalar(
+        select(OutboxItem).where(OutboxItem.message_id == message.id).order_by(OutboxItem.id.desc())
+    )
+    if item is None:
+        item = OutboxItem(message_id=message.id, channel=message.channel, created_at=now)
+        session.add(item)
+    item.status = OutboxStatus.PENDING
+    item.attempts = 0
+    item.next_attempt_at = now
+    item.lease_until = None
+    item.done_at = None
+    error = message.delivery_error
+    message.delivery_state = DeliveryState.PENDING
+    message.delivery_error = None
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.AGENT,
+        actor_id=agent_id,
+        ticket_id=message.ticket_id,
+        action="delivery.retried",
+        message_id=message.id,
+        error=error,
+    )
+    record(session, DeliveryChanged(message.ticket_id, message.id, DeliveryState.PENDING.value))
     return True

@@ -48,8 +48,22 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
     """Log in. Use the `token` as `Authorization: Bearer <token>` (in /docs: Authorize), or the
     session cookie this sets plus the `csrf_token` as `X-CSRF-Token` on changes."""
     runtime = runtime_of(request)
+    agent, token = await sign_in(request, body.email, body.password)
+    set_session_cookie(request, response, token)
+    return LoginOut(
+        token=token,
+        csrf_token=csrf_token(runtime.secret_key, token),
+        agent=AgentOut.model_validate(agent),
+    )
+
+
+async def sign_in(request: Request, email: str, password: str) -> tuple[Agent, str]:
+    """Check the password under the login throttle and open a session: the agent and the
+    session's token. Raises HTTPException (401, 403, 429) with words for the person. The API's
+    login and the workspace's sign-in page both come here."""
+    runtime = runtime_of(request)
     throttle = runtime.login_throttle
-    email = normalise_email(body.email)[:254]
+    email = normalise_email(email)[:254]
     address = client_address(request)
     now = runtime.clock.now()
     async with runtime.db.read() as session:
@@ -67,34 +81,38 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
     async with runtime.db.transaction() as session:
         attempt = await throttle.attempt(session, email, address, now)
     async with runtime.db.read() as session:
-        agent, reason = await authenticate(session, email, body.password)
+        agent, reason = await authenticate(session, email, password)
     if agent is None:
         log_failed_login(email, address, reason)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
-    if body.password in PUBLISHED_PASSWORDS and not runtime.settings.demo:
+    if password in PUBLISHED_PASSWORDS and not runtime.settings.demo:
         log_failed_login(email, address, "the account still has a published password")
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "this account still has the published demo password; an admin must set a new one",
         )
-    lifetime = timedelta(hours=runtime.settings.session_max_age_hours)
     async with runtime.db.transaction() as session:
         await throttle.succeeded(session, attempt, email, address)
         token = await open_session(
-            session, agent, address=address, now=runtime.clock.now(), lifetime=lifetime
+            session, agent, address=address, now=runtime.clock.now(), lifetime=_lifetime(request)
         )
+    return agent, token
+
+
+def _lifetime(request: Request) -> timedelta:
+    return timedelta(hours=runtime_of(request).settings.session_max_age_hours)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """The HttpOnly, SameSite=Lax session cookie (Secure behind an https public URL)."""
+    runtime = runtime_of(request)
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(lifetime.total_seconds()),
+        max_age=int(_lifetime(request).total_seconds()),
         httponly=True,
         samesite="lax",
         secure=runtime.settings.public_url.startswith("https://"),
-    )
-    return LoginOut(
-        token=token,
-        csrf_token=csrf_token(runtime.secret_key, token),
-        agent=AgentOut.model_validate(agent),
     )
 
 

@@ -40,6 +40,7 @@ from helpdesk.web import (
     sla_api,
 )
 from helpdesk.web.protection.headers import SecurityHeaders
+from helpdesk.web.workspace import routes as workspace_routes
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(satisfaction_page.router)
     app.include_router(relationships_api.router)
     app.include_router(customer_picture_api.router)
+    workspace_routes.install(app)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from helpdesk.routing import managers, queries
+from helpdesk.routing.feed import Sight
 from helpdesk.routing.manual import AssignmentError, assign, take
 from helpdesk.routing.models import CustomerManager, RoutingProfile, RoutingRule, TeamRouting
 from helpdesk.routing.profiles import (
@@ -26,6 +27,7 @@ from helpdesk.routing.profiles import (
 )
 from helpdesk.routing.rules import Rule, RuleError
 from helpdesk.staff.models import Agent, Role, Team
+from helpdesk.staff.permissions import sees_all
 from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
 from helpdesk.web.auth import CurrentAgent, Overseer, requires
 from helpdesk.web.dependencies import runtime_of
@@ -127,13 +129,18 @@ async def heartbeat(agent: CurrentAgent, request: Request) -> ProfileOut:
 
 
 @router.get("/me/feed")
-async def live_feed(agent: CurrentAgent, request: Request) -> StreamingResponse:
+async def live_feed(
+    agent: CurrentAgent, request: Request, tickets: bool = False
+) -> StreamingResponse:
     """Server-sent events for the signed-in agent: `assigned`, `unassigned`, `message` (a
-    customer wrote on one of their tickets) and `presence`."""
+    customer wrote on one of their tickets) and `presence`. With `tickets=true` also `ticket`
+    (something happened on any ticket the agent may see: the workspace reads it again) and
+    `viewers` (who else has a ticket open, and who is typing on it)."""
     runtime = runtime_of(request)
+    sight = Sight(sees_all(agent), frozenset(t.id for t in agent.teams)) if tickets else None
 
     async def events() -> AsyncIterator[str]:
-        async with runtime.live_feed.subscribe(agent.id) as queue:
+        async with runtime.live_feed.subscribe(agent.id, sight) as queue:
             yield _sse({"type": "hello", "agent_id": agent.id})
             while not await request.is_disconnected():
                 try:
