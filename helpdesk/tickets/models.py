@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.customers.models import Customer, Identity
@@ -105,6 +106,8 @@ class Ticket(Base):
     # The customer's 1-5 answer to the satisfaction question.
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     satisfaction_at: Mapped[datetime | None]
+    # The customer's 0-10 answer to "would you recommend us to a friend?" (the recommend score).
+    recommend_score: Mapped[int | None] = mapped_column(Integer)
     # Set when an agent merged this ticket into another: its messages now live there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # Where the first message came in within its channel (an email's mailbox name), if the
@@ -116,11 +119,23 @@ class Ticket(Base):
     team: Mapped[Team | None] = relationship(lazy="raise")
 
 
+# What makes a message an agent's reply to the customer (a reply, a call or visit logged).
+AGENT_REPLY = "direction = 'out' AND author_type = 'agent'"
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_messages_ticket_id_id", "ticket_id", "id"),
+        # Reports count each ticket's agent replies (first-contact resolution) from this alone,
+        # without reading the customers' messages (migration 0024).
+        Index(
+            "ix_messages_agent_replies",
+            "ticket_id",
+            postgresql_where=sql_text(AGENT_REPLY),
+            sqlite_where=sql_text(AGENT_REPLY),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

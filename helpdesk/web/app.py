@@ -30,6 +30,7 @@ from helpdesk.web import (
     opening_api,
     outbox_api,
     reactions_api,
+    reports_api,
     routing_api,
     sla_api,
 )
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(sla_api.router)
     app.include_router(complaints_api.router)
     workspace_routes.install(app)
+    app.include_router(reports_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
