@@ -50,7 +50,7 @@
   }, beat);
 
   // ---- the live feed ----------------------------------------------------------------------
-  const handlers = { ticket: [], viewers: [], presence: [showPresenceFrame] };
+  const handlers = { ticket: [], viewers: [], presence: [showPresenceFrame], escalation: [] };
   function showPresenceFrame(frame) { showPresence(frame.presence); }
   function connect() {
     const source = new EventSource("/api/me/feed?tickets=true");
@@ -253,5 +253,26 @@
       if (first && !first.value) { first.focus(); return; }
       resolveForm.requestSubmit();
     };
+  }
+
+  // ---- the supervisor dashboard ------------------------------------------------------------
+  if (page === "dashboard") {
+    const list = document.getElementById("escalations");
+    const refresh = refresher(list, function () { return list.dataset.listUrl; }, function () {
+      body.dataset.refreshed = String(Date.now());
+    });
+    // Raised escalations arrive on the feed; acknowledgements by others show at the next look.
+    handlers.escalation.push(refresh);
+    setInterval(refresh, 30000);
+    list.addEventListener("submit", async function (event) {
+      const form = event.target.closest("form.ack");
+      if (!form) return;
+      event.preventDefault();
+      const response = await fetch(form.action, {
+        method: "POST", credentials: "same-origin", body: new FormData(form),
+      });
+      say(response.ok ? "Acknowledged." : "Not acknowledged (" + response.status + ")");
+      refresh();
+    });
   }
 })();

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from helpdesk.web.workspace import collision, queue, signin, ticket
+from helpdesk.web.workspace import collision, dashboard, queue, signin, ticket
 from helpdesk.web.workspace.pages import SignInRequired, sign_in_url
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -27,7 +27,14 @@ async def asset(name: str) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for router in (assets, signin.router, queue.router, ticket.router, collision.router):
+    for router in (
+        assets,
+        signin.router,
+        queue.router,
+        ticket.router,
+        collision.router,
+        dashboard.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(SignInRequired)
