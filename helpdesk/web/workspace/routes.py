@@ -8,6 +8,10 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from helpdesk.web.workspace import collision, dashboard, queue, signin, ticket
+from helpdesk.web.workspace.admin import agents as admin_agents
+from helpdesk.web.workspace.admin import articles as admin_articles
+from helpdesk.web.workspace.admin import channels as admin_channels
+from helpdesk.web.workspace.admin import routing_sla as admin_routing_sla
 from helpdesk.web.workspace.pages import SignInRequired, sign_in_url
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -34,6 +38,10 @@ def install(app: FastAPI) -> None:
         ticket.router,
         collision.router,
         dashboard.router,
+        admin_channels.router,
+        admin_agents.router,
+        admin_routing_sla.router,
+        admin_articles.router,
     ):
         app.include_router(router)
 
