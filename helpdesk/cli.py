@@ -18,6 +18,7 @@ from helpdesk.cli_support import (
     run,
     settings_or_exit,
 )
+from helpdesk.cli_tiers import tiers
 from helpdesk.config import Settings
 from helpdesk.operations.commands import register as _register_operations
 
@@ -98,6 +99,14 @@ def migrate() -> None:
 
 
 main.add_command(agent)
+
+
+@main.group()
+def customers() -> None:
+    """Manage customers: their tiers."""
+
+
+customers.add_command(tiers)
 
 
 # ---- knowledge base (issue 5) ----

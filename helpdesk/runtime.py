@@ -21,6 +21,8 @@ from helpdesk.config import Settings
 from helpdesk.conversation.acknowledgements import AcknowledgementPolicy, Acknowledgements
 from helpdesk.conversation.satisfaction import SatisfactionSurvey
 from helpdesk.conversation.service import ConversationService
+from helpdesk.customers.tier_recompute import TierRecompute
+from helpdesk.customers.tier_schedule import TierSchedule
 from helpdesk.delivery.waiting import WaitingWatch
 from helpdesk.delivery.worker import OutboxWorker
 from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
@@ -146,6 +148,11 @@ class Runtime:
             staff_notifiers(settings),
             public_url=settings.public_url,
         )
+        # Customers' tiers (issue 16): recomputed from value on demand and on a schedule.
+        self.tier_recompute = TierRecompute(self.db, settings.customers, self.clock)
+        self.tier_schedule = TierSchedule(
+            self.tier_recompute, settings.customers.tier_recompute_hours
+        )
         table = event_table(self)
         if settings.operations.trace_messages:
             table = add_message_trace(table)
@@ -227,6 +234,7 @@ class Runtime:
             self._telegram_loading = asyncio.create_task(self._start_telegram(), name="telegram")
             self._telegram_loading.add_done_callback(_log_failure)
         self.email.start()
+        self.tier_schedule.start()
         self.started = True
         self.started_at = self.clock.now()
         log.info("helpdesk started: database %s", self.db.engine.url.render_as_string())
@@ -241,6 +249,7 @@ class Runtime:
         if self.telegram is not None:
             await self.telegram.stop()
         await self.email.stop()
+        await self.tier_schedule.stop()
         await self.outbox_waiting.stop()
         await self.outbox.stop()
         # Batches intake has taken commit (within `drain_seconds`); nothing new is taken.

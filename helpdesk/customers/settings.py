@@ -30,6 +30,12 @@ class CustomersSettings(BaseModel):
         ],
         min_length=2,
     )
+    tier_recompute_hours: float = Field(
+        24.0,
+        ge=0,
+        description="Recompute every tier from value this often (0: only on demand, "
+        "`POST /api/customers/tiers/recompute` or `helpdesk customers tiers recompute`)",
+    )
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> CustomersSettings:

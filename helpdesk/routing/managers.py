@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.customers.accounts import hand_over_accounts
 from helpdesk.customers.models import Customer
 from helpdesk.customers.standing import standings
 from helpdesk.routing.models import CustomerManager, PortfolioHandover
@@ -121,11 +122,13 @@ async def hand_over_portfolio(
         if row.backup_id == from_agent_id:
             row.backup_id = None if row.manager_id == to_agent_id else to_agent_id
         row.updated_at = now
+    # The accounts they look after go too; their contacts count among the customers handed over.
+    contacts = await hand_over_accounts(session, from_agent_id, to_agent_id, now)
     handover = PortfolioHandover(
         from_agent_id=from_agent_id,
         to_agent_id=to_agent_id,
         by_agent_id=by_agent_id,
-        customer_ids=sorted(row.customer_id for row in rows),
+        customer_ids=sorted({row.customer_id for row in rows} | set(contacts)),
         note=note[:2000],
         at=now,
     )

@@ -24,6 +24,7 @@ from helpdesk.web import (
     accounts_api,
     agent_api,
     complaints_api,
+    customer_accounts_api,
     docs,
     kb_api,
     kb_bot_api,
@@ -95,6 +96,7 @@ def create_app(runtime: Runtime, *, drain_seconds: float = 5.0) -> FastAPI:
     app.include_router(complaints_api.router)
     workspace_routes.install(app)
     app.include_router(reports_api.router)
+    app.include_router(customer_accounts_api.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, object]:
