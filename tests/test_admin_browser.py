@@ -132,6 +132,20 @@ async def test_an_admin_manages_agents_rules_and_articles(
         await page.get_by_role("link", name="Articles").click()
         await expect(page.get_by_role("link", name=SCRIPT_TITLE)).to_be_visible()
 
+        # Tiers and managers: an account with a value and a manager; the tiers recomputed.
+        await page.get_by_role("link", name="Tiers and managers").click()
+        new = page.locator("form[data-api='POST /api/accounts']")
+        await new.get_by_label("Name").fill("Acme Ltd")
+        await new.get_by_label("Value").fill("5000")
+        await new.get_by_label("Relationship manager").select_option(label="Carol Agent")
+        await new.get_by_role("button", name="Add").click()
+        acme = page.locator("tr", has_text="Acme Ltd")
+        await expect(acme.get_by_label("Manager of Acme Ltd")).to_have_value(re.compile(r"\d+"))
+        await page.get_by_role("button", name="Recompute every tier now").click()
+        # The only account with a value brings all of it: a key account.
+        await expect(page.locator("tr", has_text="Acme Ltd").locator(".badge")).to_have_text("key")
+        await snap(page, "admin-tiers")
+
 
 async def test_a_supervisor_reads_the_admin_pages_without_admin_forms(
     browser: Browser, server: HelpdeskServer

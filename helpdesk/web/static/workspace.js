@@ -285,6 +285,8 @@
     if (type === "list") return el.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
     if (type === "lines") return el.value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
     if (type === "int") return el.value === "" ? null : parseInt(el.value, 10);
+    if (type === "number") return el.value === "" ? null : parseFloat(el.value);
+    if (type === "nullable") return el.value === "" ? null : el.value;
     if (type === "json") return JSON.parse(el.value || "{}");
     return el.value;
   }

@@ -11,6 +11,7 @@ from helpdesk.web.workspace import collision, dashboard, queue, signin, ticket
 from helpdesk.web.workspace.admin import agents as admin_agents
 from helpdesk.web.workspace.admin import articles as admin_articles
 from helpdesk.web.workspace.admin import channels as admin_channels
+from helpdesk.web.workspace.admin import customers as admin_customers
 from helpdesk.web.workspace.admin import routing_sla as admin_routing_sla
 from helpdesk.web.workspace.pages import SignInRequired, sign_in_url
 
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
         admin_agents.router,
         admin_routing_sla.router,
         admin_articles.router,
+        admin_customers.router,
     ):
         app.include_router(router)
 
