@@ -312,7 +312,8 @@ def event_table(rt: Runtime) -> EventTable:
         ReplyQueued: [Broadcast("outbox-wake", rt.outbox.on_reply_queued), *sla, feed],
         ArticlesChanged: [Broadcast("kb-index", rt.kb.on_articles_changed)],
         ArticleVoted: [Broadcast("kb-votes", rt.kb.on_vote)],
-        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed)],
+        # Every process's scheduler looks again at when to wake; open queues re-sort by due time.
+        SlaTimersChanged: [Broadcast("sla-wake", rt.sla_scheduler.on_timers_changed), feed],
         TicketReopened: [routing, *sla, feed],
         TicketHandedOver: [routing],
         # Sessions end in the disabling transaction itself; routing takes the tickets back.

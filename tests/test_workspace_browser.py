@@ -64,6 +64,13 @@ async def test_an_agent_answers_a_chat_live_and_the_customer_rates(
         # The agent signs in and keeps the queue open.
         await sign_in(agent.page, people.alice)
         await live(agent.page)
+        # ? lists the shortcuts; Escape closes the list.
+        await agent.page.keyboard.press("?")
+        await expect(agent.page.locator("#help")).to_be_visible()
+        await expect(agent.page.locator("#help")).to_contain_text("open the selected ticket")
+        await agent.page.keyboard.press("Escape")
+        await expect(agent.page.locator("#help")).to_be_hidden()
+        await expect(agent.page.locator("#presence")).to_have_text("online")
         await expect(agent.page.locator("li.ticket")).to_have_count(0)
         await snap(agent.page, "queue-empty")
 
@@ -97,10 +104,18 @@ async def test_an_agent_answers_a_chat_live_and_the_customer_rates(
         await expect(reply).to_have_value(re.compile(re.escape(ARTICLE_BODY)))
         await reply.press("End")
         await reply.press_sequentially("\nWrite again if it does not come.")
+        await agent.page.locator('input[name="files"]').set_input_files(
+            files=[{"name": "steps.txt", "mimeType": "text/plain", "buffer": b"1. Settings"}]
+        )
         await agent.page.get_by_role("button", name="Send reply").click()
         await expect(agent.page.locator("#messages li.message.out")).to_have_count(1)
         sent = agent.page.locator("#messages li.message.out").first
         await expect(sent).to_contain_text(ARTICLE_BODY)
+        # The file went with the reply and downloads as it was uploaded.
+        link = sent.locator(".files a", has_text="steps.txt")
+        download = await agent.page.request.get(await link.get_attribute("href") or "")
+        assert download.status == 200 and await download.body() == b"1. Settings"
+        assert download.headers["content-disposition"].startswith("attachment")
         # The widget shows it and says so: the delivery state comes live to the ticket page.
         await expect(widget.messages.filter(has_text=ARTICLE_BODY)).to_be_visible()
         await expect(sent.locator(".delivery")).to_have_text("delivered")
@@ -128,10 +143,13 @@ async def test_a_second_agent_sees_the_first_typing_and_drafts_survive_a_reload(
     browser: Browser, server: HelpdeskServer, supervisor: AgentClient
 ) -> None:
     teams = {t["name"]: t["id"] for t in (await supervisor.http.get("/api/teams")).json()}
+    agents = {a["email"]: a["id"] for a in (await supervisor.http.get("/api/agents")).json()}
     opened = await supervisor.http.post(
         "/api/tickets",
         json={
+            # Placed by hand, so that routing never moves it while agents sign in.
             "team_id": teams["Support"],
+            "assignee_id": agents[People().alice],
             "customer": {"name": "Dana Customer", "phone": "+15550100"},
             "subject": "Card stuck in the machine",
             "message": {"channel": "phone", "text": "The ATM kept my card.", "direction": "in"},

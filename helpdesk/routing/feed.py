@@ -25,6 +25,7 @@ from helpdesk.events.types import (
     NoteAdded,
     ReplyQueued,
     SatisfactionRated,
+    SlaTimersChanged,
     TicketAssigned,
     TicketChanged,
     TicketCreated,
@@ -59,7 +60,8 @@ def _ticket_of(event: Event) -> int | None:
         | ReplyQueued
         | NoteAdded
         | DeliveryChanged
-        | SatisfactionRated,
+        | SatisfactionRated
+        | SlaTimersChanged,
     ):
         return event.ticket_id
     return None

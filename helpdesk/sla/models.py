@@ -33,6 +33,8 @@ class SlaTimer(Base):
         Index("ix_sla_timers_next_fire_at", "next_fire_at"),
         Index("ix_sla_timers_reassure_at", "reassure_at"),
         Index("ix_sla_timers_ticket_id_metric", "ticket_id", "metric"),
+        # The workspace's queue reads running timers in due order (tickets/worklist.py).
+        Index("ix_sla_timers_status_due_at", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

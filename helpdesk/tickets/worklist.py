@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, case, false, func, select
+from sqlalchemy import ColumnElement, case, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer
@@ -72,12 +72,11 @@ class WorkPage:
         return max(1, -(-self.total // per_page))
 
 
-def _due() -> Select[int, datetime | None]:
-    return (
-        select(SlaTimer.ticket_id, func.min(SlaTimer.due_at).label("due_at"))
-        .where(SlaTimer.status == TimerStatus.RUNNING, SlaTimer.due_at.is_not(None))
-        .group_by(SlaTimer.ticket_id)
-    )
+def _running(due_before: datetime | None = None) -> list[ColumnElement[bool]]:
+    conditions = [SlaTimer.status == TimerStatus.RUNNING, SlaTimer.due_at.is_not(None)]
+    if due_before is not None:
+        conditions.append(SlaTimer.due_at < due_before)
+    return conditions
 
 
 def _view_condition(agent: Agent, view: View) -> ColumnElement[bool]:
@@ -91,10 +90,33 @@ def _view_condition(agent: Agent, view: View) -> ColumnElement[bool]:
     return Ticket.id.is_not(None)
 
 
+_COLUMNS = (
+    Ticket.id,
+    Ticket.subject,
+    Ticket.status,
+    Ticket.priority,
+    Ticket.kind,
+    Ticket.channel,
+    Customer.name,
+    Ticket.assignee_id,
+    Ticket.team_id,
+    Ticket.updated_at,
+)
+# A ticket has a few running timers at most (first response, next response, resolution):
+# reading this many timer rows per ticket wanted is nearly always enough.
+TIMERS_PER_TICKET = 4
+
+
 async def worklist(
     session: AsyncSession, agent: Agent, filters: WorkFilter, *, now: datetime
 ) -> WorkPage:
-    due = _due().subquery("due")
+    """The page of the queue and the counts of every view.
+
+    The order is read from the timers' side: running timers in due order (the index
+    `ix_sla_timers_status_due_at`) joined to the tickets the filter takes, so the database stops
+    after the first page's tickets instead of grouping every timer of the desk; a ticket's first
+    timer in that order is its soonest. Tickets without a running timer follow."""
+    due_before = now + filters.due_within if filters.due_within is not None else None
     conditions: list[ColumnElement[bool]] = [
         visible_to(agent),
         Ticket.status.in_(filters.statuses or OPEN_STATUSES),
@@ -106,47 +128,61 @@ async def worklist(
         conditions.append(Ticket.priority == filters.priority)
     if filters.complaints_only:
         conditions.append(Ticket.kind == TicketKind.COMPLAINT)
-    needs_due = filters.due_within is not None
-    if filters.due_within is not None:
-        conditions.append(due.c.due_at < now + filters.due_within)
-
+    timed = exists().where(SlaTimer.ticket_id == Ticket.id, *_running(due_before)).correlate(Ticket)
     counted = select(
         *(func.coalesce(func.sum(case((_view_condition(agent, v), 1), else_=0)), 0) for v in VIEWS)
-    ).select_from(Ticket)
-    if needs_due:
-        counted = counted.join(due, due.c.ticket_id == Ticket.id)
-    counts_row = (await session.execute(counted.where(*conditions))).one()
+    ).where(*conditions, *([timed] if due_before is not None else []))
+    counts_row = (await session.execute(counted)).one()
     counts: dict[str, int] = {v: int(n) for v, n in zip(VIEWS, counts_row, strict=True)}
 
-    page = max(1, filters.page)
-    rows = await session.execute(
-        select(
-            Ticket.id,
-            Ticket.subject,
-            Ticket.status,
-            Ticket.priority,
-            Ticket.kind,
-            Ticket.channel,
-            Customer.name,
-            Ticket.assignee_id,
-            Ticket.team_id,
-            Ticket.updated_at,
-            due.c.due_at,
+    chosen = [*conditions, _view_condition(agent, filters.view)]
+    start = (max(1, filters.page) - 1) * filters.per_page
+    wanted = start + filters.per_page
+    by_due = await _by_due(session, chosen, due_before, wanted)
+    rows = by_due[start:wanted]
+    if len(rows) < filters.per_page and due_before is None:
+        # Past the timed tickets: those without a running timer, most recently active first.
+        untimed = await session.execute(
+            select(*_COLUMNS)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(*chosen, ~timed)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(filters.per_page - len(rows))
+            .offset(max(0, start - len(by_due)))
         )
+        # (mypy miscounts the columns of a select over a tuple of them.)
+        rows += [WorkRow(*row, None) for row in untimed]  # type: ignore[call-arg]
+    return WorkPage(rows, counts[filters.view], counts)
+
+
+async def _by_due(
+    session: AsyncSession,
+    conditions: list[ColumnElement[bool]],
+    due_before: datetime | None,
+    wanted: int,
+) -> list[WorkRow]:
+    """The first `wanted` tickets with a running timer, soonest due first (all of them if
+    fewer)."""
+    limit = wanted * TIMERS_PER_TICKET + TIMERS_PER_TICKET
+    query = (
+        select(*_COLUMNS, SlaTimer.due_at)
+        .select_from(SlaTimer)
+        .join(Ticket, Ticket.id == SlaTimer.ticket_id)
         .join(Customer, Customer.id == Ticket.customer_id)
-        .join(due, due.c.ticket_id == Ticket.id, isouter=not needs_due)
-        .where(*conditions, _view_condition(agent, filters.view))
-        .order_by(
-            case((due.c.due_at.is_(None), 1), else_=0),
-            due.c.due_at,
-            Ticket.updated_at.desc(),
-            Ticket.id.desc(),
-        )
-        .limit(filters.per_page)
-        .offset((page - 1) * filters.per_page)
+        .where(*_running(due_before), *conditions)
+        .order_by(SlaTimer.due_at, SlaTimer.ticket_id)
     )
-    found = [WorkRow(*row) for row in rows]
-    return WorkPage(found, counts[filters.view], counts)
+    timers = (await session.execute(query.limit(limit))).all()
+    if len(timers) == limit and len({row[0] for row in timers}) < wanted:
+        # Tickets with unusually many timers: read them all (still one statement).
+        timers = (await session.execute(query)).all()
+    found: dict[int, WorkRow] = {}
+    for row in timers:
+        if row[0] not in found:
+            found[row[0]] = WorkRow(*row)
+            if len(found) == wanted:
+                break
+    return list(found.values())
 
 
 def due_soon(due_at: datetime | None, now: datetime, within: timedelta) -> bool:

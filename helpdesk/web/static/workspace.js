@@ -50,11 +50,14 @@
   }, beat);
 
   // ---- the live feed ----------------------------------------------------------------------
-  const handlers = { ticket: [], viewers: [], presence: [showPresenceFrame], escalation: [] };
+  // `hello` comes on every (re)connection: what changed while no feed was open (a reload after
+  // a form, a dropped connection) is read once then, since the feed does not replay it.
+  const handlers = { hello: [], ticket: [], viewers: [], presence: [showPresenceFrame], escalation: [] };
   function showPresenceFrame(frame) { showPresence(frame.presence); }
   function connect() {
     const source = new EventSource("/api/me/feed?tickets=true");
     source.addEventListener("hello", function () { body.dataset.live = "on"; say(""); });
+    // (The handlers below run after this one: the page is marked live first.)
     Object.keys(handlers).forEach(function (type) {
       source.addEventListener(type, function (event) {
         const frame = JSON.parse(event.data);
@@ -88,7 +91,7 @@
     }
     return function () {
       clearTimeout(timer);
-      timer = setTimeout(run, 50);
+      timer = setTimeout(run, 0);
     };
   }
 
@@ -164,6 +167,7 @@
       body.dataset.refreshed = String(Date.now());
     });
     handlers.ticket.push(refresh);
+    handlers.hello.push(refresh);
     // Filters apply as they are chosen.
     document.querySelectorAll("#filters select, #filters input[type=checkbox]").forEach(function (el) {
       el.addEventListener("change", function () { el.form.submit(); });
@@ -182,6 +186,7 @@
 
     const refresh = refresher(conversation, function () { return conversation.dataset.url; });
     handlers.ticket.push(function (frame) { if (String(frame.ticket) === number) refresh(); });
+    handlers.hello.push(refresh);
 
     // Drafts survive a reload: kept in this browser until sent.
     const draftKey = reply.dataset.draft;

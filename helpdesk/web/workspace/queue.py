@@ -57,8 +57,8 @@ async def _list_context(request: Request, agent: Agent, chosen: dict[str, Any]) 
     now = runtime.clock.now()
     async with runtime.db.read() as session:
         found = await worklist(session, agent, filters, now=now)
-        agents = dict((await session.execute(select(Agent.id, Agent.name))).tuples().all())
-        teams = dict((await session.execute(select(Team.id, Team.name))).tuples().all())
+        agents = {i: n for i, n in await session.execute(select(Agent.id, Agent.name))}
+        teams = {i: n for i, n in await session.execute(select(Team.id, Team.name))}
     return {
         "found": found,
         "chosen": chosen,

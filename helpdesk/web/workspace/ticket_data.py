@@ -117,26 +117,22 @@ async def customer_panel(
     names: dict[int, str] = {}
     if people:
         rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(people)))
-        names = dict(rows.tuples().all())
+        names = {i: n for i, n in rows}
     earlier = (
-        (
-            await session.execute(
-                select(
-                    Ticket.id,
-                    Ticket.subject,
-                    Ticket.status,
-                    Ticket.channel,
-                    Ticket.created_at,
-                    Ticket.satisfaction,
-                )
-                .where(Ticket.customer_id == customer.id, Ticket.id != ticket_id, visible_to(agent))
-                .order_by(Ticket.id.desc())
-                .limit(EARLIER_TICKETS)
+        await session.execute(
+            select(
+                Ticket.id,
+                Ticket.subject,
+                Ticket.status,
+                Ticket.channel,
+                Ticket.created_at,
+                Ticket.satisfaction,
             )
+            .where(Ticket.customer_id == customer.id, Ticket.id != ticket_id, visible_to(agent))
+            .order_by(Ticket.id.desc())
+            .limit(EARLIER_TICKETS)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
     rated = [row[5] for row in earlier if row[5] is not None]
     return CustomerPanel(
         customer=customer,
@@ -170,8 +166,12 @@ def canned_replies(
         "channel": ticket.channel,
         "agent_name": agent.name,
     }
+    names = set(shipped_names())
+    if runtime.settings.templates_dir is not None:
+        own = runtime.settings.templates_dir / "canned"
+        names |= {f"canned/{p.name}" for p in own.glob("*.txt")} if own.is_dir() else set()
     found: list[Canned] = []
-    for name in shipped_names():
+    for name in sorted(names):
         if name.startswith("canned/") and name.endswith(".txt"):
             text = environment.get_template(name).render(**context).strip()
             title = name.removeprefix("canned/").removesuffix(".txt").replace("_", " ")
