@@ -268,6 +268,7 @@
     });
     // Raised escalations arrive on the feed; acknowledgements by others show at the next look.
     handlers.escalation.push(refresh);
+    handlers.hello.push(refresh); // what was raised while the feed was not connected
     setInterval(refresh, 30000);
     list.addEventListener("submit", async function (event) {
       const form = event.target.closest("form.ack");
