@@ -14,6 +14,7 @@ from helpdesk.staff import admin
 from helpdesk.staff.accounts import (
     PUBLISHED_PASSWORDS,
     AccountError,
+    add_agent,
     authenticate,
     normalise_email,
 )
@@ -25,6 +26,7 @@ from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import (
     MAX_ID,
     AgentAccountOut,
+    AgentNewIn,
     AgentOut,
     LoginIn,
     LoginOut,
@@ -155,6 +157,28 @@ async def list_all_agents(_admin: Admin, request: Request) -> list[AgentAccountO
     """Every agent, disabled ones too."""
     async with runtime_of(request).db.read() as session:
         return [AgentAccountOut.model_validate(a) for a in await admin.all_agents(session)]
+
+
+@router.post("/admin/agents", response_model=AgentAccountOut, status_code=201, tags=["admin"])
+async def add_new_agent(body: AgentNewIn, _admin: Admin, request: Request) -> AgentAccountOut:
+    """A new agent (as `helpdesk agent add` makes one), in the teams named."""
+    runtime = runtime_of(request)
+    teams = tuple(t.strip() for t in body.teams if t.strip())
+    try:
+        async with runtime.db.transaction() as session:
+            agent = await add_agent(
+                session,
+                email=body.email,
+                name=body.name,
+                password=body.password,
+                now=runtime.clock.now(),
+                role=body.role,
+                teams=teams,
+            )
+            await session.flush()
+            return AgentAccountOut.model_validate(agent)
+    except AccountError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 @router.post("/admin/agents/{agent_id}/disable", response_model=AgentAccountOut, tags=["admin"])

@@ -56,6 +56,15 @@ class RoleChangeIn(BaseModel):
     role: Role
 
 
+class AgentNewIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field("", max_length=200)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.AGENT
+    # Team names; a team that does not exist yet is created.
+    teams: list[str] = Field(default_factory=list, max_length=20)
+
+
 class LoginOut(BaseModel):
     token: str = Field(description="Send as 'Authorization: Bearer <token>'")
     csrf_token: str = Field(description="Send as X-CSRF-Token when using the session cookie")

@@ -52,7 +52,7 @@
   // ---- the live feed ----------------------------------------------------------------------
   // `hello` comes on every (re)connection: what changed while no feed was open (a reload after
   // a form, a dropped connection) is read once then, since the feed does not replay it.
-  const handlers = { hello: [], ticket: [], viewers: [], presence: [showPresenceFrame] };
+  const handlers = { hello: [], ticket: [], viewers: [], presence: [showPresenceFrame], escalation: [] };
   function showPresenceFrame(frame) { showPresence(frame.presence); }
   function connect() {
     const source = new EventSource("/api/me/feed?tickets=true");
@@ -258,5 +258,95 @@
       if (first && !first.value) { first.focus(); return; }
       resolveForm.requestSubmit();
     };
+  }
+
+  // ---- the supervisor dashboard ------------------------------------------------------------
+  if (page === "dashboard") {
+    const list = document.getElementById("escalations");
+    const refresh = refresher(list, function () { return list.dataset.listUrl; }, function () {
+      body.dataset.refreshed = String(Date.now());
+    });
+    // Raised escalations arrive on the feed; acknowledgements by others show at the next look.
+    handlers.escalation.push(refresh);
+    handlers.hello.push(refresh); // what was raised while the feed was not connected
+    setInterval(refresh, 30000);
+    list.addEventListener("submit", async function (event) {
+      const form = event.target.closest("form.ack");
+      if (!form) return;
+      event.preventDefault();
+      const response = await fetch(form.action, {
+        method: "POST", credentials: "same-origin", body: new FormData(form),
+      });
+      say(response.ok ? "Acknowledged." : "Not acknowledged (" + response.status + ")");
+      refresh();
+    });
+  }
+
+  // ---- admin forms: each changes things through the JSON API -------------------------------
+  // <form data-api="METHOD /api/path">: the fields become the JSON body (data-type list, lines,
+  // int, json); the session cookie and the CSRF header authenticate it, as for any API call.
+  function fieldValue(el) {
+    const type = el.dataset.type;
+    if (el.type === "checkbox") return el.checked;
+    if (type === "list") return el.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+    if (type === "lines") return el.value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+    if (type === "int") return el.value === "" ? null : parseInt(el.value, 10);
+    if (type === "number") return el.value === "" ? null : parseFloat(el.value);
+    if (type === "nullable") return el.value === "" ? null : el.value;
+    if (type === "json") return JSON.parse(el.value || "{}");
+    return el.value;
+  }
+  document.addEventListener("submit", async function (event) {
+    const form = event.target.closest("form[data-api]");
+    if (!form) return;
+    event.preventDefault();
+    const space = form.dataset.api.indexOf(" ");
+    const method = form.dataset.api.slice(0, space);
+    const url = form.dataset.api.slice(space + 1);
+    const result = form.querySelector("output.result");
+    const data = {};
+    try {
+      Array.from(form.elements).forEach(function (el) {
+        if (!el.name) return;
+        const value = fieldValue(el);
+        if ((value === "" || value === null) && el.dataset.optional) return;
+        data[el.name] = value;
+      });
+    } catch (error) {
+      if (result) result.textContent = "Not saved: " + error.message;
+      return;
+    }
+    const response = await post(url, data, { method: method, body: method === "DELETE" ? undefined : JSON.stringify(data) });
+    if (response.ok) {
+      let answer = {};
+      try { answer = await response.json(); } catch (error) { /* 204: nothing to read */ }
+      say(form.dataset.done || "Saved.");
+      if (form.dataset.goto) window.location.href = form.dataset.goto.replace("{id}", answer.id);
+      else window.location.reload();
+      return;
+    }
+    let detail = String(response.status);
+    try {
+      const answer = await response.json();
+      detail = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer.detail);
+    } catch (error) { /* not JSON */ }
+    if (result) result.textContent = "Not saved: " + detail;
+    say("Not saved: " + detail);
+  });
+
+  // ---- the article editor's preview, rendered by the server --------------------------------
+  if (page === "article-editor") {
+    const previewButton = document.getElementById("preview-button");
+    const target = document.getElementById("article-preview");
+    previewButton.addEventListener("click", async function () {
+      const form = new FormData();
+      form.append("csrf_token", csrf);
+      form.append("body", document.getElementById("article-body").value);
+      const response = await fetch("/workspace/admin/articles/preview", {
+        method: "POST", credentials: "same-origin", body: form,
+      });
+      // Sanitised by the server (Markdown without raw HTML, then nh3), as customers see it.
+      if (response.ok) target.innerHTML = await response.text();
+    });
   }
 })();

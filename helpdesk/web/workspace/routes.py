@@ -7,7 +7,12 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from helpdesk.web.workspace import collision, queue, signin, ticket
+from helpdesk.web.workspace import collision, dashboard, queue, signin, ticket
+from helpdesk.web.workspace.admin import agents as admin_agents
+from helpdesk.web.workspace.admin import articles as admin_articles
+from helpdesk.web.workspace.admin import channels as admin_channels
+from helpdesk.web.workspace.admin import customers as admin_customers
+from helpdesk.web.workspace.admin import routing_sla as admin_routing_sla
 from helpdesk.web.workspace.pages import SignInRequired, sign_in_url
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -27,7 +32,19 @@ async def asset(name: str) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for router in (assets, signin.router, queue.router, ticket.router, collision.router):
+    for router in (
+        assets,
+        signin.router,
+        queue.router,
+        ticket.router,
+        collision.router,
+        dashboard.router,
+        admin_channels.router,
+        admin_agents.router,
+        admin_routing_sla.router,
+        admin_articles.router,
+        admin_customers.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(SignInRequired)
