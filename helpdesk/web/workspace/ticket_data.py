@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import block_remote_images
+from helpdesk.customers.email_proof import claims_of
+from helpdesk.customers.loyalty import Classification
+from helpdesk.customers.loyalty_query import loyalty_of
 from helpdesk.customers.models import Customer
+from helpdesk.customers.picture import Picture, TicketLine, picture
 from helpdesk.customers.queries import customer_language
-from helpdesk.customers.standing import standings
 from helpdesk.kb.index import Suggestion
 from helpdesk.kb.models import BotDecision
 from helpdesk.routing.models import RoutingDecision
@@ -30,21 +32,22 @@ from helpdesk.staff.models import Agent
 from helpdesk.templating import shipped_names
 from helpdesk.tickets.models import ComplaintResolution, Ticket
 from helpdesk.tickets.queries import MessageRow, latest_customer_message, ticket_view
-from helpdesk.tickets.visibility import visible_to
+from helpdesk.tickets.visibility import TicketNotFound
 
 EARLIER_TICKETS = 10
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerPanel:
+    """The customer's whole picture (`customers.picture`, the same as
+    `GET /api/customers/{id}`), with their loyalty and the addresses they claimed unproven."""
+
     customer: Customer
-    tier: str | None
-    account_name: str | None
-    manager_name: str | None
-    backup_name: str | None
-    # (number, subject, status, channel, created_at, satisfaction), newest first, visible only.
-    earlier: list[tuple[int, str, str, str, datetime, int | None]]
-    mean_satisfaction: float | None
+    picture: Picture
+    # Other tickets than this one, newest first: only those the agent may see.
+    earlier: list[TicketLine]
+    loyalty: Classification | None
+    unverified: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ async def ticket_page(runtime: Runtime, agent: Agent, number: int) -> TicketPage
     async with runtime.db.read() as session:
         view = await ticket_view(session, agent, number)
         ticket = view.ticket
-        panel = await customer_panel(session, agent, view.customer, ticket.id)
+        panel = await customer_panel(runtime, session, agent, view.customer, ticket.id)
         assignee = await session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
         bot = await session.scalars(
             select(BotDecision).where(BotDecision.ticket_id == ticket.id).order_by(BotDecision.id)
@@ -106,42 +109,25 @@ async def ticket_page(runtime: Runtime, agent: Agent, number: int) -> TicketPage
 
 
 async def customer_panel(
-    session: AsyncSession, agent: Agent, customer: Customer, ticket_id: int
+    runtime: Runtime, session: AsyncSession, agent: Agent, customer: Customer, ticket_id: int
 ) -> CustomerPanel:
-    standing = (await standings(session, [customer.id])).get(customer.id)
-    people = (
-        [i for i in (standing.account_manager_id, standing.account_backup_id) if i is not None]
-        if standing
-        else []
+    settings = runtime.settings
+    found = await picture(session, agent, customer.id, key_tier=settings.customers.key_tier)
+    if found is None:  # the agent sees this ticket, so the customer; a race with a merge
+        raise TicketNotFound(ticket_id)
+    loyalty = await loyalty_of(
+        session,
+        [customer.id],
+        now=runtime.clock.now(),
+        window_days=settings.relationships.loyalty_window_days,
     )
-    names: dict[int, str] = {}
-    if people:
-        rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(people)))
-        names = {i: n for i, n in rows}
-    earlier = (
-        await session.execute(
-            select(
-                Ticket.id,
-                Ticket.subject,
-                Ticket.status,
-                Ticket.channel,
-                Ticket.created_at,
-                Ticket.satisfaction,
-            )
-            .where(Ticket.customer_id == customer.id, Ticket.id != ticket_id, visible_to(agent))
-            .order_by(Ticket.id.desc())
-            .limit(EARLIER_TICKETS)
-        )
-    ).all()
-    rated = [row[5] for row in earlier if row[5] is not None]
+    claims = await claims_of(session, [customer.id])
     return CustomerPanel(
         customer=customer,
-        tier=standing.tier if standing else customer.tier,
-        account_name=standing.account_name if standing else None,
-        manager_name=names.get(standing.account_manager_id or 0) if standing else None,
-        backup_name=names.get(standing.account_backup_id or 0) if standing else None,
-        earlier=[(n, s, st.value, c, at, sat) for n, s, st, c, at, sat in earlier],
-        mean_satisfaction=sum(rated) / len(rated) if rated else None,
+        picture=found,
+        earlier=[t for t in found.tickets if t.id != ticket_id][:EARLIER_TICKETS],
+        loyalty=loyalty.get(customer.id),
+        unverified=claims.get(customer.id, []),
     )
 
 
