@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
+from helpdesk.customers.models import Identity
 from helpdesk.delivery.models import OutboxItem
 from helpdesk.events.types import NoteAdded, ReplyQueued, TicketChanged
 from helpdesk.messages import OutboundAttachment, QuickReply
@@ -55,9 +56,12 @@ async def reply(
     now: datetime,
     idempotency_key: str | None = None,
     attachments: Sequence[OutboundAttachment] = (),
+    via: Identity | None = None,
 ) -> Outcome:
     """Commit the reply together with its delivery job; the outbox worker sends it.
-    `attachments` are files already in the attachment store."""
+    `attachments` are files already in the attachment store. `via` sends it on another of the
+    customer's addresses (`reply_channels.reply_address` checks it) instead of where they last
+    wrote on the ticket's channel."""
     text = clean_text(text).strip()
     if not text:
         raise TicketRuleError("a reply needs text")
@@ -67,7 +71,14 @@ async def reply(
         if earlier is not None:
             return Outcome(message=earlier, duplicate=True)
     message = await _queue_outbound(
-        session, ticket, text, now, AuthorType.AGENT, agent_id=agent.id, external_id=external_id
+        session,
+        ticket,
+        text,
+        now,
+        AuthorType.AGENT,
+        agent_id=agent.id,
+        external_id=external_id,
+        via=via,
     )
     for file in attachments:
         session.add(
@@ -167,14 +178,18 @@ async def _queue_outbound(
     agent_id: int | None = None,
     external_id: str | None = None,
     quick_replies: Sequence[QuickReply] = (),
+    via: Identity | None = None,
 ) -> Message:
+    channel = via.channel if via is not None else ticket.channel
     message = Message(
         ticket_id=ticket.id,
         direction=Direction.OUT,
         author_type=author,
         agent_id=agent_id,
         customer_id=ticket.customer_id,
-        channel=ticket.channel,
+        # The address chosen is kept (as when an agent writes first): addressing sends there.
+        identity_id=via.id if via is not None else None,
+        channel=channel,
         external_id=external_id,
         text=text,
         created_at=now,
@@ -183,9 +198,7 @@ async def _queue_outbound(
     )
     session.add(message)
     await session.flush()
-    item = OutboxItem(
-        message_id=message.id, channel=ticket.channel, next_attempt_at=now, created_at=now
-    )
+    item = OutboxItem(message_id=message.id, channel=channel, next_attempt_at=now, created_at=now)
     session.add(item)
     return message
 

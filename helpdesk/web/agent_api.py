@@ -21,6 +21,7 @@ from helpdesk.staff import queries as staff
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets import queries
 from helpdesk.tickets.models import Attachment, Message, Ticket, TicketStatus
+from helpdesk.tickets.reply_channels import reply_address
 from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
 from helpdesk.web.auth import CurrentAgent
 from helpdesk.web.dependencies import runtime_of
@@ -120,12 +121,20 @@ async def read_ticket(
 async def reply(
     number: TicketNumber, body: ReplyIn, agent: CurrentAgent, request: Request
 ) -> MessageCreated:
-    """Store the reply and queue its delivery on the ticket's channel, in one transaction."""
+    """Store the reply and queue its delivery on the ticket's channel (or, with
+    `via_identity_id`, another of the customer's proven addresses), in one transaction."""
     runtime = runtime_of(request)
     files = [await _stored_file(runtime, file) for file in body.attachments]
     try:
         async with runtime.db.transaction() as session:
             ticket = await visible_or_404(session, agent, number)
+            via = (
+                await rule_checked(
+                    reply_address(session, ticket, body.via_identity_id, runtime.adapters)
+                )
+                if body.via_identity_id is not None
+                else None
+            )
             outcome = await rule_checked(
                 tickets.reply(
                     session,
@@ -135,6 +144,7 @@ async def reply(
                     now=runtime.clock.now(),
                     idempotency_key=body.idempotency_key,
                     attachments=files,
+                    via=via,
                 )
             )
     except IntegrityError:

@@ -166,6 +166,13 @@ class AttachmentIn(BaseModel):
 class ReplyIn(BaseModel):
     text: CleanStr = Field(min_length=1, max_length=65536)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
+    via_identity_id: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="Send on another of the customer's proven addresses (their identities' "
+        "ids, `GET /api/customers/{id}`) instead of where they wrote",
+    )
     idempotency_key: str | None = Field(
         None,
         min_length=1,

@@ -18,6 +18,7 @@ from helpdesk.delivery.state import retry_failed
 from helpdesk.messages import OutboundAttachment
 from helpdesk.tickets import actions
 from helpdesk.tickets.models import Attachment, Message, TicketStatus
+from helpdesk.tickets.reply_channels import reply_address
 from helpdesk.tickets.visibility import TicketNotFound, visible_ticket
 from helpdesk.web.agent_api import MAX_REPLY_FILE_BYTES
 from helpdesk.web.dependencies import runtime_of
@@ -110,6 +111,12 @@ async def reply(number: Number, request: Request, agent: PageAgent) -> Response:
     try:
         async with runtime.db.transaction() as session:
             ticket = await _found(visible_ticket(session, agent, number), number)
+            chosen = str(form.get("via") or "")
+            via = (
+                await reply_address(session, ticket, int(chosen), runtime.adapters)
+                if chosen.isdigit() and len(chosen) < 19
+                else None
+            )
             await actions.reply(
                 session,
                 agent,
@@ -118,6 +125,7 @@ async def reply(number: Number, request: Request, agent: PageAgent) -> Response:
                 now=runtime.clock.now(),
                 idempotency_key=key,
                 attachments=files,
+                via=via,
             )
     except actions.TicketRuleError as exc:
         return _error(number, exc)

@@ -18,7 +18,7 @@ from helpdesk.common.sanitize import block_remote_images
 from helpdesk.customers.email_proof import claims_of
 from helpdesk.customers.loyalty import Classification
 from helpdesk.customers.loyalty_query import loyalty_of
-from helpdesk.customers.models import Customer
+from helpdesk.customers.models import Customer, Identity
 from helpdesk.customers.picture import Picture, TicketLine, picture
 from helpdesk.customers.queries import customer_language
 from helpdesk.kb.index import Suggestion
@@ -32,6 +32,7 @@ from helpdesk.staff.models import Agent
 from helpdesk.templating import shipped_names
 from helpdesk.tickets.models import ComplaintResolution, Ticket
 from helpdesk.tickets.queries import MessageRow, latest_customer_message, ticket_view
+from helpdesk.tickets.reply_channels import reply_addresses
 from helpdesk.tickets.visibility import TicketNotFound
 
 EARLIER_TICKETS = 10
@@ -70,6 +71,8 @@ class TicketPage:
     canned: list[Canned]
     root_causes: Sequence[str]
     html: dict[int, str] = field(default_factory=dict)
+    # The customer's proven addresses a reply may go to, the ticket's own channel first.
+    reply_addresses: list[Identity] = field(default_factory=list)
 
 
 async def ticket_page(runtime: Runtime, agent: Agent, number: int) -> TicketPage:
@@ -100,6 +103,7 @@ async def ticket_page(runtime: Runtime, agent: Agent, number: int) -> TicketPage
             suggestions=suggestions,
             canned=canned_replies(runtime, agent, ticket, view.customer),
             root_causes=runtime.settings.conversation.complaint_root_causes,
+            reply_addresses=await reply_addresses(session, ticket, runtime.adapters),
         )
     for row in view.messages:
         if row.message.html:
