@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,13 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.databases import database_url
 from helpdesk.common.clock import SystemClock
 from helpdesk.customers.models import Account, Customer
 from helpdesk.customers.settings import CustomersSettings
 from helpdesk.customers.tier_recompute import TierRecompute
 from helpdesk.staff import models as _staff_models  # noqa: F401  (accounts name agents)
 from helpdesk.storage.database import Database
-from tests.support.postgres import PostgresServer
 
 CHUNK = 10_000
 
@@ -60,19 +58,6 @@ class Row:
     seconds: float
     phases: dict[str, float]
     tiers: dict[str, int]
-
-
-@contextlib.contextmanager
-def database_url(database: str, data_dir: Path) -> Iterator[str]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
-        return
-    server = PostgresServer(fsync=True)
-    try:
-        server.start()
-        yield server.create_database("bench")
-    finally:
-        server.stop()
 
 
 def value(rng: random.Random) -> float | None:

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import random
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,28 +42,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import customer_reports
+from bench.databases import database_url
 from helpdesk.customers.transfer.columns import FIELDS, Columns
 from helpdesk.customers.transfer.importer import import_customers
 from helpdesk.customers.transfer.source import open_source
 from helpdesk.staff.accounts import add_agent
 from helpdesk.storage.database import Database
-from tests.support.postgres import PostgresServer
 
 MANAGERS = ("mia@example.test", "noah@example.test", "olga@example.test")
 LANGUAGES = ("en", "de", "fr", "pt-BR", "es")
-
-
-@contextlib.contextmanager
-def database_url(database: str, data_dir: Path) -> Iterator[str]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
-        return
-    server = PostgresServer(fsync=True)
-    try:
-        server.start()
-        yield server.create_database("bench")
-    finally:
-        server.stop()
 
 
 # ---- part: import ----

@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.databases import database_url
 from helpdesk.common.clock import SystemClock
 from helpdesk.customers.loyalty_query import loyalty_of
 from helpdesk.relationships.models import RelationshipTask
@@ -50,7 +49,6 @@ from helpdesk.relationships.service import RelationshipSignals
 from helpdesk.relationships.settings import RelationshipSettings
 from helpdesk.staff.accounts import add_agent
 from helpdesk.storage.database import Database
-from tests.support.postgres import PostgresServer
 
 CHUNK = 10_000
 WINDOW_DAYS = 180
@@ -67,19 +65,6 @@ class Result:
     rescan_seconds: float
     event_ms: float
     tasks: int
-
-
-@contextlib.contextmanager
-def database_url(database: str, data_dir: Path) -> Iterator[str]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
-        return
-    server = PostgresServer(fsync=True)
-    try:
-        server.start()
-        yield server.create_database("bench")
-    finally:
-        server.stop()
 
 
 def _sql(table: str, columns: str, sqlite: bool) -> str:

@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.databases import database_url
 from helpdesk.common.clock import SystemClock
 from helpdesk.customers.models import Customer
 from helpdesk.sla.models import Escalation, SlaTimer
@@ -53,7 +53,6 @@ from helpdesk.sla.service import SlaService
 from helpdesk.sla.settings import SlaSettings
 from helpdesk.storage.base import table_of
 from helpdesk.storage.database import Database
-from tests.support.postgres import PostgresServer
 
 CHUNK = 20_000
 
@@ -72,19 +71,6 @@ class Result:
     lag_max: float
     fired: int
     burst: int
-
-
-@contextlib.contextmanager
-def database_url(database: str, data_dir: Path) -> Iterator[str]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
-        return
-    server = PostgresServer(fsync=True)
-    try:
-        server.start()
-        yield server.create_database("bench")
-    finally:
-        server.stop()
 
 
 async def load(db: Database, book: PolicyBook, timers: int) -> None:

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import select
 
+from bench.databases import database_url
 from bench.sla import _insert_sql, _sqlite_time
 from helpdesk.customers.models import Customer
 from helpdesk.sla.policies import PolicyBook
@@ -49,7 +48,6 @@ from helpdesk.staff.models import Agent, Team
 from helpdesk.storage.database import Database
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.support.clients import ChatClient, chat_token
-from tests.support.postgres import PostgresServer
 from tests.support.server import HelpdeskServer
 
 CHUNK = 5_000
@@ -61,19 +59,6 @@ class Result:
     queue_supervisor: tuple[float, float]
     queue_agent: tuple[float, float]
     live: tuple[float, float]
-
-
-@contextlib.contextmanager
-def database_url(database: str, data_dir: Path) -> Iterator[str]:
-    if database == "sqlite":
-        yield f"sqlite+aiosqlite:///{data_dir / 'helpdesk.db'}"
-        return
-    server = PostgresServer(fsync=True)
-    try:
-        server.start()
-        yield server.create_database("bench")
-    finally:
-        server.stop()
 
 
 async def load(url: str, tickets: int) -> None:

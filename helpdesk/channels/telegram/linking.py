@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channels.telegram import CHANNEL
-from helpdesk.channels.telegram.models import TelegramLinkCode
+from helpdesk.channels.telegram.models import TelegramLinkCode, TelegramStaffCode
 from helpdesk.customers import identities
 from helpdesk.storage.database import rows_matched
 
@@ -71,6 +71,23 @@ async def issue_code(
     return IssuedCode(code, now + lifetime)
 
 
+async def spend(
+    session: AsyncSession,
+    model: type[TelegramLinkCode | TelegramStaffCode],
+    code_id: int,
+    now: datetime,
+) -> bool:
+    """Mark a code used, guarded by `used_at IS NULL`, so that of two redemptions at once one
+    wins and the other is told the code was used."""
+    spent = await session.execute(
+        update(model)
+        .where(model.id == code_id, model.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rows_matched(spent) > 0
+
+
 async def redeem_code(
     session: AsyncSession,
     code: str,
@@ -92,14 +109,7 @@ async def redeem_code(
         return LinkResult.USED
     if link.expires_at <= now:
         return LinkResult.EXPIRED
-    # Spend the code first (guarded by used_at IS NULL) so a concurrent redemption loses.
-    spent = await session.execute(
-        update(TelegramLinkCode)
-        .where(TelegramLinkCode.id == link.id, TelegramLinkCode.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not rows_matched(spent):
+    if not await spend(session, TelegramLinkCode, link.id, now):
         return LinkResult.USED
     outcome = await identities.attach(
         session,

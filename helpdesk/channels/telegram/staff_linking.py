@@ -11,10 +11,16 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.channels.telegram.linking import CODE_BYTES, IssuedCode, LinkResult, hash_code
+from helpdesk.channels.telegram.linking import (
+    CODE_BYTES,
+    IssuedCode,
+    LinkResult,
+    hash_code,
+    spend,
+)
 from helpdesk.channels.telegram.models import TelegramStaffCode, TelegramStaffLink
 from helpdesk.storage.database import rows_matched
 
@@ -54,13 +60,7 @@ async def redeem_code(
         return LinkResult.USED
     if row.expires_at <= now:
         return LinkResult.EXPIRED
-    spent = await session.execute(
-        update(TelegramStaffCode)
-        .where(TelegramStaffCode.id == row.id, TelegramStaffCode.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not rows_matched(spent):
+    if not await spend(session, TelegramStaffCode, row.id, now):
         return LinkResult.USED
     await session.execute(
         delete(TelegramStaffLink).where(
