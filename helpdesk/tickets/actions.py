@@ -88,7 +88,7 @@ async def reply(
     ticket.updated_at = now
     await session.flush()
     _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
-    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel, AuthorType.AGENT.value))
     return Outcome(message)
 
 
@@ -119,7 +119,7 @@ async def bot_reply(
         session, ticket, clean_text(text).strip(), now, author, quick_replies=quick_replies
     )
     ticket.updated_at = now
-    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel, author.value))
     return Outcome(message)
 
 
@@ -153,7 +153,7 @@ async def bot_replies(
             )
         )
         ticket.updated_at = now
-        record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+        record(session, ReplyQueued(ticket.id, message.id, ticket.channel, author.value))
     return messages
 
 
