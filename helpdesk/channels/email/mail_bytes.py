@@ -91,9 +91,13 @@ def _field(name: str, value: str) -> str:
     if len(line) <= _FOLD_AT:
         return line
     # Folding puts a line break before a space; unfolding takes it out again (RFC 5322 2.2.3).
-    folded: list[str] = []
-    for word in line.split(" "):
-        if folded and len(folded[-1]) + 1 + len(word) <= _FOLD_AT:
+    # The first word stays beside the name (a value starting on the next line would keep a
+    # leading space in some readers), however long: lines may reach 998 characters.
+    first, *words = value.split(" ")
+    folded = [f"{name}: {first}"]
+    for word in words:
+        # An empty word (two spaces) stays: a line of white space alone is not allowed.
+        if not word or len(folded[-1]) + 1 + len(word) <= _FOLD_AT:
             folded[-1] += " " + word
         else:
             folded.append(word)
