@@ -89,17 +89,61 @@ class SlaService:
         (most of a busy mailbox's round) takes a few statements for all, not several each."""
         ids = sorted({getattr(event, "ticket_id", 0) for event in events})
         (await session.scalars(select(Ticket).where(Ticket.id.in_(ids)))).all()
-        run: list[TicketCreated] = []
+        run: list[Event] = []
         for event in events:
-            if isinstance(event, TicketCreated):
-                run.append(event)
-                continue
-            if run:
-                await self._created(session, run)
+            if run and type(event) is not type(run[0]):
+                await self._run(session, run)
                 run = []
-            await self.handle(session, event)
+            run.append(event)
         if run:
-            await self._created(session, run)
+            await self._run(session, run)
+
+    async def _run(self, session: AsyncSession, run: list[Event]) -> None:
+        """Consecutive events of one type: new tickets and replies set-based, others each."""
+        if isinstance(run[0], TicketCreated):
+            await self._created(session, [e for e in run if isinstance(e, TicketCreated)])
+        elif isinstance(run[0], ReplyQueued):
+            await self._replied(session, [e for e in run if isinstance(e, ReplyQueued)])
+        else:
+            for event in run:
+                await self.handle(session, event)
+
+    async def _replied(self, session: AsyncSession, events: list[ReplyQueued]) -> None:
+        """`_agent_replied` for many replies at once: a person's reply meets the response timers
+        of its ticket (the bot's and the system's do not)."""
+        now = self._clock.now()
+        wrote = await session.execute(
+            select(Message.id, Message.author_type).where(
+                Message.id.in_(sorted({e.message_id for e in events}))
+            )
+        )
+        authors = {row.id: row.author_type for row in wrote}
+        answered: list[int] = []
+        for event in events:
+            ticket = await session.get(Ticket, event.ticket_id)
+            if ticket is not None and authors.get(event.message_id) == AuthorType.AGENT:
+                answered.append(ticket.id)
+        if not answered:
+            return
+        running = await session.scalars(
+            select(SlaTimer)
+            .where(SlaTimer.ticket_id.in_(sorted(set(answered))), SlaTimer.status.in_(ACTIVE))
+            .order_by(SlaTimer.id)
+            .with_for_update()
+        )
+        timers_of: dict[int, list[SlaTimer]] = {}
+        for timer in running:
+            timers_of.setdefault(timer.ticket_id, []).append(timer)
+        responses = (Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value)
+        for ticket_id in answered:
+            changed = False
+            for timer in timers_of.get(ticket_id, []):
+                # A second reply of the round finds the timer already met, as a new read would.
+                if timer.status in ACTIVE and timer.metric in responses:
+                    timers.end(timer, self.book.calendar(timer.calendar), now, TimerStatus.MET)
+                    changed = True
+            if changed:
+                record(session, SlaTimersChanged(ticket_id))
 
     async def _created(self, session: AsyncSession, events: list[TicketCreated]) -> None:
         """`_open` (first response and resolution owed) for many new tickets at once."""
