@@ -172,6 +172,8 @@ class SlaService:
         active: dict[int, set[str]] = {}
         for timer in running:
             active.setdefault(timer.ticket_id, set()).add(timer.metric)
+        # Timers started now under one policy and calendar are alike but for their ticket.
+        started_like: dict[tuple[str, str, str, str], SlaTimer] = {}
         for ticket in owed:
             match = self.book.match(
                 kind=ticket.kind.value,
@@ -181,9 +183,18 @@ class SlaService:
             )
             started = active.setdefault(ticket.id, set())
             for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
-                if metric.value not in started:
-                    started.add(metric.value)
-                    session.add(timers.start(ticket.id, metric, match, now, self.reassure))
+                if metric.value in started:
+                    continue
+                started.add(metric.value)
+                key = (match.policy.name, match.calendar.name, match.fingerprint, metric.value)
+                like = started_like.get(key)
+                if like is None:
+                    timer = started_like[key] = timers.start(
+                        ticket.id, metric, match, now, self.reassure
+                    )
+                else:
+                    timer = timers.twin(like, ticket.id)
+                session.add(timer)
             record(session, SlaTimersChanged(ticket.id))
 
     async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
