@@ -350,7 +350,10 @@ def event_table(rt: Runtime) -> EventTable:
     drain = Broadcast("routing-drain", rt.routing.on_capacity_event)
     feed = Broadcast("live-feed", rt.live_feed.on_event)
     # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
-    sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
+    sla_reaction = Reaction(
+        "sla", rt.sla.handle, wanted=rt.sla.wanted, handle_many=rt.sla.handle_many
+    )
+    sla = [sla_reaction] if rt.settings.sla.enabled else []
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
     # A complaint, a low rating or a reopening: that customer's signals are looked at again.
     signals = (

@@ -61,6 +61,9 @@ class ReplyQueued(Event):
     ticket_id: int
     message_id: int
     channel: str
+    # Who wrote it (an `AuthorType` value), so reactions that care only about people's replies
+    # skip the bot's and the system's without a read. Empty in events logged before it existed.
+    author_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)

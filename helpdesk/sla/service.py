@@ -7,6 +7,7 @@ records `SlaTimersChanged` so that every process's scheduler looks again at when
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -26,13 +27,15 @@ from helpdesk.sla import follow_up, timers
 from helpdesk.sla.escalation import repeat_complaint
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import Match, Metric, PolicyBook
-from helpdesk.sla.tiers import customer_tier
+from helpdesk.sla.tiers import customer_tier, customer_tiers
 from helpdesk.staff.models import Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
 
 # Ticket fields whose change may move a ticket to another policy or calendar.
 _MATCHED_ON = frozenset({"kind", "priority", "team_id"})
+# A new or reopened ticket in these states is owed a response and a resolution.
+_OWED = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
 
 
 class SlaService:
@@ -53,7 +56,10 @@ class SlaService:
             return not event.opened_ticket and event.automatic is None
         if isinstance(event, TicketChanged):
             return "status" in event.changes or bool(_MATCHED_ON & event.changes.keys())
-        return isinstance(event, ReplyQueued | TicketReopened)
+        if isinstance(event, ReplyQueued):
+            # Only a person's reply answers the customer (older events name no author: read).
+            return event.author_type in ("", AuthorType.AGENT.value)
+        return isinstance(event, TicketReopened)
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         now = self._clock.now()
@@ -77,6 +83,120 @@ class SlaService:
         if changed:
             record(session, SlaTimersChanged(ticket.id))
 
+    async def handle_many(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """`handle` for a round of events, in their order. The round's tickets are read at once
+        (each `session.get` then finds its ticket in the session), and a run of new tickets
+        (most of a busy mailbox's round) takes a few statements for all, not several each."""
+        ids = sorted({getattr(event, "ticket_id", 0) for event in events})
+        (await session.scalars(select(Ticket).where(Ticket.id.in_(ids)))).all()
+        run: list[Event] = []
+        for event in events:
+            if run and type(event) is not type(run[0]):
+                await self._run(session, run)
+                run = []
+            run.append(event)
+        if run:
+            await self._run(session, run)
+
+    async def _run(self, session: AsyncSession, run: list[Event]) -> None:
+        """Consecutive events of one type: new tickets and replies set-based, others each."""
+        if isinstance(run[0], TicketCreated):
+            await self._created(session, [e for e in run if isinstance(e, TicketCreated)])
+        elif isinstance(run[0], ReplyQueued):
+            await self._replied(session, [e for e in run if isinstance(e, ReplyQueued)])
+        else:
+            for event in run:
+                await self.handle(session, event)
+
+    async def _replied(self, session: AsyncSession, events: list[ReplyQueued]) -> None:
+        """`_agent_replied` for many replies at once: a person's reply meets the response timers
+        of its ticket (the bot's and the system's do not)."""
+        now = self._clock.now()
+        wrote = await session.execute(
+            select(Message.id, Message.author_type).where(
+                Message.id.in_(sorted({e.message_id for e in events}))
+            )
+        )
+        authors = {row.id: row.author_type for row in wrote}
+        answered: list[int] = []
+        for event in events:
+            ticket = await session.get(Ticket, event.ticket_id)
+            if ticket is not None and authors.get(event.message_id) == AuthorType.AGENT:
+                answered.append(ticket.id)
+        if not answered:
+            return
+        running = await session.scalars(
+            select(SlaTimer)
+            .where(SlaTimer.ticket_id.in_(sorted(set(answered))), SlaTimer.status.in_(ACTIVE))
+            .order_by(SlaTimer.id)
+            .with_for_update()
+        )
+        timers_of: dict[int, list[SlaTimer]] = {}
+        for timer in running:
+            timers_of.setdefault(timer.ticket_id, []).append(timer)
+        responses = (Metric.FIRST_RESPONSE.value, Metric.NEXT_RESPONSE.value)
+        for ticket_id in answered:
+            changed = False
+            for timer in timers_of.get(ticket_id, []):
+                # A second reply of the round finds the timer already met, as a new read would.
+                if timer.status in ACTIVE and timer.metric in responses:
+                    timers.end(timer, self.book.calendar(timer.calendar), now, TimerStatus.MET)
+                    changed = True
+            if changed:
+                record(session, SlaTimersChanged(ticket_id))
+
+    async def _created(self, session: AsyncSession, events: list[TicketCreated]) -> None:
+        """`_open` (first response and resolution owed) for many new tickets at once."""
+        now = self._clock.now()
+        owed: list[Ticket] = []
+        for event in events:
+            ticket = await session.get(Ticket, event.ticket_id)
+            if ticket is not None and ticket.status in _OWED:
+                owed.append(ticket)
+        if not owed:
+            return
+        tiers = await customer_tiers(session, {t.customer_id for t in owed})
+        team_ids = sorted({t.team_id for t in owed if t.team_id is not None})
+        teams = {
+            team.id: team.name
+            for team in (
+                await session.scalars(select(Team).where(Team.id.in_(team_ids))) if team_ids else []
+            )
+        }
+        running = await session.scalars(
+            select(SlaTimer)
+            .where(SlaTimer.ticket_id.in_([t.id for t in owed]), SlaTimer.status.in_(ACTIVE))
+            .order_by(SlaTimer.id)
+            .with_for_update()
+        )
+        active: dict[int, set[str]] = {}
+        for timer in running:
+            active.setdefault(timer.ticket_id, set()).add(timer.metric)
+        # Timers started now under one policy and calendar are alike but for their ticket.
+        started_like: dict[tuple[str, str, str, str], SlaTimer] = {}
+        for ticket in owed:
+            match = self.book.match(
+                kind=ticket.kind.value,
+                priority=ticket.priority.value,
+                tier=tiers[ticket.customer_id],
+                team=teams.get(ticket.team_id) if ticket.team_id is not None else None,
+            )
+            started = active.setdefault(ticket.id, set())
+            for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+                if metric.value in started:
+                    continue
+                started.add(metric.value)
+                key = (match.policy.name, match.calendar.name, match.fingerprint, metric.value)
+                like = started_like.get(key)
+                if like is None:
+                    timer = started_like[key] = timers.start(
+                        ticket.id, metric, match, now, self.reassure
+                    )
+                else:
+                    timer = timers.twin(like, ticket.id)
+                session.add(timer)
+            record(session, SlaTimersChanged(ticket.id))
+
     async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
         tier = await customer_tier(session, ticket.customer_id)
         team = await session.get(Team, ticket.team_id) if ticket.team_id is not None else None
@@ -95,7 +215,7 @@ class SlaService:
         self, session: AsyncSession, ticket: Ticket, now: datetime, response: Metric
     ) -> bool:
         """A new (or reopened) ticket: a response and the resolution are owed."""
-        if ticket.status not in (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING):
+        if ticket.status not in _OWED:
             return False
         match = await self.match(session, ticket)
         active = {t.metric for t in await self.active_timers(session, ticket.id)}

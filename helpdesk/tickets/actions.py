@@ -99,7 +99,7 @@ async def reply(
     ticket.updated_at = now
     await session.flush()
     _audit(session, agent, ticket, now, "ticket.replied", message_id=message.id)
-    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel, AuthorType.AGENT.value))
     return Outcome(message)
 
 
@@ -130,7 +130,7 @@ async def bot_reply(
         session, ticket, clean_text(text).strip(), now, author, quick_replies=quick_replies
     )
     ticket.updated_at = now
-    record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+    record(session, ReplyQueued(ticket.id, message.id, ticket.channel, author.value))
     return Outcome(message)
 
 
@@ -164,7 +164,7 @@ async def bot_replies(
             )
         )
         ticket.updated_at = now
-        record(session, ReplyQueued(ticket.id, message.id, ticket.channel))
+        record(session, ReplyQueued(ticket.id, message.id, ticket.channel, author.value))
     return messages
 
 

@@ -225,6 +225,12 @@ def _raw_header(message: Message, name: str) -> str:
 
 
 def _header(message: Message, name: str) -> str:
+    lowered = name.lower()
+    first = next((str(v) for k, v in message.raw_items() if k.lower() == lowered), None)
+    if first is not None and first.isascii() and "=?" not in first:
+        # Plain ASCII needs no decoding: the header registry's parser (a sixth of reading a
+        # message) would only take the folding out, and the caller collapses whitespace anyway.
+        return _clean(" ".join(first.split()))
     try:
         value = message.get(name)
     except (ValueError, LookupError, TypeError, IndexError, AttributeError):

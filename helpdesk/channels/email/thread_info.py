@@ -90,23 +90,31 @@ class ThreadLoader:
                 )
             )
             earlier = list(await session.execute(_history(tickets, newest)))
+        # Grouped by ticket once: each reply of a round looks at its own ticket's rows only
+        # (scanning the whole round's rows for each reply grew with the square of the round).
+        refs, copies, history = _by_ticket(references), _by_ticket(copied), _by_ticket(earlier)
         return {
-            m.message_id: self._thread_of(m, subjects, references, copied, earlier)
+            m.message_id: self._thread_of(
+                m,
+                subjects.get(m.ticket_id, ""),
+                refs.get(m.ticket_id, []),
+                copies.get(m.ticket_id, []),
+                history.get(m.ticket_id, []),
+            )
             for m in messages
         }
 
     def _thread_of(
         self,
         message: OutboundMessage,
-        subjects: dict[int, str],
+        subject: str,
         references: list[Any],
         copied: list[Any],
         earlier: list[Any],
     ) -> Thread:
-        ticket, before = message.ticket_id, message.message_id
-        chain = [
-            r.rfc_message_id for r in references if r.ticket_id == ticket and r.message_id < before
-        ][:REFERENCES_KEPT]
+        """The thread of one reply from its own ticket's rows (newest first)."""
+        before = message.message_id
+        chain = [r.rfc_message_id for r in references if r.message_id < before][:REFERENCES_KEPT]
         chain.reverse()
         history = [
             {
@@ -115,15 +123,13 @@ class ThreadLoader:
                 "lines": row.text.splitlines(),
             }
             for row in earlier
-            if row.ticket_id == ticket and row.id < before
+            if row.id < before
         ][:HISTORY_MESSAGES]
         return Thread(
-            subject=subjects.get(ticket, ""),
+            subject=subject,
             in_reply_to=chain[-1] if chain else None,
             references=chain,
-            cc=self._copies(
-                message, [(r.display_name, r.address) for r in copied if r.ticket_id == ticket]
-            ),
+            cc=self._copies(message, [(r.display_name, r.address) for r in copied]),
             history=history,
         )
 
@@ -137,6 +143,14 @@ class ThreadLoader:
             return []
         recipient = message.recipient.lower()
         return [(name, address) for name, address in found if address != recipient][: self._limit]
+
+
+def _by_ticket(rows: list[Any]) -> dict[int, list[Any]]:
+    """Rows (each with a `ticket_id`) grouped by ticket, in their order."""
+    grouped: dict[int, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.ticket_id, []).append(row)
+    return grouped
 
 
 def _references(tickets: list[int], newest: int) -> Any:
