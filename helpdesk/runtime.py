@@ -296,7 +296,11 @@ def event_table(rt: Runtime) -> EventTable:
     drain = Broadcast("routing-drain", rt.routing.on_capacity_event)
     feed = Broadcast("live-feed", rt.live_feed.on_event)
     # One reaction, one checkpoint, for every event that moves a timer (so they stay in order).
-    sla = [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted)] if rt.settings.sla.enabled else []
+    sla = (
+        [Reaction("sla", rt.sla.handle, wanted=rt.sla.wanted, handle_many=rt.sla.handle_many)]
+        if rt.settings.sla.enabled
+        else []
+    )
     survey = [survey_reaction] if rt.settings.conversation.satisfaction_survey else []
     return {
         MessageReceived: [conversation, *sla, feed],
@@ -347,6 +351,7 @@ def dispatch_settings(settings: Settings) -> DispatchSettings:
     return DispatchSettings(
         batch_size=events.batch_size,
         poll_seconds=events.poll_seconds,
+        round_interval_seconds=events.round_interval_seconds,
         attempts=events.retry_attempts,
         retention=timedelta(hours=events.retention_hours),
     )

@@ -7,12 +7,14 @@ records `SlaTimersChanged` so that every process's scheduler looks again at when
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.clock import Clock
+from helpdesk.customers.standing import standings
 from helpdesk.events.types import (
     Event,
     MessageReceived,
@@ -26,7 +28,7 @@ from helpdesk.sla import follow_up, timers
 from helpdesk.sla.escalation import repeat_complaint
 from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import Match, Metric, PolicyBook
-from helpdesk.sla.tiers import customer_tier
+from helpdesk.sla.tiers import STANDARD, customer_tier
 from helpdesk.staff.models import Team
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
@@ -75,6 +77,68 @@ class SlaService:
         elif isinstance(event, TicketChanged):
             changed = await self._ticket_changed(session, ticket, event.changes, now)
         if changed:
+            record(session, SlaTimersChanged(ticket.id))
+
+    async def handle_many(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        """A round's events in order; each run of new tickets is opened with one read of
+        their tickets, tiers, teams and timers, rather than four reads per ticket."""
+        run: list[TicketCreated] = []
+        for event in events:
+            if isinstance(event, TicketCreated):
+                run.append(event)
+                continue
+            if run:
+                await self._open_new(session, run)
+                run = []
+            await self.handle(session, event)
+        if run:
+            await self._open_new(session, run)
+
+    async def _open_new(self, session: AsyncSession, events: Sequence[TicketCreated]) -> None:
+        """What `handle` does for each TicketCreated, for a run of them at once."""
+        now = self._clock.now()
+        ids = [event.ticket_id for event in events]
+        tickets = {
+            t.id: t
+            for t in await session.scalars(
+                select(Ticket).where(
+                    Ticket.id.in_(ids),
+                    Ticket.status.in_((TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)),
+                )
+            )
+        }
+        if not tickets:
+            return
+        tiers = await standings(session, {t.customer_id for t in tickets.values()})
+        team_ids = {t.team_id for t in tickets.values() if t.team_id is not None}
+        teams = (
+            {t.id: t.name for t in await session.scalars(select(Team).where(Team.id.in_(team_ids)))}
+            if team_ids
+            else {}
+        )
+        active: dict[int, set[str]] = {ticket_id: set() for ticket_id in tickets}
+        rows = await session.execute(
+            select(SlaTimer.ticket_id, SlaTimer.metric)
+            .where(SlaTimer.ticket_id.in_(list(tickets)), SlaTimer.status.in_(ACTIVE))
+            .order_by(SlaTimer.id)
+            .with_for_update()
+        )
+        for ticket_id, metric in rows:
+            active[ticket_id].add(metric)
+        for ticket_id in dict.fromkeys(ids):
+            ticket = tickets.get(ticket_id)
+            if ticket is None:
+                continue
+            standing = tiers.get(ticket.customer_id)
+            match = self.book.match(
+                kind=ticket.kind.value,
+                priority=ticket.priority.value,
+                tier=(standing.tier if standing is not None else None) or STANDARD,
+                team=teams.get(ticket.team_id) if ticket.team_id is not None else None,
+            )
+            for metric in (Metric.FIRST_RESPONSE, Metric.RESOLUTION):
+                if metric.value not in active[ticket_id]:
+                    session.add(timers.start(ticket.id, metric, match, now, self.reassure))
             record(session, SlaTimersChanged(ticket.id))
 
     async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
