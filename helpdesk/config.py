@@ -37,6 +37,7 @@ from helpdesk.sla.settings import SlaSettings
 from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
+from helpdesk.tickets.settings import TicketSettings
 from helpdesk.web.protection.settings import ProtectionSettings
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     customers: CustomersSettings = Field(default_factory=CustomersSettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
 
     @classmethod
     def settings_customise_sources(

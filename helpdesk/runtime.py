@@ -68,6 +68,7 @@ from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.staff.session_cache import SessionCache
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.storage.group_commit import GroupCommit
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
 from helpdesk.templating import Templates
 from helpdesk.tickets.models import Ticket
@@ -85,6 +86,8 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
         self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
+        # Tickets agents open at the same moment share a commit (`storage/group_commit.py`).
+        self.ticket_openings = GroupCommit(self.db, limit=settings.tickets.opening_batch_size)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
         )

@@ -96,23 +96,16 @@ async def open_ticket(
         return answer(opened, name)
 
     async def attempt() -> TicketOpened:
-        if runtime.db.is_sqlite:
-            # The reads first, outside the one writer's turn, so that it is held only for the
-            # inserts; a key or an address committed in between fails them and the next
-            # attempt sees it.
-            async with runtime.db.read() as session:
-                planned = await _answered(opening.plan(session, agent, request_))
-                if planned.repeat is not None:
-                    name = await customer_name(session, planned.repeat.ticket.customer_id)
-                    return answer(planned.repeat, name)
-            async with runtime.db.transaction() as session:
-                return await _answered(written(session, planned))
-        async with runtime.db.transaction() as session:
+        # The reads first, in a read session, so that the write transaction (SQLite's one
+        # writer's turn, a commit shared with the creations arriving meanwhile) holds only the
+        # inserts; a key or an address committed in between fails them on a unique constraint
+        # and the next attempt sees it.
+        async with runtime.db.read() as session:
             planned = await _answered(opening.plan(session, agent, request_))
             if planned.repeat is not None:
                 name = await customer_name(session, planned.repeat.ticket.customer_id)
                 return answer(planned.repeat, name)
-            return await _answered(written(session, planned))
+        return await _answered(runtime.ticket_openings.run(lambda s: written(s, planned)))
 
     opened = await _retried(attempt)
     if opened.duplicate:
