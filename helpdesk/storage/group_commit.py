@@ -65,6 +65,10 @@ class GroupCommit:
                 _answer(unit)
 
     async def _commit(self, batch: list[_Unit[Any]]) -> None:
+        if len(batch) == 1:
+            # Alone, its transaction is its savepoint: two statements fewer.
+            await self._alone(batch[0])
+            return
         async with self._db.transaction() as session:
             if self._db.is_sqlite:
                 # pysqlite opens its transaction only at the first INSERT: a SAVEPOINT before
