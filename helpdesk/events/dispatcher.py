@@ -242,7 +242,7 @@ class EventDispatcher:
         again after a crash is harmless. A batch with wanted events is handled in one
         transaction that claims the checkpoint, handles them and moves it."""
         reaction = route.reaction
-        async with self._db.read() as session:
+        async with self._db.lookup() as session:
             stored = await session.scalar(
                 select(ReactionCheckpoint.last_event_id).where(
                     ReactionCheckpoint.name == reaction.name

@@ -100,7 +100,7 @@ async def open_ticket(
         # writer's turn, a commit shared with the creations arriving meanwhile) holds only the
         # inserts; a key or an address committed in between fails them on a unique constraint
         # and the next attempt sees it.
-        async with runtime.db.read() as session:
+        async with runtime.db.lookup() as session:
             planned = await _answered(opening.plan(session, agent, request_))
             if planned.repeat is not None:
                 name = await customer_name(session, planned.repeat.ticket.customer_id)
