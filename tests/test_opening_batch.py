@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.customers.models import Customer, Identity
 from helpdesk.events.types import TicketCreated
 from helpdesk.runtime import Runtime
+from helpdesk.sla.models import SlaTimer
 from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import StoredEvent, record
 from helpdesk.storage.group_commit import GroupCommit
@@ -127,3 +128,29 @@ async def test_tickets_opened_at_once_each_get_their_own_answer(desk: Runtime):
     assert await count(desk, Ticket) == clients - 1
     assert await count(desk, Customer) == clients - 1
     assert await count(desk, Identity, Identity.address == "new@example.test") == 0
+
+
+async def test_tickets_opened_at_once_each_get_their_own_sla_timers(desk: Runtime):
+    kinds = ["complaint", "question", "complaint", "question", "question"]
+    async with api_as(desk, People().bob) as api:
+        calls = await asyncio.gather(
+            *(
+                open_ticket(api, customer={"phone": f"+1 555 02{n:02d}"}, kind=kind)
+                for n, kind in enumerate(kinds)
+            )
+        )
+    assert [c.status_code for c in calls] == [201] * len(kinds)
+    await desk.events.idle()
+    async with desk.db.read() as session:
+        rows = (
+            await session.execute(select(SlaTimer.ticket_id, SlaTimer.metric, SlaTimer.policy))
+        ).all()
+    policies: dict[int, dict[str, str]] = {}
+    for ticket_id, metric, policy in rows:
+        assert metric not in policies.setdefault(ticket_id, {}), "one timer per metric"
+        policies[ticket_id][metric] = policy
+    for call, kind in zip(calls, kinds, strict=True):
+        timers = policies[call.json()["ticket"]["number"]]
+        expected = "complaint" if kind == "complaint" else "standard"
+        assert set(timers) == {"first_response", "resolution"}
+        assert timers["first_response"] == expected
