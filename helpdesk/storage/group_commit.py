@@ -52,17 +52,26 @@ class GroupCommit:
         return await unit.future
 
     async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._limit], self._pending[self._limit :]
-            try:
-                await self._commit(batch)
-            except Exception:
-                # The commit failed (the connection, the disk): each again on its own.
+        batch: list[_Unit[Any]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self._limit], self._pending[self._limit :]
+                try:
+                    await self._commit(batch)
+                except Exception:
+                    # The commit failed (the connection, the disk): each again on its own.
+                    for unit in batch:
+                        unit.outcome = None
+                        await self._alone(unit)
                 for unit in batch:
-                    unit.outcome = None
-                    await self._alone(unit)
-            for unit in batch:
-                _answer(unit)
+                    _answer(unit)
+        finally:
+            # Cancelled (shutdown) in the middle: nobody waits for ever, nobody is told "done"
+            # for what was not committed.
+            for unit in (*batch, *self._pending):
+                if not unit.future.done():
+                    unit.future.set_exception(RuntimeError("not committed: shutting down"))
+            self._pending = [u for u in self._pending if not u.future.done()]
 
     async def _commit(self, batch: list[_Unit[Any]]) -> None:
         if len(batch) == 1:
