@@ -12,6 +12,6 @@ class TicketSettings(BaseModel):
         64,
         ge=1,
         le=1000,
-        description="Tickets agents open at the same moment committed in one transaction "
-        "(each stays atomic and gets its own answer; 1 commits each alone)",
+        description="SQLite: tickets agents open at the same moment committed in one "
+        "transaction (each stays atomic and gets its own answer; 1 commits each alone)",
     )
