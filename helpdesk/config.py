@@ -38,6 +38,7 @@ from helpdesk.sla.settings import SlaSettings
 from helpdesk.staff.settings import AccountSettings
 from helpdesk.storage.files import private_dir, private_file
 from helpdesk.templating import override_errors
+from helpdesk.tickets.settings import TicketSettings
 from helpdesk.web.protection.settings import ProtectionSettings
 from helpdesk.web.workspace.settings import WorkspaceSettings
 
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
     customers: CustomersSettings = Field(default_factory=CustomersSettings)
     relationships: RelationshipSettings = Field(default_factory=RelationshipSettings)
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -75,6 +75,7 @@ from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.staff.session_cache import SessionCache
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
+from helpdesk.storage.group_commit import GroupCommit
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
 from helpdesk.templating import Templates
 from helpdesk.tickets.models import Ticket
@@ -92,6 +93,8 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
         self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
+        # Tickets agents open at the same moment share a commit (`storage/group_commit.py`).
+        self.ticket_openings = GroupCommit(self.db, limit=settings.tickets.opening_batch_size)
         self.attachments = AttachmentStore(
             self.db, self.clock, legacy_root=settings.data_dir / "attachments"
         )
@@ -430,6 +433,7 @@ def dispatch_settings(settings: Settings) -> DispatchSettings:
     return DispatchSettings(
         batch_size=events.batch_size,
         poll_seconds=events.poll_seconds,
+        round_interval_seconds=events.round_interval_seconds,
         attempts=events.retry_attempts,
         retention=timedelta(hours=events.retention_hours),
     )

@@ -51,8 +51,11 @@ log = logging.getLogger(__name__)
 class DispatchSettings:
     batch_size: int = 200
     poll_seconds: float = 1.0
-    # Under load, rounds a little apart carry more events each: fewer transactions.
-    round_interval_seconds: float = 0.02
+    # Under load, rounds a little apart carry more events each: fewer transactions. A round
+    # starts at least this long after the previous one of the same reaction began, whether it
+    # was woken by a commit or the previous round was full; after a quiet spell the first
+    # event is handled at once.
+    round_interval_seconds: float = 0.05
     attempts: int = 5
     first_retry_seconds: float = 0.2
     retention: timedelta = timedelta(days=3)
@@ -184,17 +187,20 @@ class EventDispatcher:
     def _reaction_loop(self, route: _Route) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:
             loop = asyncio.get_running_loop()
+            started = -self._settings.round_interval_seconds
             while True:
                 await wait_for_event(route.wake, self._settings.poll_seconds)
-                route.wake.clear()
                 while True:
+                    # Commits arriving during the pause are read by this round: one round (a
+                    # read, and a transaction if any is wanted) for all of them.
+                    pause = self._settings.round_interval_seconds - (loop.time() - started)
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                    route.wake.clear()
                     started = loop.time()
                     more = await self._round_with_retries(route)
                     if not more:
                         break
-                    pause = self._settings.round_interval_seconds - (loop.time() - started)
-                    if pause > 0:
-                        await asyncio.sleep(pause)
 
         return run
 
@@ -236,7 +242,7 @@ class EventDispatcher:
         again after a crash is harmless. A batch with wanted events is handled in one
         transaction that claims the checkpoint, handles them and moves it."""
         reaction = route.reaction
-        async with self._db.read() as session:
+        async with self._db.lookup() as session:
             stored = await session.scalar(
                 select(ReactionCheckpoint.last_event_id).where(
                     ReactionCheckpoint.name == reaction.name

@@ -17,6 +17,14 @@ class EventSettings(BaseModel):
     poll_seconds: float = Field(
         1.0, gt=0, description="Reactions look at the log this often even without a wake-up"
     )
+    round_interval_seconds: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Under load a reaction's rounds start at least this far apart, so that one "
+        "round (one read, one transaction) handles every event committed meanwhile; the first "
+        "event after a quiet spell is handled at once",
+    )
     retry_attempts: int = Field(
         5, ge=1, description="Tries of a failing reaction before its event is set aside"
     )

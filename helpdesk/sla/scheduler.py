@@ -85,10 +85,15 @@ class SlaScheduler:
                 # Only what is due now costs a write transaction; the rest is one read.
                 moments = await self.due_moments()
                 now = self._clock.now()
+                worked = False
                 for kind, moment in moments.items():
                     if moment is not None and moment <= now:
                         await work[kind]()
-                due = min((m for m in (await self.due_moments()).values() if m), default=None)
+                        worked = True
+                # Read again only if work moved the moments (most wake-ups do no work).
+                if worked:
+                    moments = await self.due_moments()
+                due = min((m for m in moments.values() if m), default=None)
             except Exception:
                 log.exception("the SLA scheduler failed; it looks again in a moment")
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)

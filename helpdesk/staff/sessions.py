@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from helpdesk.staff.models import Agent, AgentSession
 from helpdesk.staff.session_cache import SessionCache, generation, sessions_changed
@@ -60,12 +61,18 @@ async def agent_of(
         return known
     looked_up_at = generation()
     row = (
-        await session.execute(
-            select(Agent, AgentSession.expires_at)
-            .join(AgentSession, AgentSession.agent_id == Agent.id)
-            .where(AgentSession.token_hash == token_hash, AgentSession.expires_at > now)
+        (
+            await session.execute(
+                select(Agent, AgentSession.expires_at)
+                .join(AgentSession, AgentSession.agent_id == Agent.id)
+                .where(AgentSession.token_hash == token_hash, AgentSession.expires_at > now)
+                # The agent's teams in the same statement: one lookup per request, not two.
+                .options(joinedload(Agent.teams))
+            )
         )
-    ).first()
+        .unique()
+        .first()
+    )
     if row is None or not row[0].active:
         return None
     agent, expires = row

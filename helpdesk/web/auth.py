@@ -69,7 +69,7 @@ async def current_agent(
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent, csrf_token(runtime.secret_key, token)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
-    async with runtime.db.read() as session:
+    async with runtime.db.lookup() as session:
         agent = await agent_of(
             session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
         )

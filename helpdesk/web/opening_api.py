@@ -96,24 +96,29 @@ async def open_ticket(
             name = await customer_name(session, opened.ticket.customer_id)
         return answer(opened, name)
 
+    async def planned_and_written(session: AsyncSession) -> TicketOpened:
+        planned = await opening.plan(session, agent, request_)
+        if planned.repeat is not None:
+            name = await customer_name(session, planned.repeat.ticket.customer_id)
+            return answer(planned.repeat, name)
+        return await written(session, planned)
+
     async def attempt() -> TicketOpened:
-        if runtime.db.is_sqlite:
-            # The reads first, outside the one writer's turn, so that it is held only for the
-            # inserts; a key or an address committed in between fails them and the next
-            # attempt sees it.
-            async with runtime.db.read() as session:
-                planned = await _answered(opening.plan(session, agent, request_))
-                if planned.repeat is not None:
-                    name = await customer_name(session, planned.repeat.ticket.customer_id)
-                    return answer(planned.repeat, name)
+        # A key or an address committed by another request fails the writes on a unique
+        # constraint, and the next attempt sees it.
+        if not runtime.db.is_sqlite:
+            # Each in a transaction of its own, on its own connection: the requests run in
+            # parallel (measured: sharing commits through one connection gained nothing here).
             async with runtime.db.transaction() as session:
-                return await _answered(written(session, planned))
-        async with runtime.db.transaction() as session:
+                return await _answered(planned_and_written(session))
+        # SQLite has one writer: the reads first, outside its turn, then the inserts in a
+        # commit shared with the creations arriving meanwhile (`runtime.ticket_openings`).
+        async with runtime.db.lookup() as session:
             planned = await _answered(opening.plan(session, agent, request_))
             if planned.repeat is not None:
                 name = await customer_name(session, planned.repeat.ticket.customer_id)
                 return answer(planned.repeat, name)
-            return await _answered(written(session, planned))
+        return await _answered(runtime.ticket_openings.run(lambda s: written(s, planned)))
 
     opened = await _retried(attempt)
     if opened.duplicate:
