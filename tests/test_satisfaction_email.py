@@ -64,7 +64,11 @@ async def test_a_click_in_the_survey_mail_records_the_score_on_the_real_server(
             json={
                 "customer": {"email": "jane@customer.test", "name": "Jane"},
                 "subject": "Your router",
-                "message": {"channel": "email", "text": "Your new router ships today."},
+                "message": {
+                    "channel": "email",
+                    "text": "Your new router ships today.",
+                    "customer_asked": True,
+                },
             },
         )
         assert opened.status_code == 201, opened.text

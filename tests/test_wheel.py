@@ -27,6 +27,7 @@ SHIPPED = REPO_ROOT / "templates"
 HISTORY = [{"when": "2026-03-01 10:00 UTC", "who": "you", "lines": ["My <printer> is", "broken"]}]
 REPLY = {
     "text": "Try <b>this</b> & restart",
+    "html": None,
     "author_name": "Alice",
     "team_name": "Support",
     "ticket_number": 42,
@@ -58,6 +59,15 @@ RENDERED: dict[str, tuple[dict[str, Any], str]] = {
         {"customer_name": "Ann", "subject": "<b>", "agent_name": "Alice"},
         'Hello Ann,\n\nThank you for getting in touch about "<b>".',
     ),
+    "email_code.txt": ({"code": "123456", "minutes": 15}, "Your code is 123456"),
+    "email_survey.txt": (
+        {"ticket_number": 42, "links": [(5, "https://h.test/s/a?score=5")]},
+        "5 *****  https://h.test/s/a?score=5",
+    ),
+    "email_survey.html": (
+        {"ticket_number": 42, "links": [(1, "https://h.test/s/a?x=1&score=1")]},
+        'href="https://h.test/s/a?x=1&amp;score=1"',
+    ),
     "canned/solved.txt": (
         {"customer_name": "Ann", "ticket_number": 42, "agent_name": "Alice"},
         "If anything about ticket #42 is still not right",
@@ -66,16 +76,37 @@ RENDERED: dict[str, tuple[dict[str, Any], str]] = {
 # The workspace's pages render objects (tickets, pages of the queue), not JSON: they must ship,
 # and the installed demo serves the sign-in page from them (the browser tests render the rest).
 PAGES = sorted(
-    f"workspace/{name}"
-    for name in (
-        "base.html",
-        "signin.html",
-        "queue.html",
-        "queue_list.html",
-        "ticket.html",
-        "ticket_messages.html",
-        "not_found.html",
-    )
+    [
+        *(
+            f"workspace/{name}"
+            for name in (
+                "base.html",
+                "signin.html",
+                "queue.html",
+                "queue_list.html",
+                "ticket.html",
+                "ticket_messages.html",
+                "not_found.html",
+                "dashboard.html",
+                "dashboard_escalations.html",
+                "dashboard_refused.html",
+                *(
+                    f"admin/{page}.html"
+                    for page in (
+                        "agents",
+                        "article",
+                        "articles",
+                        "customers",
+                        "index",
+                        "nav",
+                        "routing",
+                        "sla",
+                    )
+                ),
+            )
+        ),
+        "satisfaction_page.html",
+    ]
 )
 REPLACED = "telegram/greeting.html"
 
