@@ -12,8 +12,7 @@ STANDARD = "standard"
 
 async def customer_tier(session: AsyncSession, customer_id: int) -> str:
     """The tier whose policies apply to this customer's tickets."""
-    standing = (await standings(session, [customer_id])).get(customer_id)
-    return (standing.tier if standing is not None else None) or STANDARD
+    return (await customer_tiers(session, {customer_id}))[customer_id]
 
 
 async def customer_tiers(session: AsyncSession, customer_ids: set[int]) -> dict[int, str]:

@@ -11,29 +11,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helpdesk.reports.period import PeriodError, parse_period
 from helpdesk.sla import queries as sla_queries
-from helpdesk.staff.models import Agent
 from helpdesk.staff.permissions import sees_all
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.schemas import MAX_ID
 from helpdesk.web.workspace.charts import bar_chart
 from helpdesk.web.workspace.dashboard_data import open_escalations, read_dashboard, since
-from helpdesk.web.workspace.pages import PageAgent, check_csrf, page
+from helpdesk.web.workspace.pages import PageAgent, check_csrf, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 
 
-def _overseer(request: Request, agent: Agent) -> Response | None:
-    """A 403 page for an agent: the dashboard is the supervisors' and admins'."""
-    if sees_all(agent):
-        return None
-    refused = page(request, agent, "dashboard_refused.html")
-    refused.status_code = status.HTTP_403_FORBIDDEN
-    return refused
-
-
 @router.get("/workspace/dashboard", response_class=HTMLResponse)
 async def dashboard(request: Request, agent: PageAgent) -> Response:
-    if (refused := _overseer(request, agent)) is not None:
+    if (refused := overseers_only(request, agent)) is not None:
         return refused
     runtime = runtime_of(request)
     q = request.query_params
@@ -63,7 +53,7 @@ async def dashboard(request: Request, agent: PageAgent) -> Response:
 @router.get("/workspace/dashboard/escalations", response_class=HTMLResponse)
 async def escalations_fragment(request: Request, agent: PageAgent) -> Response:
     """Only the escalations list: what the page swaps in when the feed says one was raised."""
-    if (refused := _overseer(request, agent)) is not None:
+    if (refused := overseers_only(request, agent)) is not None:
         return refused
     runtime = runtime_of(request)
     async with runtime.db.read() as session:

@@ -89,3 +89,13 @@ def page(request: Request, agent: Agent | None, name: str, **context: Any) -> HT
         **context,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+def overseers_only(request: Request, agent: Agent) -> HTMLResponse | None:
+    """The 403 page for an agent who is neither a supervisor nor an admin (the dashboard and
+    the admin pages are theirs), else None."""
+    if sees_all(agent):
+        return None
+    refused = page(request, agent, "dashboard_refused.html")
+    refused.status_code = status.HTTP_403_FORBIDDEN
+    return refused

@@ -12,15 +12,15 @@ from sqlalchemy.orm import selectinload
 from helpdesk.routing.models import RoutingProfile, Strategy, TeamRouting
 from helpdesk.staff.models import Agent, Role, Team
 from helpdesk.web.dependencies import runtime_of
-from helpdesk.web.workspace.admin.access import is_admin, refused
-from helpdesk.web.workspace.pages import PageAgent, page
+from helpdesk.web.workspace.admin.access import is_admin
+from helpdesk.web.workspace.pages import PageAgent, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/workspace/admin/agents", response_class=HTMLResponse)
 async def agents_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     runtime = runtime_of(request)
     async with runtime.db.read() as session:

@@ -14,8 +14,7 @@ from helpdesk.kb.models import ArticleStatus
 from helpdesk.kb.render import to_html
 from helpdesk.web import kb_api
 from helpdesk.web.schemas import MAX_ID
-from helpdesk.web.workspace.admin.access import refused
-from helpdesk.web.workspace.pages import PageAgent, check_csrf, page
+from helpdesk.web.workspace.pages import PageAgent, check_csrf, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 LISTED = 500
@@ -23,7 +22,7 @@ LISTED = 500
 
 @router.get("/workspace/admin/articles", response_class=HTMLResponse)
 async def articles_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     listed = await kb_api.list_articles(agent, request, limit=LISTED)
     return page(request, agent, "admin/articles.html", is_admin=True, listed=listed)
@@ -31,7 +30,7 @@ async def articles_page(request: Request, agent: PageAgent) -> Response:
 
 @router.get("/workspace/admin/articles/new", response_class=HTMLResponse)
 async def new_article_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     return page(
         request,
@@ -48,7 +47,7 @@ async def new_article_page(request: Request, agent: PageAgent) -> Response:
 async def article_page(
     request: Request, agent: PageAgent, article_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     article = await kb_api.read_article(article_id, agent, request)
     return page(
@@ -66,7 +65,7 @@ async def article_page(
 async def preview(request: Request, agent: PageAgent) -> Response:
     """The body as it will show, sanitised; nothing is saved."""
     form = await check_csrf(request)
-    if refused(request, agent) is not None:
+    if overseers_only(request, agent) is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "supervisors and admins edit articles")
     body = str(form.get("body", ""))[: kb_articles.MAX_BODY_CHARS]
     return HTMLResponse(to_html(body), headers={"Cache-Control": "no-store"})

@@ -13,8 +13,8 @@ from helpdesk.channels.telegram import routes as telegram_routes
 from helpdesk.delivery.models import OutboxItem, OutboxStatus
 from helpdesk.web import outbox_api
 from helpdesk.web.dependencies import runtime_of
-from helpdesk.web.workspace.admin.access import is_admin, refused
-from helpdesk.web.workspace.pages import PageAgent, page
+from helpdesk.web.workspace.admin.access import is_admin
+from helpdesk.web.workspace.pages import PageAgent, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 RECENT_FAILURES = 20
@@ -22,7 +22,7 @@ RECENT_FAILURES = 20
 
 @router.get("/workspace/admin", response_class=HTMLResponse)
 async def admin_index(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     runtime = runtime_of(request)
     async with runtime.db.read() as session:

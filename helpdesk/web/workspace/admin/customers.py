@@ -11,8 +11,8 @@ from sqlalchemy import select
 from helpdesk.staff.models import Agent
 from helpdesk.web import customer_accounts_api
 from helpdesk.web.dependencies import runtime_of
-from helpdesk.web.workspace.admin.access import is_admin, refused
-from helpdesk.web.workspace.pages import PageAgent, page
+from helpdesk.web.workspace.admin.access import is_admin
+from helpdesk.web.workspace.pages import PageAgent, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 LISTED = 200
@@ -20,7 +20,7 @@ LISTED = 200
 
 @router.get("/workspace/admin/customers", response_class=HTMLResponse)
 async def tiers_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     runtime = runtime_of(request)
     name = request.query_params.get("name", "")[:200] or None

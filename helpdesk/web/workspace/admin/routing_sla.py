@@ -12,15 +12,15 @@ from helpdesk.routing.rules import CONDITIONS
 from helpdesk.staff.models import Team
 from helpdesk.web import routing_api, sla_api
 from helpdesk.web.dependencies import runtime_of
-from helpdesk.web.workspace.admin.access import is_admin, refused
-from helpdesk.web.workspace.pages import PageAgent, page
+from helpdesk.web.workspace.admin.access import is_admin
+from helpdesk.web.workspace.pages import PageAgent, overseers_only, page
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/workspace/admin/routing", response_class=HTMLResponse)
 async def rules_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     async with runtime_of(request).db.read() as session:
         teams = dict((await session.execute(select(Team.id, Team.name))).tuples().all())
@@ -37,7 +37,7 @@ async def rules_page(request: Request, agent: PageAgent) -> Response:
 
 @router.get("/workspace/admin/sla", response_class=HTMLResponse)
 async def sla_page(request: Request, agent: PageAgent) -> Response:
-    if (answer := refused(request, agent)) is not None:
+    if (answer := overseers_only(request, agent)) is not None:
         return answer
     return page(
         request,
