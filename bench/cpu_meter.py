@@ -19,7 +19,10 @@ class CpuMeter:
         self.ours = 0.0
         self.busy = 0.0
         self.wall = 0.0
+        # CPU seconds of each root's process tree over the window, by root pid.
+        self.by_root: dict[int, float] = {}
         self._start: tuple[float, float, dict[int, float]] | None = None
+        self._families: dict[int, int] = {}
 
     def _tree(self) -> dict[int, float]:
         seconds: dict[int, float] = {}
@@ -30,6 +33,7 @@ class CpuMeter:
                     with contextlib.suppress(psutil.Error):
                         times = process.cpu_times()
                         seconds[process.pid] = times.user + times.system
+                        self._families[process.pid] = root
         return seconds
 
     @staticmethod
@@ -48,7 +52,11 @@ class CpuMeter:
         started, busy, before = self._start
         self.wall = time.monotonic() - started
         self.busy = self._machine_busy() - busy
-        self.ours = sum(s - before.get(pid, 0.0) for pid, s in self._tree().items())
+        after = self._tree()
+        self.ours = sum(s - before.get(pid, 0.0) for pid, s in after.items())
+        self.by_root = dict.fromkeys(self.roots, 0.0)
+        for pid, s in after.items():
+            self.by_root[self._families[pid]] += s - before.get(pid, 0.0)
 
     def describe(self) -> str:
         if not self.wall:

@@ -15,12 +15,18 @@ How to read it:
   * `stored`       tickets in the database after the run, against the 201 answers of the run.
   * The cpu line shows CPU taken by other processes during the window; "CONTENDED" means the
     figures are worse than this machine can do when it runs only the benchmark.
+  * `cpu per ticket`  CPU milliseconds per answered request of the clients, the server(s) and
+    the database: what one ticket costs, whatever else runs (`bench/ticket_floor.py` writes
+    the same rows with nothing around them).
 
-PostgreSQL runs with fsync and synchronous_commit on.
+`--processes N` runs N `helpdesk serve` processes on the one PostgreSQL database, the clients
+spread over them as a proxy spreads connections. PostgreSQL runs with fsync and
+synchronous_commit on.
 
     python bench/ticket_create.py                     # both databases, 4 clients, 10 s each
     python bench/ticket_create.py --db postgresql --clients 8 --seconds 20
     python bench/ticket_create.py --channel email
+    python bench/ticket_create.py --db postgresql --processes 2
 """
 
 from __future__ import annotations
@@ -198,8 +204,8 @@ async def client(
     return created
 
 
-async def drive(server: HelpdeskServer, options: argparse.Namespace, cpu: CpuMeter) -> Tally:
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+async def drive(servers: list[HelpdeskServer], options: argparse.Namespace, cpu: CpuMeter) -> Tally:
+    async with httpx.AsyncClient(base_url=servers[0].base_url) as http:
         response = await http.post("/api/auth/login", json={"email": AGENT, "password": PASSWORD})
         response.raise_for_status()
         token = response.json()["token"]
@@ -211,7 +217,16 @@ async def drive(server: HelpdeskServer, options: argparse.Namespace, cpu: CpuMet
     loop.call_at(measure_from, cpu.start)
     await asyncio.gather(
         *(
-            client(server.port, token, c, options.channel, until, measure_from, tally)
+            # Spread as a proxy spreads connections over the processes.
+            client(
+                servers[c % len(servers)].port,
+                token,
+                c,
+                options.channel,
+                until,
+                measure_from,
+                tally,
+            )
             for c in range(options.clients)
         )
     )
@@ -224,17 +239,28 @@ def run_one(database: str, options: argparse.Namespace) -> Result:
     try:
         with database_url(database, folder) as (url, pids):
             asyncio.run(seed(url))
-            server = HelpdeskServer(folder / "server", url).start(timeout=60)
+            count = options.processes if database == "postgresql" else 1
+            servers = [
+                HelpdeskServer(folder / f"server-{n}", url).start(timeout=60) for n in range(count)
+            ]
             try:
-                cpu = CpuMeter([os.getpid(), server.process.pid, *pids])  # type: ignore[union-attr]
+                processes = [s.process.pid for s in servers]  # type: ignore[union-attr]
+                cpu = CpuMeter([os.getpid(), *processes, *pids])
                 before = asyncio.run(count_tickets(url))
-                tally = asyncio.run(drive(server, options, cpu))
+                tally = asyncio.run(drive(servers, options, cpu))
             finally:
-                server.stop()
+                for server in servers:
+                    server.stop()
             stored = asyncio.run(count_tickets(url)) - before
         return Result(database, options.seconds, tally, stored, len(tally.latencies), cpu)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def label(result: Result, options: argparse.Namespace) -> str:
+    if result.database == "postgresql" and options.processes > 1:
+        return f"helpdesk on postgresql, {options.processes} processes"
+    return f"helpdesk on {result.database}"
 
 
 def print_table(results: list[Result], options: argparse.Namespace) -> None:
@@ -253,7 +279,7 @@ def print_table(results: list[Result], options: argparse.Namespace) -> None:
         met = rate >= TARGET_RATE and percentile(ms, 0.99) < TARGET_P99_MS
         verdict = "meets" if met else "MISSES"
         print(
-            f"{'helpdesk on ' + r.database:30} {rate:10.0f} {percentile(ms, 0.5):8.1f} "
+            f"{label(r, options):30} {rate:10.0f} {percentile(ms, 0.5):8.1f} "
             f"{percentile(ms, 0.99):8.1f} {max(ms, default=float('nan')):8.1f} {errors:7d}"
             f"   {verdict} the target"
         )
@@ -262,9 +288,27 @@ def print_table(results: list[Result], options: argparse.Namespace) -> None:
     print(f"{'target':30} {TARGET_RATE:10.0f} {'':>8} {TARGET_P99_MS:8.1f}")
     for r in results:
         print(f"\n{r.database}: cpu {r.cpu.describe()}")
+        print(f"{r.database}: cpu per ticket {cpu_per_ticket(r)}")
         print(f"{r.database}: {r.stored} tickets stored by the run ({r.created} in the window)")
         if r.tally.errors:
             print(f"{r.database}: errors {r.tally.errors}")
+
+
+def cpu_per_ticket(result: Result) -> str:
+    """CPU milliseconds per answered ticket, by process: less sensitive to other load on the
+    machine than the rate. The roots are this process (the clients), the server, the database."""
+    sent = len(result.tally.latencies) + sum(result.tally.errors.values())
+    if not sent or not result.cpu.by_root:
+        return "not measured"
+    seconds = list(result.cpu.by_root.values())
+    servers = len(seconds) - 1 - (result.database == "postgresql")
+    parts = {
+        "clients": seconds[0],
+        "server" if servers == 1 else f"{servers} servers": sum(seconds[1 : 1 + servers]),
+        "database": sum(seconds[1 + servers :]),
+    }
+    shown = [f"{name} {1000 * value / sent:.2f} ms" for name, value in parts.items() if value]
+    return ", ".join(shown)
 
 
 def main() -> None:
@@ -274,6 +318,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--channel", choices=["phone", "email"], default="phone")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="helpdesk serve processes on PostgreSQL (SQLite has one); clients spread over them",
+    )
     options = parser.parse_args()
     databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
     results = [run_one(database, options) for database in databases]

@@ -24,9 +24,13 @@ from sqlalchemy.ext.asyncio import (
 from helpdesk.common.clock import Clock, SystemClock
 from helpdesk.storage.event_log import append, take_recorded, type_names
 from helpdesk.storage.files import prepare_sqlite_file
+from helpdesk.storage.liveness import test_after_idle
 
 # Writers checkpoint the WAL themselves only past this many pages (see `wal_checkpoints.py`).
 WAL_SAFETY_NET_PAGES = 10_000
+
+# A pooled PostgreSQL connection idle this long is tested before use (`liveness.py`).
+IDLE_BEFORE_TEST_SECONDS = 2.0
 
 # Any constant works; it only has to be the same in every helpdesk process.
 MIGRATION_LOCK_KEY = 0x48454C50
@@ -53,8 +57,8 @@ class Database:
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
             )
+            test_after_idle(self.engine, IDLE_BEFORE_TEST_SECONDS)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # The same pool; a connection taken through it runs each statement on its own.
