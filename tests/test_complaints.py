@@ -21,6 +21,8 @@ from helpdesk.sla.models import Escalation, SlaTimer
 from helpdesk.staff.models import Agent
 from helpdesk.tickets import actions
 from helpdesk.tickets.models import (
+    AuditEntry,
+    AuthorType,
     ComplaintResolution,
     ComplaintSuggestion,
     Message,
@@ -234,3 +236,15 @@ async def test_a_no_to_the_follow_up_reopens_the_complaint(desk: Runtime, clock:
     assert ticket.kind == TicketKind.COMPLAINT
     assert resolution.follow_up_answer == "failed"
     assert running == {"next_response", "resolution"}
+    async with desk.db.read() as session:
+        reopened = list(
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.ticket_id == received.ticket_id,
+                    AuditEntry.action == "ticket.reopened",
+                )
+            )
+        )
+    assert [(e.actor_type, e.detail["reason"]) for e in reopened] == [
+        (AuthorType.CUSTOMER, "the customer said the fix did not work")
+    ]

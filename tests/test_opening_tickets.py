@@ -260,3 +260,25 @@ async def test_who_may_open_what_for_whom(desk: Runtime):
     assert seen == [expected for _, _, expected in cases]
     # Refusals left nothing behind: no customer for the refused new address.
     assert await count(desk, Identity, Identity.address == "new@customer.test") == 0
+
+
+async def test_a_call_on_a_resolved_ticket_reopens_it_on_the_record(desk: Runtime):
+    async with api_as(desk, People().alice) as api:
+        opened = await open_ticket(api, customer={"phone": "+1 555 0199"})
+        number = opened.json()["ticket"]["number"]
+        resolved = await api.patch(f"/api/tickets/{number}", json={"status": "resolved"})
+        assert resolved.status_code == 200, resolved.text
+        called = await api.post(
+            f"/api/tickets/{number}/touch-points",
+            json={"channel": "phone", "direction": "in", "text": "Still blinking red"},
+        )
+        assert called.status_code == 201, called.text
+        await desk.events.idle()
+        ticket = (await api.get(f"/api/tickets/{number}")).json()
+        assert ticket["status"] == "open" and ticket["resolved_at"] is None
+        audit = (await api.get(f"/api/tickets/{number}/audit")).json()
+        reopened = [e for e in audit if e["action"] == "ticket.reopened"]
+        assert len(reopened) == 1
+        assert reopened[0]["detail"]["reason"] == "a call was logged after resolution"
+        assert reopened[0]["detail"]["message_id"] == called.json()["message"]["id"]
+    assert ("TicketReopened", {"ticket_id": number}) in await event_types(desk)

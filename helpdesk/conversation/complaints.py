@@ -149,6 +149,15 @@ async def fix_answer(
     ticket.kind = TicketKind.COMPLAINT
     ticket.resolved_at = ticket.closed_at = None
     ticket.updated_at = now
+    audit.record(
+        session,
+        at=now,
+        actor_type=AuthorType.CUSTOMER,
+        actor_id=ticket.customer_id,
+        ticket_id=ticket.id,
+        action="ticket.reopened",
+        reason="the customer said the fix did not work",
+    )
     record(session, TicketReopened(ticket.id))
     record(session, TicketChanged(ticket.id, changes))
     text = FIX_FAILED_TEXT.format(number=ticket.id)

@@ -103,6 +103,8 @@ async def import_folder(
     seen: dict[str, Path] = {}
     bar = tqdm(paths, unit="file", disable=not progress or len(paths) < PROGRESS_FROM)
     async with db.transaction() as session:
+        # One file's failure undoes that file alone (its savepoint), and the import commits once.
+        await db.ready_for_savepoints(session)
         for path in bar:
             name = str(path.relative_to(folder))
             try:

@@ -1,7 +1,8 @@
-"""Which tickets were ever reopened, from the audit trail: the customer wrote again within the
-reopen window (`ticket.reopened`, written by intake), an agent set a resolved ticket back to an
-open status (`ticket.changed`), or the customer said a complaint's fix did not work
-(`complaint.follow_up_answered` with worked = false)."""
+"""Which tickets were ever reopened, from the audit trail: `ticket.reopened` (the customer wrote
+again within the reopen window, a call or visit was logged after resolution, or the customer
+said a complaint's fix did not work), an agent set a resolved ticket back to an open status
+(`ticket.changed`), or `complaint.follow_up_answered` with worked = false (the same answer, in
+audit trails written before it also wrote `ticket.reopened`)."""
 
 from __future__ import annotations
 

@@ -80,6 +80,13 @@ class Database:
             if events:
                 self.events_committed(type_names(events))
 
+    async def ready_for_savepoints(self, session: AsyncSession) -> None:
+        """Call first in a `transaction` that will use `session.begin_nested()`. pysqlite opens
+        its transaction only at the first INSERT: a SAVEPOINT before it would itself be the
+        outermost transaction, and its RELEASE a commit of everything so far."""
+        if self.is_sqlite:
+            await (await session.connection()).exec_driver_sql("BEGIN")
+
     @contextlib.asynccontextmanager
     async def write_connection(self) -> AsyncIterator[AsyncConnection]:
         """Like `transaction`, on a bare connection: for Core-only writers on a hot path, where

@@ -79,10 +79,7 @@ class GroupCommit:
             await self._alone(batch[0])
             return
         async with self._db.transaction() as session:
-            if self._db.is_sqlite:
-                # pysqlite opens its transaction only at the first INSERT: a SAVEPOINT before
-                # it would itself be the outermost transaction, and its RELEASE a commit.
-                await (await session.connection()).exec_driver_sql("BEGIN")
+            await self._db.ready_for_savepoints(session)
             for unit in batch:
                 recorded = take_recorded(session)
                 try:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.sanitize import clean_text
-from helpdesk.events.types import TouchPointLogged
+from helpdesk.events.types import TicketReopened, TouchPointLogged
 from helpdesk.staff.models import Agent
 from helpdesk.storage.event_log import record
 from helpdesk.tickets import audit
@@ -75,6 +75,7 @@ async def log(
         raise TicketRuleError("the ticket is closed; open a new ticket for this call or visit")
     message = new_message(agent, ticket, point, now=now, external_id=external_id)
     session.add(message)
+    reopens = ticket.status == TicketStatus.RESOLVED
     counts_on(ticket, point.direction, now)
     await session.flush()
     session.add(logged_entry(agent, ticket, message, point, now=now))
@@ -82,6 +83,20 @@ async def log(
         session,
         TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
     )
+    if reopens:
+        # As a message from the customer would: the timers run again, routing looks again.
+        audit.record(
+            session,
+            at=now,
+            actor_type=AuthorType.AGENT,
+            actor_id=agent.id,
+            ticket_id=ticket.id,
+            action="ticket.reopened",
+            reason=f"a {'call' if point.channel == 'phone' else 'visit'} was logged after "
+            "resolution",
+            message_id=message.id,
+        )
+        record(session, TicketReopened(ticket.id))
     return Outcome(message)
 
 
