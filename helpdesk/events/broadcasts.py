@@ -27,12 +27,14 @@ class Broadcaster:
         *,
         batch_size: int,
         poll_seconds: float,
+        round_interval_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._handlers = {event_type.__name__: h for event_type, h in handlers.items() if h}
         self._types = {event_type.__name__: event_type for event_type in handlers}
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._round_interval = round_interval_seconds
         self._wake = asyncio.Event()
         # The last event this process has broadcast (or passed over as of no interest).
         self.cursor = 0
@@ -48,9 +50,17 @@ class Broadcaster:
     async def run(self) -> None:
         if not self._handlers:
             return
+        loop = asyncio.get_running_loop()
+        started = -self._round_interval
         while True:
             await wait_for_event(self._wake, self._poll_seconds)
+            # As the reactions' rounds (`dispatcher.py`): under load one read carries every
+            # event committed during the pause; after a quiet spell the first goes at once.
+            pause = self._round_interval - (loop.time() - started)
+            if pause > 0:
+                await asyncio.sleep(pause)
             self._wake.clear()
+            started = loop.time()
             try:
                 await self._catch_up()
             except asyncio.CancelledError:
@@ -60,7 +70,9 @@ class Broadcaster:
 
     async def _catch_up(self) -> None:
         while True:
-            async with self._db.read() as session:
+            # Autocommit reads: every event up to `upper` is committed (`event_log`), so the
+            # two statements need not share a snapshot, and BEGIN and ROLLBACK are saved.
+            async with self._db.lookup() as session:
                 upper = await latest_id(session)
                 rows = (
                     await session.execute(

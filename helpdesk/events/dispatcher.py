@@ -102,6 +102,7 @@ class EventDispatcher:
             broadcasts,
             batch_size=self._settings.batch_size,
             poll_seconds=self._settings.poll_seconds,
+            round_interval_seconds=self._settings.round_interval_seconds,
         )
         self._tasks = [
             BackgroundTask(f"reaction:{name}", self._reaction_loop(route))

@@ -21,9 +21,10 @@ class EventSettings(BaseModel):
         0.05,
         ge=0,
         le=1,
-        description="Under load a reaction's rounds start at least this far apart, so that one "
-        "round (one read, one transaction) handles every event committed meanwhile; the first "
-        "event after a quiet spell is handled at once",
+        description="Under load a reaction's rounds (and a process's broadcasts to its live "
+        "feeds) start at least this far apart, so that one round (one read, one transaction) "
+        "handles every event committed meanwhile; the first event after a quiet spell is "
+        "handled at once",
     )
     retry_attempts: int = Field(
         5, ge=1, description="Tries of a failing reaction before its event is set aside"
