@@ -22,14 +22,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Insert,
+    Select,
     String,
     Text,
     bindparam,
     func,
     insert,
     select,
-    text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -108,36 +108,55 @@ async def append(connection: AsyncConnection, events: Sequence[object], now: dat
             [{"type": name, "payload": payload, "created_at": now} for name, payload in rows],
         )
         return
-    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
     await connection.execute(
-        _unnest_events(),
+        _locked_append_and_notify(),
         {
+            "key": APPEND_LOCK_KEY,
             "types": [name for name, _ in rows],
             "payloads": [payload for _, payload in rows],
             "created_at": now,
+            "channel": NOTIFY_CHANNEL,
+            "names": ",".join(type_names(events)),
         },
-    )
-    # Delivered at commit, to every process listening; nothing is sent if this rolls back. It
-    # names the event types, so only the reactions that handle them wake up.
-    await connection.execute(
-        text("SELECT pg_notify(:channel, :types)"),
-        {"channel": NOTIFY_CHANNEL, "types": ",".join(type_names(events))},
     )
 
 
 @functools.cache
-def _unnest_events() -> Insert:
-    # One statement whatever the number of events, so asyncpg prepares it once; each payload
-    # goes through the JSON type's own serialisation as an array element.
+def _locked_append_and_notify() -> Select[Any]:
+    """The lock, the rows and the NOTIFY in one statement (one round trip, not three):
+
+        WITH locked AS (SELECT pg_advisory_xact_lock(:key)),
+             appended AS (INSERT INTO events ... SELECT ... FROM unnest(...) JOIN locked ON true
+                          RETURNING id)
+        SELECT pg_notify(:channel, :names) FROM (SELECT count(*) FROM appended) AS done
+
+    No row reaches the INSERT before the join has read `locked`, so the lock is held before the
+    first id is drawn from the sequence; the NOTIFY runs after the INSERT has finished, and is
+    delivered at commit (nothing is sent if the transaction rolls back). It names the event
+    types, so only the reactions that handle them wake up. Whatever the number of events the
+    statement is the same, so asyncpg prepares it once; each payload goes through the JSON
+    type's own serialisation as an array element."""
+    locked = select(func.pg_advisory_xact_lock(bindparam("key")).label("held")).cte("locked")
     types = bindparam("types", type_=ARRAY(EVENTS.c.type.type))
     payloads = bindparam("payloads", type_=ARRAY(EVENTS.c.payload.type))
     rows = func.unnest(types, payloads).table_valued("type", "payload").render_derived("rows")
-    return insert(EVENTS).from_select(
-        ["type", "payload", "created_at"],
-        select(
-            rows.c.type, rows.c.payload, bindparam("created_at", type_=EVENTS.c.created_at.type)
-        ),
+    appended = (
+        insert(EVENTS)
+        .from_select(
+            ["type", "payload", "created_at"],
+            select(
+                rows.c.type,
+                rows.c.payload,
+                bindparam("created_at", type_=EVENTS.c.created_at.type),
+            )
+            .select_from(rows)
+            .join(locked, true()),
+        )
+        .returning(EVENTS.c.id)
+        .cte("appended")
     )
+    done = select(func.count().label("events")).select_from(appended).subquery("done")
+    return select(func.pg_notify(bindparam("channel"), bindparam("names"))).select_from(done)
 
 
 def type_names(events: Sequence[object]) -> list[str]:
