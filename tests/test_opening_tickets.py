@@ -282,3 +282,23 @@ async def test_a_call_on_a_resolved_ticket_reopens_it_on_the_record(desk: Runtim
         assert reopened[0]["detail"]["reason"] == "a call was logged after resolution"
         assert reopened[0]["detail"]["message_id"] == called.json()["message"]["id"]
     assert ("TicketReopened", {"ticket_id": number}) in await event_types(desk)
+
+
+async def test_writing_first_with_a_repeated_key_opens_one_ticket_with_its_message(
+    desk: Runtime,
+):
+    async with api_as(desk, People().alice) as api:
+        body = {
+            "customer": {"email": "once@example.test"},
+            "subject": "Your contract",
+            "message": {"channel": "email", "text": "Here it is.", "customer_asked": True},
+            "idempotency_key": "mail-1",
+        }
+        first = await open_ticket(api, **body)
+        second = await open_ticket(api, **body)
+        assert (first.status_code, second.status_code) == (201, 200), second.text
+        assert second.json()["ticket"]["number"] == first.json()["ticket"]["number"]
+        assert second.json()["message"]["id"] == first.json()["message"]["id"]
+    assert await count(desk, Ticket) == 1
+    assert await count(desk, Message) == 1
+    assert await outbox_items(desk) == [("email", first.json()["message"]["id"])]

@@ -117,10 +117,19 @@ async def open_ticket(
     return await write(session, agent, planned, now=now, chat_open=chat_open)
 
 
-async def plan(session: AsyncSession, agent: Agent, opening: Opening) -> Plan:
+async def plan(
+    session: AsyncSession, agent: Agent, opening: Opening, *, look_for_repeat: bool = True
+) -> Plan:
     """Only reads: a caller on SQLite runs them before taking the one writer's turn. What
     changes between this and `write` (the same key or address committed meanwhile) fails
-    `write` on a unique constraint, and the caller runs both again."""
+    `write` on a unique constraint, and the caller runs both again.
+
+    Without `look_for_repeat` a touch point's idempotency key is not looked up: a repeated key
+    then fails `write` on the first message's unique external id, and the caller's next try
+    (looking) returns the earlier ticket. Repeats are rare, so a caller saves a read on nearly
+    every request by trying without it first. A written first message is always looked up:
+    it goes through `reply`, which answers a repeated key with the earlier message rather
+    than failing."""
     if opening.channel not in (*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS):
         raise TicketRuleError(
             f"a ticket opens on one of {', '.join((*WRITTEN_CHANNELS, *touchpoints.TOUCH_POINTS))}"
@@ -129,7 +138,8 @@ async def plan(session: AsyncSession, agent: Agent, opening: Opening) -> Plan:
     if not subject:
         raise TicketRuleError("a ticket needs a subject")
     key = _first_message_key(agent, opening)
-    if key is not None:
+    inserted_directly = opening.channel in touchpoints.TOUCH_POINTS
+    if key is not None and (look_for_repeat or not inserted_directly):
         earlier = await session.scalar(
             select(Message).where(Message.channel == opening.channel, Message.external_id == key)
         )

@@ -96,8 +96,10 @@ async def open_ticket(
             name = await customer_name(session, opened.ticket.customer_id)
         return answer(opened, name)
 
+    tries = 0
+
     async def planned_and_written(session: AsyncSession) -> TicketOpened:
-        planned = await opening.plan(session, agent, request_)
+        planned = await opening.plan(session, agent, request_, look_for_repeat=tries > 1)
         if planned.repeat is not None:
             name = await customer_name(session, planned.repeat.ticket.customer_id)
             return answer(planned.repeat, name)
@@ -105,7 +107,10 @@ async def open_ticket(
 
     async def attempt() -> TicketOpened:
         # A key or an address committed by another request fails the writes on a unique
-        # constraint, and the next attempt sees it.
+        # constraint, and the next attempt sees it. The first attempt does not look the key
+        # up (`opening.plan`): a repeat fails on the message's unique external id instead.
+        nonlocal tries
+        tries += 1
         if not runtime.db.is_sqlite:
             # Each in a transaction of its own, on its own connection: the requests run in
             # parallel (measured: sharing commits through one connection gained nothing here).
@@ -114,13 +119,16 @@ async def open_ticket(
         # SQLite has one writer: the reads first, outside its turn, then the inserts in a
         # commit shared with the creations arriving meanwhile (`runtime.ticket_openings`).
         async with runtime.db.lookup() as session:
-            planned = await _answered(opening.plan(session, agent, request_))
+            planned = await _answered(
+                opening.plan(session, agent, request_, look_for_repeat=tries > 1)
+            )
             if planned.repeat is not None:
                 name = await customer_name(session, planned.repeat.ticket.customer_id)
                 return answer(planned.repeat, name)
         return await _answered(runtime.ticket_openings.run(lambda s: written(s, planned)))
 
-    opened = await _retried(attempt)
+    # One more try than elsewhere: the first may only have found the key repeated.
+    opened = await _retried(attempt, attempts=ATTEMPTS + 1)
     if opened.duplicate:
         response.status_code = status.HTTP_200_OK
     return opened
@@ -215,12 +223,12 @@ async def _in_transaction(runtime: Runtime, operation: Callable[[AsyncSession], 
     return await _retried(attempt)
 
 
-async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
-    for number in range(ATTEMPTS):
+async def _retried(attempt: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
+    for number in range(attempts):
         try:
             return await attempt()
         except IntegrityError:
-            if number == ATTEMPTS - 1:
+            if number == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
