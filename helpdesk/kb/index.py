@@ -68,7 +68,7 @@ class RankerSettings:
     logistic_epochs: int = 30
     # Logistic regression, nearest phrasing, BM25 of the pooled phrasings. A linear SVM added
     # nothing in cross-validation; BM25 added 0.4 points top-1 (bench/kb_banking77.py, docs).
-    weights: tuple[float, float, float] = (1.0, 0.25, 0.3)
+    weights: tuple[float, float, float] = (1.0, 0.125, 0.3)
     temperature: float = 1.0
     # Below this cosine similarity to every known phrasing nothing is suggested at all.
     unrelated: float = 0.15
