@@ -1,6 +1,7 @@
 """What the refusal weighs: for the best article, how much more likely it is than the others,
-how close the message comes to one of its known phrasings, and how much of the message's meaning
-its words cover. Each is a number from 0 to 1 stored with the bot's decision.
+how close the message comes to one of its known phrasings, how much of the message's meaning
+its words cover, and how typical the message is of its phrasings taken together
+(`typicality.py`). Each is a number from 0 to 1 stored with the bot's decision.
 """
 
 from __future__ import annotations
