@@ -136,3 +136,52 @@ def test_articles_imported_under_other_ids_rank_the_same():
         one = [(s.title, s.confidence) for s in SuggestionIndex(ARTICLES).rank(message)]
         other = [(s.title, s.confidence) for s in SuggestionIndex(renumbered).rank(message)]
         assert one == other
+
+
+def _templated_articles() -> list[IndexedArticle]:
+    """Twelve articles of ten phrasings each: enough phrasings for the latent space of the
+    typicality signal (the demo's few articles are too small for one)."""
+    topics = ["card", "password", "transfer", "refund", "invoice", "delivery"]
+    topics += ["account", "loan", "pin", "fee", "app", "address"]
+    templates = [
+        "how do I change my {}",
+        "problem with my {}",
+        "my {} does not work",
+        "help me with the {} please",
+        "where can I see my {}",
+        "I have a question about my {}",
+        "why is my {} wrong",
+        "can you fix my {} today",
+        "something happened to the {}",
+        "tell me more about the {}",
+    ]
+    return [
+        IndexedArticle(n, f"About your {topic}", "en", tuple(t.format(topic) for t in templates))
+        for n, topic in enumerate(topics)
+    ]
+
+
+def test_the_typicality_signal_is_the_same_for_the_same_articles_in_any_order():
+    articles = _templated_articles()
+    messages = ["my card is wrong", "the fee for my transfer", "golf lessons", "new pin"]
+    rankings = []
+    for order in _orders(articles)[:4]:
+        order = [
+            IndexedArticle(a.id, a.title, a.language, tuple(reversed(a.phrasings))) for a in order
+        ]
+        index = SuggestionIndex(order)
+        rankings.append([index.ranking(m) for m in messages])
+    typical = [r.signals.typicality for r in rankings[0] if r.signals is not None]
+    # Three are answered from a latent space ("golf lessons" gets no suggestion at all).
+    assert len(typical) == 3 and all(abs(t - 0.5) > 0.01 for t in typical)
+    for other in rankings[1:]:
+        for mine, theirs in zip(rankings[0], other, strict=True):
+            if mine.signals is None or theirs.signals is None:
+                assert mine.signals is None and theirs.signals is None
+                continue
+            assert abs(mine.signals.typicality - theirs.signals.typicality) <= 1e-6
+            assert [s.article_id for s in mine.suggestions] == [
+                s.article_id for s in theirs.suggestions
+            ]
+            for a, b in zip(mine.suggestions, theirs.suggestions, strict=True):
+                assert abs(a.confidence - b.confidence) <= 1e-6

@@ -282,6 +282,8 @@ def _weakest(ranking: Ranking) -> str:
         "coverage": f"the message's informative words are {signals.coverage:.0%} covered",
         "nearest": f"the nearest known phrasing is only {signals.nearest:.0%} alike",
         "margin": f"a second article is nearly as likely (margin {signals.margin:.2f})",
+        "typicality": "the message is unlike the article's known phrasings taken together "
+        f"(typicality {signals.typicality:.2f})",
     }
     weakest = min(words, key=lambda name: getattr(signals, name))
     return f"; weakest signal: {words[weakest]}"

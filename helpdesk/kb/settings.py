@@ -14,7 +14,7 @@ class KbSettings(BaseModel):
         True, description="The answer bot replies on chat channels once articles are published"
     )
     bot_threshold: float = Field(
-        0.62,
+        0.63,
         ge=0,
         le=1,
         description="Least confidence (the refusal model's probability that the best article "

@@ -1,6 +1,7 @@
 """What the refusal weighs: for the best article, how much more likely it is than the others,
-how close the message comes to one of its known phrasings, and how much of the message's meaning
-its words cover. Each is a number from 0 to 1 stored with the bot's decision.
+how close the message comes to one of its known phrasings, how much of the message's meaning
+its words cover, and how typical the message is of its phrasings taken together
+(`typicality.py`). Each is a number from 0 to 1 stored with the bot's decision.
 """
 
 from __future__ import annotations
@@ -38,15 +39,19 @@ class Signals:
     margin: float  # its share minus the second article's
     nearest: float  # cosine similarity to its nearest known phrasing
     coverage: float  # the share of the message's informative weight found in its words
+    # how typical the message is of its phrasings, in a latent space (typicality.py)
+    typicality: float = 0.5
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
     def vector(self) -> np.ndarray:
-        return np.array([self.probability, self.margin, self.nearest, self.coverage])
+        return np.array(
+            [self.probability, self.margin, self.nearest, self.coverage, self.typicality]
+        )
 
 
-SIGNAL_NAMES = ("probability", "margin", "nearest", "coverage")
+SIGNAL_NAMES = ("probability", "margin", "nearest", "coverage", "typicality")
 
 
 class InformativeTerms:
@@ -100,4 +105,4 @@ class RefusalModel:
 
 # Fitted by `python bench/kb_open_set.py --product` on all of BANKING77's train.csv, a quarter
 # of the intents held out in each fold (docs/knowledge-base.md).
-SHIPPED_REFUSAL = RefusalModel((3.1958, 1.7993, 2.2796, 3.253), -6.6893)
+SHIPPED_REFUSAL = RefusalModel((2.2665, 2.0789, 3.0697, 2.8045, 3.7382), -8.35)
