@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.cpu_meter import CpuMeter
 from bench.ticket_create import Tally, client, percentile
 from helpdesk.storage.database import Database
 from tests.support.postgres import PostgresServer, free_port
@@ -164,18 +164,6 @@ def serve(dsn: str, port: int) -> None:
     uvicorn.run(bare_app(dsn), host="127.0.0.1", port=port, log_level="warning")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            parent = psutil.Process(pid)
-            for process in [parent, *parent.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    times = process.cpu_times()
-                    total += times.user + times.system
-    return total
-
-
 async def through_http(
     port: int, clients: int, seconds: float, warmup: float
 ) -> tuple[Tally, float]:
@@ -222,21 +210,23 @@ def main() -> None:
         try:
             time.sleep(3)
             assert server.pid is not None
-            pids = {"server": [server.pid], "postgresql": [postgres_pid], "clients": []}
-            before = {name: cpu_seconds(p) for name, p in pids.items()}
-            before["clients"] = sum(os.times()[:2])
+            cpu = CpuMeter([os.getpid(), server.pid, postgres_pid])
+            cpu.start()
             tally, rate = asyncio.run(
                 through_http(port, options.clients, options.seconds, options.warmup)
             )
-            after = {name: cpu_seconds(p) for name, p in pids.items()}
-            after["clients"] = sum(os.times()[:2])
+            cpu.stop()
         finally:
             server.terminate()
             server.join()
         rows.append(line("http + asyncpg (bare ASGI app)", rate, tally.latencies))
         # Everything sent during the warm-up as well: CPU is counted over the whole run.
         sent = len(tally.latencies) * (options.seconds + options.warmup) / options.seconds
-        per_ticket = {name: 1000 * (after[name] - before[name]) / sent for name in after}
+        names = ("clients", "server", "postgresql")
+        per_ticket = {
+            name: 1000 * seconds / sent
+            for name, seconds in zip(names, cpu.by_root.values(), strict=True)
+        }
     finally:
         postgres.stop()
 
