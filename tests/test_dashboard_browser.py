@@ -14,41 +14,25 @@ import httpx
 import pytest_asyncio
 from playwright.async_api import Browser, expect
 
-from tests.conftest import PASSWORD, People, seed_staff
+from tests.conftest import PASSWORD, People
 from tests.support.browser import ChatWidget
 from tests.support.clients import AgentClient
 from tests.support.server import HelpdeskServer
-from tests.workspace_helpers import browser_page, live, sign_in, snap
-
-# Complaints owe a first response within 3 seconds here; everything else a day.
-POLICIES = [
-    {
-        "name": "complaint",
-        "kinds": ["complaint"],
-        "first_response_hours": 3 / 3600,
-        "next_response_hours": 8,
-        "resolution_hours": 72,
-    },
-    {
-        "name": "standard",
-        "first_response_hours": 24,
-        "next_response_hours": 24,
-        "resolution_hours": 120,
-    },
-]
+from tests.workspace_helpers import (
+    FAST_COMPLAINT_POLICIES,
+    browser_page,
+    live,
+    sign_in,
+    snap,
+    start_server,
+)
 
 
 @pytest_asyncio.fixture
 async def server(tmp_path: Path) -> AsyncIterator[HelpdeskServer]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
-    await seed_staff(database_url)
-    process = HelpdeskServer(
-        tmp_path / "server",
-        database_url,
-        HELPDESK_SLA__POLICIES=json.dumps(POLICIES),
-        HELPDESK_KB__BOT_ENABLED="false",
+    started = await start_server(
+        tmp_path, HELPDESK_SLA__POLICIES=json.dumps(FAST_COMPLAINT_POLICIES)
     )
-    started = await asyncio.to_thread(process.start)
     yield started
     await asyncio.to_thread(started.stop)
 

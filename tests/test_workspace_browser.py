@@ -15,7 +15,15 @@ from tests.conftest import PASSWORD, People
 from tests.support.browser import ChatWidget
 from tests.support.clients import AgentClient
 from tests.support.server import HelpdeskServer
-from tests.workspace_helpers import browser_page, eventually, live, sign_in, snap, start_server
+from tests.workspace_helpers import (
+    browser_page,
+    eventually,
+    live,
+    publish_article,
+    sign_in,
+    snap,
+    start_server,
+)
 
 ARTICLE_BODY = "Open Settings, choose Password, then press Reset: a link arrives by email."
 
@@ -36,29 +44,16 @@ async def supervisor(server: HelpdeskServer) -> AsyncIterator[AgentClient]:
     await client.close()
 
 
-async def publish_article(supervisor: AgentClient) -> None:
-    answer = await supervisor.http.post(
-        "/api/kb/articles",
-        json={
-            "title": "Reset your password",
-            "body": ARTICLE_BODY,
-            "phrasings": ["I forgot my password", "how do I reset my password"],
-            "status": "published",
-        },
-    )
-    assert answer.status_code == 201, answer.text
-
-    async def indexed() -> bool:
-        found = await supervisor.http.get("/api/kb/suggestions", params={"text": "password"})
-        return bool(found.json())
-
-    await eventually(indexed, timeout=15)
-
-
 async def test_an_agent_answers_a_chat_live_and_the_customer_rates(
     browser: Browser, server: HelpdeskServer, supervisor: AgentClient
 ) -> None:
-    await publish_article(supervisor)
+    await publish_article(
+        supervisor,
+        title="Reset your password",
+        body=ARTICLE_BODY,
+        phrasings=["I forgot my password", "how do I reset my password"],
+        probe="password",
+    )
     people = People()
     async with browser_page(browser, server) as agent, browser_page(browser, server) as customer:
         # The agent signs in and keeps the queue open.

@@ -18,7 +18,14 @@ from playwright.async_api import Browser, expect
 from tests.conftest import PASSWORD, People
 from tests.support.clients import AgentClient
 from tests.support.server import HelpdeskServer
-from tests.workspace_helpers import browser_page, eventually, live, sign_in, snap, start_server
+from tests.workspace_helpers import (
+    browser_page,
+    live,
+    publish_article,
+    sign_in,
+    snap,
+    start_server,
+)
 
 NAME = "<img src=x onerror=alert('name')>"
 SUBJECT = "<script>alert('subject')</script> refund"
@@ -63,22 +70,13 @@ async def hostile_ticket(server: HelpdeskServer) -> AsyncIterator[int]:
             json={"channel": "phone", "direction": "in", "text": "Where is my refund?"},
         )
         assert called.status_code == 201, called.text
-        article = await supervisor.http.post(
-            "/api/kb/articles",
-            json={
-                "title": ARTICLE_TITLE,
-                "body": ARTICLE_BODY,
-                "phrasings": ["where is my refund", "my refund"],
-                "status": "published",
-            },
+        await publish_article(
+            supervisor,
+            title=ARTICLE_TITLE,
+            body=ARTICLE_BODY,
+            phrasings=["where is my refund", "my refund"],
+            probe="refund",
         )
-        assert article.status_code == 201, article.text
-
-        async def indexed() -> bool:
-            found = await supervisor.http.get("/api/kb/suggestions", params={"text": "refund"})
-            return bool(found.json())
-
-        await eventually(indexed, timeout=15)
         yield number
     finally:
         await supervisor.close()

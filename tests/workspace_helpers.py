@@ -12,6 +12,7 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Dialog, Error, Page, expect
 
 from tests.conftest import PASSWORD, seed_staff
+from tests.support.clients import AgentClient
 from tests.support.server import HelpdeskServer
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -21,13 +22,51 @@ PHONE = {"width": 390, "height": 844}
 expect.set_options(timeout=10_000)
 
 
-async def start_server(tmp_path: Path) -> HelpdeskServer:
-    """`helpdesk serve` on SQLite with the staff seeded; the answer bot off, so a chat goes to
-    the agents at once (the knowledge base still suggests articles to them)."""
+# Complaints owe a first response within 3 seconds here; everything else a day. Passed as
+# `HELPDESK_SLA__POLICIES` (JSON) to watch a complaint breach within a test.
+FAST_COMPLAINT_POLICIES = [
+    {
+        "name": "complaint",
+        "kinds": ["complaint"],
+        "first_response_hours": 3 / 3600,
+        "next_response_hours": 8,
+        "resolution_hours": 72,
+    },
+    {
+        "name": "standard",
+        "first_response_hours": 24,
+        "next_response_hours": 24,
+        "resolution_hours": 120,
+    },
+]
+
+
+async def start_server(tmp_path: Path, **env: str) -> HelpdeskServer:
+    """`helpdesk serve` on SQLite with the staff seeded; the answer bot off unless `env` says
+    otherwise, so a chat goes to the agents at once (the knowledge base still suggests articles
+    to them). `env`: more settings as environment variables."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}"
     await seed_staff(database_url)
-    server = HelpdeskServer(tmp_path / "server", database_url, HELPDESK_KB__BOT_ENABLED="false")
+    settings = {"HELPDESK_KB__BOT_ENABLED": "false", **env}
+    server = HelpdeskServer(tmp_path / "server", database_url, **settings)
     return await asyncio.to_thread(server.start)
+
+
+async def publish_article(
+    supervisor: AgentClient, *, title: str, body: str, phrasings: list[str], probe: str
+) -> None:
+    """Publish an article and wait until the index suggests it for `probe`."""
+    answer = await supervisor.http.post(
+        "/api/kb/articles",
+        json={"title": title, "body": body, "phrasings": phrasings, "status": "published"},
+    )
+    assert answer.status_code == 201, answer.text
+
+    async def indexed() -> bool:
+        found = await supervisor.http.get("/api/kb/suggestions", params={"text": probe})
+        return bool(found.json())
+
+    await eventually(indexed, timeout=15)
 
 
 class Watched:
