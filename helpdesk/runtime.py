@@ -71,11 +71,13 @@ from helpdesk.sla.notices import StaffNotifier
 from helpdesk.sla.policies import PolicyBook
 from helpdesk.sla.scheduler import SlaScheduler
 from helpdesk.sla.service import SlaService
+from helpdesk.staff import session_cache
 from helpdesk.staff.login_throttle import LoginThrottle
 from helpdesk.staff.session_cache import SessionCache
 from helpdesk.storage.attachments import AttachmentStore
 from helpdesk.storage.database import Database
 from helpdesk.storage.group_commit import GroupCommit
+from helpdesk.storage.listener import PostgresListener
 from helpdesk.storage.wal_checkpoints import WalCheckpointer
 from helpdesk.templating import Templates
 from helpdesk.tickets.models import Ticket
@@ -92,7 +94,25 @@ class Runtime:
         secret = settings.ensure_secret_key()
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url, clock=self.clock)
-        self.agent_sessions = SessionCache(settings.accounts.session_cache_seconds)
+        # On PostgreSQL the memory of session tokens is trusted only while this process hears
+        # the other processes' changes (`staff/session_cache.py`).
+        self._session_notices = (
+            None
+            if self.db.is_sqlite
+            else PostgresListener(
+                self.db.url,
+                session_cache.NOTIFY_CHANNEL,
+                lambda _payload: session_cache.forget_all(),
+                on_connect=session_cache.forget_all,
+            )
+        )
+        memory = settings.accounts.session_memory_seconds(sqlite=self.db.is_sqlite)
+        if self._session_notices is None:
+            self.agent_sessions = SessionCache(memory)
+        else:
+            self.agent_sessions = SessionCache(
+                memory, trusted=self._session_notices.listening.is_set
+            )
         # Tickets agents open at the same moment share a commit (`storage/group_commit.py`).
         self.ticket_openings = GroupCommit(self.db, limit=settings.tickets.opening_batch_size)
         self.attachments = AttachmentStore(
@@ -265,6 +285,8 @@ class Runtime:
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await self.db.migrate()
+        if self._session_notices is not None:
+            await self._session_notices.start()
         await self.webchat.fanout.start()
         await self.kb.start()
         self.wal_checkpoints.start()
@@ -309,6 +331,8 @@ class Runtime:
         # A reaction cut short rolls back and is handled again after the restart.
         await self.events.stop()
         await self.webchat.fanout.stop()
+        if self._session_notices is not None:
+            await self._session_notices.stop()
         await self.kb.stop()
         await self.wal_checkpoints.stop()
         await self.db.dispose()

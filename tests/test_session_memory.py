@@ -1,17 +1,22 @@
 """Each process remembers for a moment which agent a session token names
 (`HELPDESK_ACCOUNTS__SESSION_CACHE_SECONDS`, `staff/session_cache.py`). The process that ends a
 session refuses it at once (test_accounts.py); these tests run two real `helpdesk serve`
-processes on one database and show what another process does: it refuses the token at most
-that many seconds later, or at once when the memory is off."""
+processes on one database and show what another process does: on PostgreSQL it hears of the
+logout with its commit and refuses the token at once, memory or not; on SQLite it refuses it at
+most the memory's seconds later, or at once when the memory is off (its default there)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from helpdesk.staff.models import Agent
+from helpdesk.staff.session_cache import SessionCache, generation
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.support.server import HelpdeskServer
 
@@ -23,11 +28,13 @@ async def _me(base_url: str, token: str) -> int:
 
 
 async def _logged_out_in_one_seen_by_other(
-    tmp_path: Path, database_url: str, cache_seconds: str
+    tmp_path: Path, database_url: str, cache_seconds: str | None
 ) -> float:
     """Log in and out through one server; how long the other still accepted the token."""
     await seed_staff(database_url)
-    env = {"HELPDESK_ACCOUNTS__SESSION_CACHE_SECONDS": cache_seconds}
+    env: dict[str, Any] = {}
+    if cache_seconds is not None:
+        env["HELPDESK_ACCOUNTS__SESSION_CACHE_SECONDS"] = cache_seconds
     one = HelpdeskServer(tmp_path / "one", database_url, **env).start(timeout=60)
     two = HelpdeskServer(tmp_path / "two", database_url, **env).start(timeout=60)
     try:
@@ -53,10 +60,34 @@ async def _logged_out_in_one_seen_by_other(
 async def test_another_process_refuses_an_ended_session_within_the_memory(
     tmp_path: Path, database_url: str
 ):
-    assert await _logged_out_in_one_seen_by_other(tmp_path, database_url, "1") < 1.5
+    seen_after = await _logged_out_in_one_seen_by_other(tmp_path, database_url, "1")
+    # PostgreSQL tells the other process with the logout's commit; SQLite cannot.
+    assert seen_after < (0.2 if database_url.startswith("postgresql") else 1.5)
+
+
+async def test_by_default_another_process_refuses_at_once(tmp_path: Path, database_url: str):
+    """The default remembers tokens on PostgreSQL (30 s) and not on SQLite: either way the
+    logout is seen at once."""
+    assert await _logged_out_in_one_seen_by_other(tmp_path, database_url, None) < 0.2
 
 
 async def test_without_the_memory_another_process_refuses_at_once(
     tmp_path: Path, database_url: str
 ):
     assert await _logged_out_in_one_seen_by_other(tmp_path, database_url, "0") < 0.2
+
+
+def test_a_memory_that_cannot_hear_other_processes_remembers_nothing():
+    """While its listener is reconnecting a process may have missed a logout elsewhere."""
+    hearing = True
+    memory = SessionCache(30, trusted=lambda: hearing)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    expires = now + timedelta(hours=1)
+    agent = Agent(id=1, email="a@example.test", name="A")
+    memory.remember("t", agent, looked_up_at=generation(), now=now, expires=expires)
+    assert memory.get("t") is agent
+    hearing = False
+    assert memory.get("t") is None
+    memory.remember("t", agent, looked_up_at=generation(), now=now, expires=expires)
+    hearing = True
+    assert memory.get("t") is None

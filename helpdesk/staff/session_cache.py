@@ -1,11 +1,17 @@
 """A short in-process memory of which agent a session token names, so that every request does
 not look the session up in the database.
 
-An entry lives `seconds` (one by default) and never past the session's own expiry. Anything
-that ends sessions or changes an agent or a team in this process (logout, password change,
-disabling, a role) drops every entry at once, and again when its transaction commits, so that a
-lookup racing the change cannot keep the old answer. Another process learns of such a change
-when its entries run out: at most `seconds` later. `seconds = 0` turns the memory off.
+An entry lives `seconds` and never past the session's own expiry. Anything that ends sessions
+or changes an agent or a team (logout, password change, disabling, a role) drops every entry at
+once, and again when its transaction commits, so that a lookup racing the change cannot keep the
+old answer.
+
+Other processes: on PostgreSQL the committing transaction also NOTIFYs `NOTIFY_CHANNEL`, and
+every process LISTENing there (`Runtime`) drops its entries when the commit is delivered. A
+process trusts its memory only while it is listening: while the listener reconnects nothing is
+remembered, and the reconnection itself drops everything (what was notified meanwhile is lost).
+On SQLite there is no such notice: another process (a `helpdesk agent disable` command) is seen
+at most `seconds` later, so the memory is off there unless an operator turns it on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
 from helpdesk.staff.models import Agent, Team
+
+# Every process holding a memory LISTENs here; the payload carries nothing.
+NOTIFY_CHANNEL = "helpdesk_sessions"
 
 # Beyond this many live tokens the memory starts again empty rather than grow.
 MAX_ENTRIES = 10_000
@@ -36,11 +45,25 @@ def _bump(*_: object) -> None:
     _generation += 1
 
 
+def forget_all() -> None:
+    """Drop every entry of every memory in this process (another process changed sessions)."""
+    _bump()
+
+
 def sessions_changed(session: Session) -> None:
     """Sessions or agents change in `session`'s transaction: forget every entry now and once
-    more at its commit (a lookup between the two could otherwise remember the old rows)."""
+    more at its commit (a lookup between the two could otherwise remember the old rows), and
+    tell the other processes with the commit."""
     _bump()
     event.listen(session, "after_commit", _bump, once=True)
+    event.listen(session, "before_commit", _tell_other_processes, once=True)
+
+
+def _tell_other_processes(session: Session) -> None:
+    # A NOTIFY is delivered when its transaction commits, and not at all if it rolls back.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
 @event.listens_for(Session, "after_flush")
@@ -52,16 +75,32 @@ def _agents_flushed(session: Session, _flush: UOWTransaction) -> None:
             return
 
 
+def _always() -> bool:
+    return True
+
+
 class SessionCache:
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        trusted: Callable[[], bool] = _always,
+    ) -> None:
+        """`trusted` says whether changes made by other processes reach this one now (its
+        listener is connected); while it says no, nothing is remembered or used."""
         self.seconds = seconds
         self._clock = clock
+        self._trusted = trusted
         # token hash -> (monotonic deadline, generation, agent as loaded, detached)
         self._entries: dict[str, tuple[float, int, Agent]] = {}
 
     def get(self, token_hash: str) -> Agent | None:
         entry = self._entries.get(token_hash)
         if entry is None:
+            return None
+        if not self._trusted():
+            self._entries.clear()
             return None
         deadline, remembered_at, agent = entry
         if remembered_at != _generation or self._clock() >= deadline:
@@ -73,7 +112,7 @@ class SessionCache:
         self, token_hash: str, agent: Agent, *, looked_up_at: int, now: datetime, expires: datetime
     ) -> None:
         """`looked_up_at` is `generation()` taken before the lookup began."""
-        if self.seconds <= 0 or looked_up_at != _generation:
+        if self.seconds <= 0 or looked_up_at != _generation or not self._trusted():
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# How long a PostgreSQL process remembers a session: the notices do the forgetting; this only
+# bounds what a notice lost with a broken connection could leave behind.
+DEFAULT_SESSION_MEMORY_SECONDS = 30.0
+
 
 class AccountSettings(BaseModel):
     """The login throttle, counted in the database so every process shares it."""
@@ -41,13 +45,21 @@ class AccountSettings(BaseModel):
         gt=0,
         description="A successful login makes its address a known one for the account this long",
     )
-    # 0 by default: a logout or a disabling ends the session at once in every process (issue 11);
-    # an operator who wants the speed (bench/ticket_create.py) may trade a second of it.
-    session_cache_seconds: float = Field(
-        0.0,
+    # None by default: on PostgreSQL every process hears of a logout or a disabling the moment it
+    # commits (`staff/session_cache.py`), so remembering costs nothing in safety; on SQLite a
+    # command run in another process would be seen only when the memory runs out (issue 11).
+    session_cache_seconds: float | None = Field(
+        None,
         ge=0,
-        le=10,
+        le=60,
         description="How long a process remembers which agent a session token names instead of "
-        "looking it up per request; another process sees a logout or a disabling at most this "
-        "late (the process that did it at once). 0 looks up every request",
+        "looking it up per request. Unset: 30 on PostgreSQL, where every process forgets at "
+        "once when a session ends or an agent changes anywhere (LISTEN/NOTIFY), and 0 (look up "
+        "every request) on SQLite, where another process (a `helpdesk agent` command) is seen "
+        "only this late",
     )
+
+    def session_memory_seconds(self, *, sqlite: bool) -> float:
+        if self.session_cache_seconds is not None:
+            return self.session_cache_seconds
+        return 0.0 if sqlite else DEFAULT_SESSION_MEMORY_SECONDS
