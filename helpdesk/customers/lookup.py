@@ -57,6 +57,27 @@ async def find(session: AsyncSession, channel: str, address: str) -> Identity | 
     )
 
 
+def new_customer(channel: str, address: str, *, name: str, now: datetime) -> Customer:
+    """The customer a first-time `address` makes, not yet added anywhere."""
+    return Customer(
+        name=customer_name_for(name, address),
+        email=address if channel == "email" else None,
+        created_at=now,
+    )
+
+
+def new_identity(
+    customer_id: int, channel: str, address: str, *, name: str, now: datetime
+) -> Identity:
+    return Identity(
+        customer_id=customer_id,
+        channel=channel,
+        address=address,
+        display_name=name[:200],
+        created_at=now,
+    )
+
+
 async def create(
     session: AsyncSession,
     channel: str,
@@ -72,18 +93,7 @@ async def create(
     finds the address."""
     created = customer_id is None
     if customer_id is None:
-        customer = Customer(
-            name=customer_name_for(name, address),
-            email=address if channel == "email" else None,
-            created_at=now,
-        )
-        customer_id = await insert_one(session, customer)
-    identity = Identity(
-        customer_id=customer_id,
-        channel=channel,
-        address=address,
-        display_name=name[:200],
-        created_at=now,
-    )
+        customer_id = await insert_one(session, new_customer(channel, address, name=name, now=now))
+    identity = new_identity(customer_id, channel, address, name=name, now=now)
     # Inserted directly, not flushed: the rows are all this needs (`storage/rows.py`).
     return Found(customer_id, await insert_one(session, identity), created=created)

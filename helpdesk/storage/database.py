@@ -95,6 +95,16 @@ class Database:
         async with self._writer_turn(), self.engine.begin() as connection:
             yield connection
 
+    @contextlib.asynccontextmanager
+    async def autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL only: a connection on which each statement commits on its own, for a
+        writer whose whole write is one statement (`storage/one_statement.py`). It appends
+        its events in that statement and calls `events_committed` after it."""
+        if self._autocommit is None:
+            raise RuntimeError("SQLite has no autocommit writer; use transaction()")
+        async with self._autocommit.connect() as connection:
+            yield connection
+
     def events_committed(self, types: Iterable[str]) -> None:
         """Tell this process's listeners (the dispatcher) that events of these types are in
         the log."""

@@ -101,28 +101,31 @@ async def append(connection: AsyncConnection, events: Sequence[object], now: dat
     """Write events in the caller's transaction; call it last, right before the commit."""
     if not events:
         return
-    rows = [encode(event) for event in events]
     if connection.dialect.name != "postgresql":
+        rows = [encode(event) for event in events]
         await connection.execute(
             insert(EVENTS),
             [{"type": name, "payload": payload, "created_at": now} for name, payload in rows],
         )
         return
-    await connection.execute(
-        _locked_append_and_notify(),
-        {
-            "key": APPEND_LOCK_KEY,
-            "types": [name for name, _ in rows],
-            "payloads": [payload for _, payload in rows],
-            "created_at": now,
-            "channel": NOTIFY_CHANNEL,
-            "names": ",".join(type_names(events)),
-        },
-    )
+    await connection.execute(locked_append_and_notify(), append_parameters(events, now))
+
+
+def append_parameters(events: Sequence[object], now: datetime) -> dict[str, Any]:
+    """The parameters of `locked_append_and_notify` for these events."""
+    rows = [encode(event) for event in events]
+    return {
+        "key": APPEND_LOCK_KEY,
+        "types": [name for name, _ in rows],
+        "payloads": [payload for _, payload in rows],
+        "created_at": now,
+        "channel": NOTIFY_CHANNEL,
+        "names": ",".join(type_names(events)),
+    }
 
 
 @functools.cache
-def _locked_append_and_notify() -> Select[Any]:
+def locked_append_and_notify() -> Select[Any]:
     """The lock, the rows and the NOTIFY in one statement (one round trip, not three):
 
         WITH locked AS (SELECT pg_advisory_xact_lock(:key)),

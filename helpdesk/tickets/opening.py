@@ -10,6 +10,7 @@ ticket the first request opened.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,10 @@ from helpdesk.customers.proactive import unasked_refusal
 from helpdesk.events.types import TicketCreated, TouchPointLogged
 from helpdesk.staff.models import Agent, Team
 from helpdesk.storage import rows
-from helpdesk.storage.event_log import record
+from helpdesk.storage.base import Base
+from helpdesk.storage.database import Database
+from helpdesk.storage.event_log import record, type_names
+from helpdesk.storage.one_statement import draw_ids, insert_with_events
 from helpdesk.tickets import audit, touchpoints
 from helpdesk.tickets.actions import TicketRuleError, reply
 from helpdesk.tickets.models import (
@@ -220,6 +224,64 @@ async def _open_on_touch_point(
         _created(agent, ticket),
         TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
     )
+    return Opened(ticket, message, customer_created=created, customer_name=name)
+
+
+async def open_on_touch_point_at_once(
+    db: Database, agent: Agent, planned: Plan, *, now: datetime
+) -> Opened:
+    """PostgreSQL: what `write` does for a touch point, as one statement in autocommit
+    (`storage/one_statement.py`): the new customer and identities, the ticket, the call or
+    visit, both audit entries and both events. Ids are drawn first so that the rows and the
+    events can name each other. A key or an address committed meanwhile fails the statement
+    on a unique constraint, as it fails `write`."""
+    opening = planned.opening
+    point = touchpoints.TouchPoint(
+        opening.channel, opening.direction, opening.text, opening.duration_seconds
+    )
+    touchpoints.check(point)
+    missing = [(c, a) for c, a in planned.addresses.items() if c not in planned.known]
+    created = planned.customer_id is None
+    contact_name = opening.contact.name
+    async with db.autocommit_connection() as connection:
+        ids = await draw_ids(
+            connection,
+            {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1},
+        )
+        rows: list[Base] = []
+        customer_id, name = planned.customer_id, None
+        if customer_id is None:
+            channel, address = missing[0]
+            customer = lookup.new_customer(channel, address, name=contact_name, now=now)
+            customer.id = customer_id = ids[Customer][0]
+            name = customer.name
+            rows.append(customer)
+        addressed = dict(planned.known)
+        for (channel, address), identity_id in zip(missing, ids[Identity], strict=True):
+            identity = lookup.new_identity(
+                customer_id, channel, address, name=contact_name, now=now
+            )
+            identity.id = addressed[channel] = identity_id
+            rows.append(identity)
+        if opening.channel == "phone":
+            point = dataclasses.replace(point, identity_id=addressed.get("phone"))
+        ticket = _new_ticket(planned, customer_id, now)
+        ticket.id = ids[Ticket][0]
+        touchpoints.counts_on(ticket, opening.direction, now)
+        message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
+        message.id = ids[Message][0]
+        rows += [
+            ticket,
+            message,
+            _opened_entry(agent, planned, ticket, created, now),
+            touchpoints.logged_entry(agent, ticket, message, point, now=now),
+        ]
+        events = [
+            _created(agent, ticket),
+            TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
+        ]
+        await insert_with_events(connection, rows, events, now)
+    db.events_committed(type_names(events))
     return Opened(ticket, message, customer_created=created, customer_name=name)
 
 

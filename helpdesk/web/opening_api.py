@@ -91,6 +91,9 @@ async def open_ticket(
             now=runtime.clock.now(),
             chat_open=runtime.webchat.hub.connected,
         )
+        return await named(session, opened)
+
+    async def named(session: AsyncSession, opened: opening.Opened) -> TicketOpened:
         name = opened.customer_name
         if name is None:
             name = await customer_name(session, opened.ticket.customer_id)
@@ -111,13 +114,14 @@ async def open_ticket(
         # up (`opening.plan`): a repeat fails on the message's unique external id instead.
         nonlocal tries
         tries += 1
-        if not runtime.db.is_sqlite:
+        touch_point = request_.channel in touchpoints.TOUCH_POINTS
+        if not runtime.db.is_sqlite and not touch_point:
             # Each in a transaction of its own, on its own connection: the requests run in
             # parallel (measured: sharing commits through one connection gained nothing here).
             async with runtime.db.transaction() as session:
                 return await _answered(planned_and_written(session))
-        # SQLite has one writer: the reads first, outside its turn, then the inserts in a
-        # commit shared with the creations arriving meanwhile (`runtime.ticket_openings`).
+        # The reads first, outside any transaction (and on SQLite outside the one writer's
+        # turn), then the inserts.
         async with runtime.db.lookup() as session:
             planned = await _answered(
                 opening.plan(session, agent, request_, look_for_repeat=tries > 1)
@@ -125,6 +129,16 @@ async def open_ticket(
             if planned.repeat is not None:
                 name = await customer_name(session, planned.repeat.ticket.customer_id)
                 return answer(planned.repeat, name)
+            if not runtime.db.is_sqlite:
+                # A call or a visit on PostgreSQL: every row and event in one statement.
+                opened = await _answered(
+                    opening.open_on_touch_point_at_once(
+                        runtime.db, agent, planned, now=runtime.clock.now()
+                    )
+                )
+                return await named(session, opened)
+        # SQLite: in a commit shared with the creations arriving meanwhile
+        # (`runtime.ticket_openings`).
         return await _answered(runtime.ticket_openings.run(lambda s: written(s, planned)))
 
     # One more try than elsewhere: the first may only have found the key repeated.
