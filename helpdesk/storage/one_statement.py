@@ -63,8 +63,9 @@ def _draw_statement(tables: tuple[str, ...]) -> Any:
 async def insert_with_events(
     connection: AsyncConnection, rows: Sequence[Base], events: Sequence[object], now: datetime
 ) -> None:
-    """INSERT the new mapped objects (ids set where the table has no other key) and append
-    the events, as one statement. Objects of one model must set the same attributes."""
+    """INSERT the new mapped objects and append the events, as one statement. The inserts run
+    in no set order: give ids (`draw_ids`) to rows whose order matters or that others name.
+    Objects of one model must set the same attributes."""
     grouped: dict[Table, list[dict[str, Any]]] = {}
     for row in rows:
         table = table_of(type(row))

@@ -246,7 +246,9 @@ async def open_on_touch_point_at_once(
     async with db.autocommit_connection() as connection:
         ids = await draw_ids(
             connection,
-            {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1},
+            # The audit entries too: the statement's inserts run in no set order, and the
+            # trail is read in id order.
+            {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1, AuditEntry: 2},
         )
         rows: list[Base] = []
         customer_id, name = planned.customer_id, None
@@ -270,12 +272,13 @@ async def open_on_touch_point_at_once(
         touchpoints.counts_on(ticket, opening.direction, now)
         message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
         message.id = ids[Message][0]
-        rows += [
-            ticket,
-            message,
+        trail = [
             _opened_entry(agent, planned, ticket, created, now),
             touchpoints.logged_entry(agent, ticket, message, point, now=now),
         ]
+        for entry, entry_id in zip(trail, ids[AuditEntry], strict=True):
+            entry.id = entry_id
+        rows += [ticket, message, *trail]
         events = [
             _created(agent, ticket),
             TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
