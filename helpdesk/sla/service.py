@@ -148,9 +148,14 @@ class SlaService:
     async def _created(self, session: AsyncSession, events: list[TicketCreated]) -> None:
         """`_open` (first response and resolution owed) for many new tickets at once."""
         now = self._clock.now()
+        # One read for the round's tickets, in the order they were created.
+        loaded = await session.scalars(
+            select(Ticket).where(Ticket.id.in_({event.ticket_id for event in events}))
+        )
+        by_id = {ticket.id: ticket for ticket in loaded}
         owed: list[Ticket] = []
         for event in events:
-            ticket = await session.get(Ticket, event.ticket_id)
+            ticket = by_id.pop(event.ticket_id, None)
             if ticket is not None and ticket.status in _OWED:
                 owed.append(ticket)
         if not owed:

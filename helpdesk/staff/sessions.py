@@ -49,6 +49,14 @@ async def open_session(
     return token
 
 
+def remembered_agent(token: str, cache: SessionCache) -> Agent | None:
+    """The agent `cache` remembers for this token, if any: a caller asks before it opens a
+    session for `agent_of`."""
+    if not token or len(token) > 200:
+        return None
+    return cache.get(_hash(token))
+
+
 async def agent_of(
     session: AsyncSession, token: str, *, now: datetime, cache: SessionCache | None = None
 ) -> Agent | None:

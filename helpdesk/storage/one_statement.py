@@ -16,7 +16,7 @@ so asyncpg prepares each shape once per connection.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,15 +88,28 @@ async def insert_with_events(
 def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     """The columns' Python-side defaults filled in: in a many-row VALUES with its own bound
     parameters SQLAlchemy would send NULL for them. Server defaults are left to the server."""
+    for key, default in _defaults(table):
+        if key not in values:
+            values[key] = default()
+    return values
+
+
+@functools.cache
+def _defaults(table: Table) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    found: list[tuple[str, Callable[[], Any]]] = []
     for column in table.c:
         default = column.default
-        if column.key in values or default is None:
+        if default is None:
             continue
         if default.is_scalar:
-            values[column.key] = default.arg  # type: ignore[attr-defined]
+            found.append((column.key, functools.partial(_same, default.arg)))  # type: ignore[attr-defined]
         elif default.is_callable:
-            values[column.key] = default.arg(None)  # type: ignore[attr-defined]
-    return values
+            found.append((column.key, functools.partial(default.arg, None)))  # type: ignore[attr-defined]
+    return tuple(found)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _name(table_index: int, row: int, column: str) -> str:

@@ -32,11 +32,15 @@ def values_of(instance: Base) -> dict[str, Any]:
     """The column values set on a new mapped object; the columns' defaults fill the rest,
     exactly as a flush would."""
     state = instance.__dict__
-    return {
-        attribute.columns[0].key: state[attribute.key]
-        for attribute in inspect(type(instance)).column_attrs
-        if attribute.key in state
-    }
+    return {column: state[key] for key, column in _columns(type(instance)) if key in state}
+
+
+@functools.cache
+def _columns(model: type[Base]) -> tuple[tuple[str, str], ...]:
+    """(attribute, column) of each mapped column of the model."""
+    return tuple(
+        (attribute.key, attribute.columns[0].key) for attribute in inspect(model).column_attrs
+    )
 
 
 async def insert_one(session: AsyncSession, instance: Base) -> int:

@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from helpdesk.staff.models import Agent, Role
 from helpdesk.staff.permissions import OVERSEERS, has_role, role_names
-from helpdesk.staff.sessions import agent_of
+from helpdesk.staff.sessions import agent_of, remembered_agent
 from helpdesk.web.dependencies import runtime_of
 
 SESSION_COOKIE = "helpdesk_session"
@@ -69,10 +69,12 @@ async def current_agent(
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent, csrf_token(runtime.secret_key, token)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
-    async with runtime.db.lookup() as session:
-        agent = await agent_of(
-            session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
-        )
+    agent = remembered_agent(token, runtime.agent_sessions)
+    if agent is None:
+        async with runtime.db.lookup() as session:
+            agent = await agent_of(
+                session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
+            )
     if agent is None:
         raise _unauthorised("session ended or expired; log in again")
     return agent

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from helpdesk.staff.models import Agent
 from helpdesk.staff.permissions import sees_all
-from helpdesk.staff.sessions import agent_of
+from helpdesk.staff.sessions import agent_of, remembered_agent
 from helpdesk.web.auth import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from helpdesk.web.dependencies import runtime_of
 from helpdesk.web.templating import render
@@ -46,10 +46,12 @@ async def page_agent(request: Request) -> Agent:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not token:
         raise SignInRequired(target)
-    async with runtime.db.read() as session:
-        agent = await agent_of(
-            session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
-        )
+    agent = remembered_agent(token, runtime.agent_sessions)
+    if agent is None:
+        async with runtime.db.read() as session:
+            agent = await agent_of(
+                session, token, now=runtime.clock.now(), cache=runtime.agent_sessions
+            )
     if agent is None:
         raise SignInRequired(target)
     return agent
