@@ -3,14 +3,17 @@ them, the way intake does for a first-time sender: one customer, one identity pe
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer, Identity
+from helpdesk.storage.base import table_of
 from helpdesk.storage.rows import insert_one
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{1,63}$")
@@ -49,6 +52,44 @@ def normalise(channel: str, address: str) -> str:
 def customer_name_for(name: str, address: str) -> str:
     """A new customer's name: the one the agent gave, else the address."""
     return (name or address)[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    identity_id: int
+    customer_id: int
+
+
+async def owners(session: AsyncSession, addresses: dict[str, str]) -> dict[str, Owner]:
+    """Who holds each (normalised) address, by channel, in one read of plain columns: a
+    hot path (an agent opening a ticket) needs only the ids, not the mapped identities."""
+    if not addresses:
+        return {}
+    found = await (await session.connection()).execute(
+        _owners_statement(len(addresses)),
+        {
+            f"{name}{index}": value
+            for index, pair in enumerate(addresses.items())
+            for name, value in zip(("channel", "address"), pair, strict=True)
+        },
+    )
+    return {row.channel: Owner(row.id, row.customer_id) for row in found}
+
+
+@functools.cache
+def _owners_statement(count: int) -> Select[Any]:
+    table = table_of(Identity)
+    return select(table.c.channel, table.c.id, table.c.customer_id).where(
+        or_(
+            *(
+                and_(
+                    table.c.channel == bindparam(f"channel{index}"),
+                    table.c.address == bindparam(f"address{index}"),
+                )
+                for index in range(count)
+            )
+        )
+    )
 
 
 async def find(session: AsyncSession, channel: str, address: str) -> Identity | None:

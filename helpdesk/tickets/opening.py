@@ -376,12 +376,8 @@ async def _find_customer(
             raise CustomerNotFound(customer_id)
     elif not addresses:
         raise TicketRuleError("name the customer: customer_id, email or phone")
-    known: dict[str, Identity] = {}
-    for channel, address in addresses.items():
-        identity = await lookup.find(session, channel, address)
-        if identity is not None:
-            known[channel] = identity
-    owners = {identity.customer_id for identity in known.values()}
+    known = await lookup.owners(session, addresses)
+    owners = {owner.customer_id for owner in known.values()}
     if customer_id is not None and owners - {customer_id}:
         raise TicketRuleError("that address belongs to another customer")
     if len(owners) > 1:
@@ -390,7 +386,7 @@ async def _find_customer(
         customer_id = owners.pop()
         if not await customer_in_sight(session, agent, customer_id):
             raise NotPermitted("this customer's tickets are with another team; ask a supervisor")
-    return customer_id, addresses, {channel: identity.id for channel, identity in known.items()}
+    return customer_id, addresses, {channel: owner.identity_id for channel, owner in known.items()}
 
 
 async def _create_missing(
