@@ -5,8 +5,15 @@ the events after the checkpoint and asks the reaction which it wants; the wanted
 handled in one transaction that locks the checkpoint row, runs the handler with its session and
 moves the checkpoint. What the handler writes and how far the checkpoint moved commit together,
 so after a crash an event is handled again only if its effects were rolled back: every effect
-happens once. On PostgreSQL the row lock is taken with SKIP LOCKED, so several processes share
-the reactions without waiting on each other, and the NOTIFY sent with every append wakes them.
+happens once. On PostgreSQL the row lock is taken with SKIP LOCKED, so several processes never
+wait on each other, and the NOTIFY sent with every append wakes them.
+
+Several processes on PostgreSQL: one of them runs each reaction, the one holding its advisory
+lock (`storage/advisory_lease.py`); the others try for it every `poll_seconds` and take over
+when its holder stops or dies. Without that lease every process would read every round and the
+rounds, split between them, would each carry half the events for the same fixed cost: measured
+with two processes, a fifth more CPU a ticket (docs/benchmarks.md). The lease only saves work;
+the row lock above keeps every effect once even if two processes ever run a round together.
 
 A handler that fails is retried with backoff, one event at a time; an event that still fails
 after `attempts` tries is written to `reaction_failures` with the error, and the reaction goes
@@ -34,6 +41,7 @@ from helpdesk.events.pruning import prune
 from helpdesk.events.reactions import Broadcast, EventTable, Reaction
 from helpdesk.events.status import ReactionStatus, reaction_status
 from helpdesk.events.types import Event
+from helpdesk.storage.advisory_lease import AdvisoryLeases
 from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import (
     EVENTS,
@@ -45,6 +53,10 @@ from helpdesk.storage.event_log import (
 from helpdesk.storage.listener import PostgresListener
 
 log = logging.getLogger(__name__)
+
+# The advisory locks whose holders run the reactions are (this, a checksum of the reaction's
+# name); any constant the processes share.
+REACTIONS_LEASE_NAMESPACE = 0x48455652
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +132,25 @@ class EventDispatcher:
                 on_connect=self.wake,
             )
         )
+        # On PostgreSQL one process at a time runs each reaction (see the module's text).
+        self._leases = (
+            None
+            if db.is_sqlite
+            else AdvisoryLeases(
+                db.url,
+                REACTIONS_LEASE_NAMESPACE,
+                self._routes,
+                retry_seconds=self._settings.poll_seconds,
+                on_gained=self._lease_gained,
+            )
+        )
         db.listen_for_events(self.wake)
+
+    def _runs(self, route: _Route) -> bool:
+        return self._leases is None or self._leases.held(route.reaction.name)
+
+    def _lease_gained(self, name: str) -> None:
+        self._routes[name].wake.set()
 
     def wake(self, types: Iterable[str] | None = None) -> None:
         """Look at the log now: every reaction, or those handling one of `types`."""
@@ -147,6 +177,8 @@ class EventDispatcher:
                 )
         if self._listener is not None:
             await self._listener.start()
+        if self._leases is not None:
+            self._leases.start()
         for task in self._tasks:
             task.start()
         self.wake()
@@ -156,6 +188,8 @@ class EventDispatcher:
             await self._listener.stop()
         for task in self._tasks:
             await task.stop()
+        if self._leases is not None:
+            await self._leases.stop()
         # Where declined events took the cursor: saves reading them again after the restart.
         # Only an optimisation, so it never holds up a shutdown.
         for route in self._routes.values():
@@ -191,6 +225,10 @@ class EventDispatcher:
             started = -self._settings.round_interval_seconds
             while True:
                 await wait_for_event(route.wake, self._settings.poll_seconds)
+                if not self._runs(route):
+                    # Another process holds the lease; gaining it wakes every reaction.
+                    route.wake.clear()
+                    continue
                 while True:
                     # Commits arriving during the pause are read by this round: one round (a
                     # read, and a transaction if any is wanted) for all of them.

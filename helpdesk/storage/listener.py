@@ -19,6 +19,11 @@ from helpdesk.common.background import BackgroundTask
 log = logging.getLogger(__name__)
 
 
+def driver_dsn(database_url: str) -> str:
+    """The helpdesk's database URL as asyncpg itself takes it (without SQLAlchemy's driver)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
 class PostgresListener:
     def __init__(
         self,
@@ -28,7 +33,7 @@ class PostgresListener:
         *,
         on_connect: Callable[[], None] | None = None,
     ) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+        self._dsn = driver_dsn(database_url)
         self._channel = channel
         self._on_notify = on_notify
         self._on_connect = on_connect
