@@ -67,7 +67,7 @@ class DispatchSettings:
     # starts at least this long after the previous one of the same reaction began, whether it
     # was woken by a commit or the previous round was full; after a quiet spell the first
     # event is handled at once.
-    round_interval_seconds: float = 0.05
+    round_interval_seconds: float = 0.1
     attempts: int = 5
     first_retry_seconds: float = 0.2
     retention: timedelta = timedelta(days=3)
