@@ -201,6 +201,24 @@ async def test_two_dispatchers_on_one_database_share_the_work_once(
     assert [m["message_id"] for m in await marks(runtime, "shared")] == ids
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_when_the_process_running_a_reaction_stops_another_takes_it_over(
+    runtime: Runtime, dispatchers: list[EventDispatcher]
+):
+    """One process at a time runs a reaction (its advisory lock); the others take over."""
+    one = await start(runtime, dispatchers, marker("handed_on"))
+    first = await runtime.intake.receive(chat("1", "before"))
+    await one.idle()
+    two = await start(runtime, dispatchers, marker("handed_on"))
+    await one.stop()
+    dispatchers.remove(one)
+    later = [(await runtime.intake.receive(chat(str(n), "after"))).message_id for n in (2, 3)]
+    async with asyncio.timeout(10):
+        await two.idle()
+    handled = [m["message_id"] for m in await marks(runtime, "handed_on")]
+    assert handled == [first.message_id, *later]
+
+
 async def test_old_handled_events_are_pruned(runtime: Runtime, clock: FixedClock):
     await runtime.intake.receive(chat("1", "hello"))
     await runtime.events.idle()
