@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import update
 
 from helpdesk.staff.models import Agent
 from helpdesk.staff.session_cache import SessionCache, generation
+from helpdesk.storage.database import Database
 from tests.conftest import PASSWORD, People, seed_staff
 from tests.support.server import HelpdeskServer
 
@@ -75,6 +78,35 @@ async def test_without_the_memory_another_process_refuses_at_once(
     tmp_path: Path, database_url: str
 ):
     assert await _logged_out_in_one_seen_by_other(tmp_path, database_url, "0") < 0.2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_agent_disabled_by_another_process_is_refused_at_once(
+    tmp_path: Path, database_url: str
+):
+    """A command (here: this test, a third process) changes the agent's row with a plain
+    UPDATE; the servers, remembering the token by default, hear of it with the commit."""
+    await seed_staff(database_url)
+    server = HelpdeskServer(tmp_path / "one", database_url).start(timeout=60)
+    db = Database(database_url)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            login = await http.post(
+                "/api/auth/login", json={"email": People().alice, "password": PASSWORD}
+            )
+            token = login.json()["token"]
+        assert await _me(server.base_url, token) == 200  # remembered now
+        async with db.transaction() as session:
+            await session.execute(
+                update(Agent).where(Agent.email == People().alice).values(active=False)
+            )
+        disabled = time.monotonic()
+        while await _me(server.base_url, token) != 401:
+            assert time.monotonic() - disabled < 0.5, "the server kept the disabled agent"
+            await asyncio.sleep(0.02)
+    finally:
+        await db.dispose()
+        server.stop()
 
 
 def test_a_memory_that_cannot_hear_other_processes_remembers_nothing():

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from helpdesk.staff.models import Agent, Team
 
@@ -64,6 +64,22 @@ def _tell_other_processes(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+
+
+# Tables whose rows say who an agent is and what they may do.
+_AGENT_TABLES = frozenset({"agents", "agent_sessions", "teams", "team_members"})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _agents_written(state: ORMExecuteState) -> None:
+    # The same for UPDATE or DELETE statements (and rows put into a team) sent without objects.
+    statement = state.statement
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(statement, "table", None)
+    name = getattr(table, "name", None)
+    if name in _AGENT_TABLES and (not state.is_insert or name == "team_members"):
+        sessions_changed(state.session)
 
 
 @event.listens_for(Session, "after_flush")
