@@ -77,7 +77,10 @@ async def test_an_admin_manages_agents_rules_and_articles(
 
         alice = page.locator("tr", has_text=People.alice)
         await alice.get_by_label("Capacity").fill("3")
-        await alice.get_by_role("button", name="Save").click()
+        # A saved form reloads the page; the typed value is there before the reload too, so
+        # wait for the reload itself, or the next click may land on the page being replaced.
+        async with page.expect_navigation():
+            await alice.get_by_role("button", name="Save").click()
         await expect(
             page.locator("tr", has_text=People.alice).get_by_label("Capacity")
         ).to_have_value("3")

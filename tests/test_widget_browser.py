@@ -255,12 +255,13 @@ async def test_markup_in_a_reply_is_shown_as_text_and_never_runs(
 
     async def nothing_ran() -> None:
         # A control image that fails to load proves that such errors have had time to fire.
+        # A promise, not `wait_for_function`: polling a string predicate is an eval, which the
+        # page's Content-Security-Policy refuses whenever the first look is too early.
         await page.evaluate(
-            """() => { const img = new Image();
-                       img.onerror = () => { window.__control = 1; };
-                       img.src = '/missing-control.png'; }"""
+            """() => new Promise((resolve) => { const img = new Image();
+                       img.onerror = () => resolve(true);
+                       img.src = '/missing-control.png'; })"""
         )
-        await page.wait_for_function("window.__control === 1")
         assert await page.evaluate("typeof window.__pwned") == "undefined"
         await expect(widget.host.locator("img, script, b")).to_have_count(0)
         assert f"{sqlite_server.base_url}/x" not in requests
