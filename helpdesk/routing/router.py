@@ -183,6 +183,8 @@ class Router:
                 result.held.append(ticket.id)
         if writes.tickets:
             await session.execute(update(Ticket), writes.tickets)
+        if writes.holds:
+            await session.execute(insert(table_of(HeldTicket)), writes.holds)
         if writes.decisions:
             await session.execute(insert(table_of(RoutingDecision)), writes.decisions)
         if writes.audit:
@@ -261,16 +263,16 @@ class Router:
             hold.wait_for_id, hold.wait_until = decision.wait_for_id, decision.wait_until
             hold.reason = decision.reason
             return
-        session.add(
-            HeldTicket(
-                ticket_id=ticket.id,
-                urgency=urgency,
-                held_since=now,
-                team_id=decision.team_id,
-                wait_for_id=decision.wait_for_id,
-                wait_until=decision.wait_until,
-                reason=decision.reason,
-            )
+        writes.holds.append(
+            {
+                "ticket_id": ticket.id,
+                "urgency": urgency,
+                "held_since": now,
+                "team_id": decision.team_id,
+                "wait_for_id": decision.wait_for_id,
+                "wait_until": decision.wait_until,
+                "reason": decision.reason,
+            }
         )
         writes.decisions.append(
             {
@@ -342,6 +344,7 @@ class _Writes:
     """Rows a batch inserts in one statement each, not object by object."""
 
     tickets: list[dict[str, object]] = field(default_factory=list)
+    holds: list[dict[str, object]] = field(default_factory=list)
     decisions: list[dict[str, object]] = field(default_factory=list)
     audit: list[dict[str, object]] = field(default_factory=list)
 

@@ -29,6 +29,7 @@ from helpdesk.sla.models import ACTIVE, SlaTimer, TimerStatus
 from helpdesk.sla.policies import Match, Metric, PolicyBook
 from helpdesk.sla.tiers import customer_tier, customer_tiers
 from helpdesk.staff.models import Team
+from helpdesk.storage import rows
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
 
@@ -179,6 +180,7 @@ class SlaService:
             active.setdefault(timer.ticket_id, set()).add(timer.metric)
         # Timers started now under one policy and calendar are alike but for their ticket.
         started_like: dict[tuple[str, str, str, str], SlaTimer] = {}
+        new_timers: list[SlaTimer] = []
         for ticket in owed:
             match = self.book.match(
                 kind=ticket.kind.value,
@@ -199,8 +201,11 @@ class SlaService:
                     )
                 else:
                     timer = timers.twin(like, ticket.id)
-                session.add(timer)
+                new_timers.append(timer)
             record(session, SlaTimersChanged(ticket.id))
+        # Inserted directly rather than flushed object by object (`storage/rows.py`): nothing
+        # in this transaction reads them back as objects.
+        await rows.insert_all(session, new_timers)
 
     async def match(self, session: AsyncSession, ticket: Ticket) -> Match:
         tier = await customer_tier(session, ticket.customer_id)

@@ -54,8 +54,15 @@ async def insert_one(session: AsyncSession, instance: Base) -> int:
 
 
 async def insert_all(session: AsyncSession, instances: Sequence[Base]) -> None:
-    """INSERT rows of one model whose ids nobody needs (audit entries): one statement."""
-    if instances:
-        table = table_of(type(instances[0]))
-        connection = await session.connection()
-        await connection.execute(_plain(table), [values_of(instance) for instance in instances])
+    """INSERT rows of one model whose ids nobody needs (audit entries, SLA timers): one
+    statement for all the rows that set the same attributes."""
+    if not instances:
+        return
+    table = table_of(type(instances[0]))
+    alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for instance in instances:
+        values = values_of(instance)
+        alike.setdefault(tuple(values), []).append(values)
+    connection = await session.connection()
+    for batch in alike.values():
+        await connection.execute(_plain(table), batch)
