@@ -4,16 +4,21 @@ handles each event once, in order, with its own checkpoint, and a failing event 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.clock import FixedClock
-from helpdesk.events.dispatcher import DispatchSettings, EventDispatcher
+from helpdesk.events.dispatcher import (
+    REACTIONS_LEASE_NAMESPACE,
+    DispatchSettings,
+    EventDispatcher,
+)
 from helpdesk.events.reactions import Reaction
 from helpdesk.events.types import MessageReceived, TicketCreated
 from helpdesk.messages import InboundMessage
@@ -199,6 +204,21 @@ async def test_two_dispatchers_on_one_database_share_the_work_once(
     ]
     await asyncio.gather(one.idle(), two.idle())
     assert [m["message_id"] for m in await marks(runtime, "shared")] == ids
+    # One of the two runs the reaction, the other only waits for its lease.
+    assert await lease_holders(runtime, "shared") == 1
+
+
+async def lease_holders(runtime: Runtime, reaction: str) -> int:
+    """Connections holding the reaction's advisory lock, as PostgreSQL lists them."""
+    async with runtime.db.read() as session:
+        held = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid = :namespace AND objid = :key AND objsubid = 2"
+            ),
+            {"namespace": REACTIONS_LEASE_NAMESPACE, "key": zlib.crc32(reaction.encode())},
+        )
+    return int(held or 0)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -217,6 +237,7 @@ async def test_when_the_process_running_a_reaction_stops_another_takes_it_over(
         await two.idle()
     handled = [m["message_id"] for m in await marks(runtime, "handed_on")]
     assert handled == [first.message_id, *later]
+    assert await lease_holders(runtime, "handed_on") == 1
 
 
 async def test_old_handled_events_are_pruned(runtime: Runtime, clock: FixedClock):

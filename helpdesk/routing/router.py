@@ -179,7 +179,7 @@ class Router:
                 self._assign(session, writes, ticket, agent, decision, rule, trigger, now)
                 result.assigned[ticket.id] = agent.agent_id
             else:
-                self._hold(session, writes, ticket, hold, decision, trigger, now)
+                self._hold(writes, ticket, hold, decision, trigger, now)
                 result.held.append(ticket.id)
         if writes.tickets:
             await session.execute(update(Ticket), writes.tickets)
@@ -246,7 +246,6 @@ class Router:
 
     def _hold(
         self,
-        session: AsyncSession,
         writes: _Writes,
         ticket: Ticket,
         hold: HeldTicket | None,

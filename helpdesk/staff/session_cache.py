@@ -27,6 +27,8 @@ from helpdesk.staff.models import Agent, Team
 
 # Every process holding a memory LISTENs here; the payload carries nothing.
 NOTIFY_CHANNEL = "helpdesk_sessions"
+# In a session's `info` while its commit is to NOTIFY.
+_TELLING = "helpdesk.sessions_changed"
 
 # Beyond this many live tokens the memory starts again empty rather than grow.
 MAX_ENTRIES = 10_000
@@ -56,11 +58,15 @@ def sessions_changed(session: Session) -> None:
     tell the other processes with the commit."""
     _bump()
     event.listen(session, "after_commit", _bump, once=True)
-    event.listen(session, "before_commit", _tell_other_processes, once=True)
+    # Once per transaction, however many changes it makes.
+    if not session.info.get(_TELLING):
+        session.info[_TELLING] = True
+        event.listen(session, "before_commit", _tell_other_processes, once=True)
 
 
 def _tell_other_processes(session: Session) -> None:
     # A NOTIFY is delivered when its transaction commits, and not at all if it rolls back.
+    session.info.pop(_TELLING, None)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")

@@ -16,7 +16,7 @@ so asyncpg prepares each shape once per connection.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,26 +90,18 @@ def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     parameters SQLAlchemy would send NULL for them. Server defaults are left to the server."""
     for key, default in _defaults(table):
         if key not in values:
-            values[key] = default()
+            values[key] = default.arg(None) if default.is_callable else default.arg
     return values
 
 
 @functools.cache
-def _defaults(table: Table) -> tuple[tuple[str, Callable[[], Any]], ...]:
-    found: list[tuple[str, Callable[[], Any]]] = []
-    for column in table.c:
-        default = column.default
-        if default is None:
-            continue
-        if default.is_scalar:
-            found.append((column.key, functools.partial(_same, default.arg)))  # type: ignore[attr-defined]
-        elif default.is_callable:
-            found.append((column.key, functools.partial(default.arg, None)))  # type: ignore[attr-defined]
-    return tuple(found)
-
-
-def _same(value: Any) -> Any:
-    return value
+def _defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """(column, its Python-side default) for the columns that have one."""
+    return tuple(
+        (column.key, column.default)
+        for column in table.c
+        if column.default is not None and (column.default.is_scalar or column.default.is_callable)
+    )
 
 
 def _name(table_index: int, row: int, column: str) -> str:

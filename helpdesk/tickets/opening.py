@@ -10,7 +10,6 @@ ticket the first request opened.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -201,29 +200,15 @@ async def _open_on_touch_point(
     """The ticket, the call or visit on it, both audit entries and both events: the rows
     `touchpoints.log` would write after a flush, inserted directly (`storage/rows.py`), since
     nothing else in the transaction reads them back."""
-    opening = planned.opening
-    point = touchpoints.TouchPoint(
-        opening.channel,
-        opening.direction,
-        opening.text,
-        opening.duration_seconds,
-        identity_id=addressed.get("phone") if opening.channel == "phone" else None,
-    )
-    touchpoints.check(point)
-    ticket = _new_ticket(planned, customer_id, now)
-    # Written with the ticket's first row, rather than updated after it.
-    touchpoints.counts_on(ticket, opening.direction, now)
+    point = _touch_point(planned.opening, addressed)
+    ticket = _touch_point_ticket(planned, customer_id, now)
     await rows.insert_one(session, ticket)
     # The key was looked up by `plan`: a repeat has returned already.
     message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
     await rows.insert_one(session, message)
-    logged = touchpoints.logged_entry(agent, ticket, message, point, now=now)
-    await rows.insert_all(session, [_opened_entry(agent, planned, ticket, created, now), logged])
-    record(
-        session,
-        _created(agent, ticket),
-        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
-    )
+    trail, events = _logged(agent, planned, ticket, message, point, created=created, now=now)
+    await rows.insert_all(session, trail)
+    record(session, *events)
     return Opened(ticket, message, customer_created=created, customer_name=name)
 
 
@@ -236,10 +221,6 @@ async def open_on_touch_point_at_once(
     events can name each other. A key or an address committed meanwhile fails the statement
     on a unique constraint, as it fails `write`."""
     opening = planned.opening
-    point = touchpoints.TouchPoint(
-        opening.channel, opening.direction, opening.text, opening.duration_seconds
-    )
-    touchpoints.check(point)
     missing = [(c, a) for c, a in planned.addresses.items() if c not in planned.known]
     created = planned.customer_id is None
     contact_name = opening.contact.name
@@ -250,42 +231,76 @@ async def open_on_touch_point_at_once(
             # trail is read in id order.
             {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1, AuditEntry: 2},
         )
-        rows: list[Base] = []
+        new_rows: list[Base] = []
         customer_id, name = planned.customer_id, None
         if customer_id is None:
             channel, address = missing[0]
             customer = lookup.new_customer(channel, address, name=contact_name, now=now)
             customer.id = customer_id = ids[Customer][0]
             name = customer.name
-            rows.append(customer)
+            new_rows.append(customer)
         addressed = dict(planned.known)
         for (channel, address), identity_id in zip(missing, ids[Identity], strict=True):
             identity = lookup.new_identity(
                 customer_id, channel, address, name=contact_name, now=now
             )
             identity.id = addressed[channel] = identity_id
-            rows.append(identity)
-        if opening.channel == "phone":
-            point = dataclasses.replace(point, identity_id=addressed.get("phone"))
-        ticket = _new_ticket(planned, customer_id, now)
+            new_rows.append(identity)
+        point = _touch_point(opening, addressed)
+        ticket = _touch_point_ticket(planned, customer_id, now)
         ticket.id = ids[Ticket][0]
-        touchpoints.counts_on(ticket, opening.direction, now)
         message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
         message.id = ids[Message][0]
-        trail = [
-            _opened_entry(agent, planned, ticket, created, now),
-            touchpoints.logged_entry(agent, ticket, message, point, now=now),
-        ]
+        trail, events = _logged(agent, planned, ticket, message, point, created=created, now=now)
         for entry, entry_id in zip(trail, ids[AuditEntry], strict=True):
             entry.id = entry_id
-        rows += [ticket, message, *trail]
-        events = [
-            _created(agent, ticket),
-            TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
-        ]
-        await insert_with_events(connection, rows, events, now)
+        await insert_with_events(connection, [*new_rows, ticket, message, *trail], events, now)
     db.events_committed(type_names(events))
     return Opened(ticket, message, customer_created=created, customer_name=name)
+
+
+def _touch_point(opening: Opening, addressed: dict[str, int]) -> touchpoints.TouchPoint:
+    """The call or visit an opening logs, checked; a call names the phone identity it came
+    by or went to."""
+    point = touchpoints.TouchPoint(
+        opening.channel,
+        opening.direction,
+        opening.text,
+        opening.duration_seconds,
+        identity_id=addressed.get("phone") if opening.channel == "phone" else None,
+    )
+    touchpoints.check(point)
+    return point
+
+
+def _touch_point_ticket(planned: Plan, customer_id: int, now: datetime) -> Ticket:
+    ticket = _new_ticket(planned, customer_id, now)
+    # Written with the ticket's first row, rather than updated after it.
+    touchpoints.counts_on(ticket, planned.opening.direction, now)
+    return ticket
+
+
+def _logged(
+    agent: Agent,
+    planned: Plan,
+    ticket: Ticket,
+    message: Message,
+    point: touchpoints.TouchPoint,
+    *,
+    created: bool,
+    now: datetime,
+) -> tuple[list[AuditEntry], tuple[TicketCreated, TouchPointLogged]]:
+    """The audit trail (opened, then the call or visit) and the events of a touch point's
+    new ticket."""
+    trail = [
+        _opened_entry(agent, planned, ticket, created, now),
+        touchpoints.logged_entry(agent, ticket, message, point, now=now),
+    ]
+    events = (
+        _created(agent, ticket),
+        TouchPointLogged(ticket.id, message.id, point.channel, point.direction.value, agent.id),
+    )
+    return trail, events
 
 
 def _new_ticket(planned: Plan, customer_id: int, now: datetime) -> Ticket:
