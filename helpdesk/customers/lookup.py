@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Customer, Identity
+from helpdesk.storage import driver_statement
 from helpdesk.storage.base import table_of
 from helpdesk.storage.rows import insert_one
 
@@ -65,7 +66,8 @@ async def owners(session: AsyncSession, addresses: dict[str, str]) -> dict[str, 
     hot path (an agent opening a ticket) needs only the ids, not the mapped identities."""
     if not addresses:
         return {}
-    found = await (await session.connection()).execute(
+    found = await driver_statement.fetch(
+        await session.connection(),
         _owners_statement(len(addresses)),
         {
             f"{name}{index}": value
@@ -73,7 +75,7 @@ async def owners(session: AsyncSession, addresses: dict[str, str]) -> dict[str, 
             for name, value in zip(("channel", "address"), pair, strict=True)
         },
     )
-    return {row.channel: Owner(row.id, row.customer_id) for row in found}
+    return {channel: Owner(identity_id, customer_id) for channel, identity_id, customer_id in found}
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, insert, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpdesk.storage import driver_statement
 from helpdesk.storage.base import Base, table_of
 from helpdesk.storage.event_log import append_parameters, locked_append_and_notify
 from helpdesk.storage.rows import values_of
@@ -43,7 +44,9 @@ async def draw_ids(
     tables = tuple(table_of(model).name for model in wanted)
     parameters = {f"n{index}": count for index, count in enumerate(wanted.values())}
     by_name = {table_of(model).name: model for model in wanted}
-    for name, new_id in await connection.execute(_draw_statement(tables), parameters):
+    for name, new_id in await driver_statement.fetch(
+        connection, _draw_statement(tables), parameters
+    ):
         drawn[by_name[name]].append(int(new_id))
     for ids in drawn.values():
         ids.sort()
@@ -82,7 +85,7 @@ async def insert_with_events(
                 parameters[_name(index, number, column)] = value[column]
     if events:
         parameters.update(append_parameters(events, now))
-    await connection.execute(_statement(tuple(shape), bool(events)), parameters)
+    await driver_statement.fetch(connection, _statement(tuple(shape), bool(events)), parameters)
 
 
 def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
