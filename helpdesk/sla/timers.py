@@ -39,28 +39,6 @@ def start(
     return timer
 
 
-def twin(timer: SlaTimer, ticket_id: int) -> SlaTimer:
-    """A timer just started (`start`) copied for another ticket started at the same moment
-    under the same policy and calendar: the business-time arithmetic is done once per round."""
-    return SlaTimer(
-        ticket_id=ticket_id,
-        metric=timer.metric,
-        policy=timer.policy,
-        calendar=timer.calendar,
-        fingerprint=timer.fingerprint,
-        status=timer.status,
-        target_seconds=timer.target_seconds,
-        used_seconds=timer.used_seconds,
-        started_at=timer.started_at,
-        resumed_at=timer.resumed_at,
-        step=timer.step,
-        updated_at=timer.updated_at,
-        due_at=timer.due_at,
-        next_fire_at=timer.next_fire_at,
-        reassure_at=timer.reassure_at,
-    )
-
-
 def used(timer: SlaTimer, calendar: BusinessCalendar, now: datetime) -> timedelta:
     """Business time used so far."""
     spent = timedelta(seconds=timer.used_seconds)

@@ -56,13 +56,18 @@ async def insert_one(session: AsyncSession, instance: Base) -> int:
 async def insert_all(session: AsyncSession, instances: Sequence[Base]) -> None:
     """INSERT rows of one model whose ids nobody needs (audit entries, SLA timers): one
     statement for all the rows that set the same attributes."""
-    if not instances:
-        return
-    table = table_of(type(instances[0]))
+    if instances:
+        await insert_values(session, type(instances[0]), [values_of(i) for i in instances])
+
+
+async def insert_values(
+    session: AsyncSession, model: type[Base], values: Sequence[dict[str, Any]]
+) -> None:
+    """`insert_all` for rows given as their column values (`values_of`)."""
+    table = table_of(model)
     alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for instance in instances:
-        values = values_of(instance)
-        alike.setdefault(tuple(values), []).append(values)
+    for row in values:
+        alike.setdefault(tuple(row), []).append(row)
     connection = await session.connection()
     for batch in alike.values():
         await connection.execute(_plain(table), batch)
