@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.common.background import BackgroundTask, wait_for_event
 from helpdesk.common.clock import Clock
+from helpdesk.events import round_statements as statements
 from helpdesk.events.broadcasts import Broadcaster
 from helpdesk.events.pruning import prune
 from helpdesk.events.reactions import Broadcast, EventTable, Reaction
@@ -44,7 +45,6 @@ from helpdesk.events.types import Event
 from helpdesk.storage.advisory_lease import AdvisoryLeases
 from helpdesk.storage.database import Database
 from helpdesk.storage.event_log import (
-    EVENTS,
     NOTIFY_CHANNEL,
     ReactionCheckpoint,
     ReactionFailure,
@@ -282,32 +282,20 @@ class EventDispatcher:
         transaction that claims the checkpoint, handles them and moves it."""
         reaction = route.reaction
         async with self._db.lookup() as session:
+            connection = await session.connection()
             # Every event up to the newest one visible is committed (`event_log`), so the
             # checkpoint may pass over the ones of other types up to there. One statement
             # reads both (a round trip less per round).
             stored, upper = (
-                await session.execute(
-                    select(
-                        select(ReactionCheckpoint.last_event_id)
-                        .where(ReactionCheckpoint.name == reaction.name)
-                        .scalar_subquery(),
-                        select(func.coalesce(func.max(EVENTS.c.id), 0)).scalar_subquery(),
-                    )
-                )
+                await connection.execute(statements.position(), {"reaction": reaction.name})
             ).one()
             start = max(route.cursor, stored or 0)
             if upper <= start:
                 return False
             rows = (
-                await session.execute(
-                    select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
-                    .where(
-                        EVENTS.c.id > start,
-                        EVENTS.c.id <= upper,
-                        EVENTS.c.type.in_(route.types),
-                    )
-                    .order_by(EVENTS.c.id)
-                    .limit(limit)
+                await connection.execute(
+                    statements.events_between(tuple(route.types), bounded=True),
+                    {"start": start, "upper": upper, "limit": limit},
                 )
             ).all()
         full = len(rows) == limit
@@ -340,26 +328,19 @@ class EventDispatcher:
             return
         route.stored_at = loop.time()
         async with self._db.transaction() as session:
-            await session.execute(
-                update(ReactionCheckpoint)
-                .where(
-                    ReactionCheckpoint.name == route.reaction.name,
-                    ReactionCheckpoint.last_event_id < route.cursor,
-                )
-                .values(last_event_id=route.cursor, updated_at=self._clock.now())
+            await (await session.connection()).execute(
+                statements.advance(only_forward=True),
+                {"reaction": route.reaction.name, "last": route.cursor, "at": self._clock.now()},
             )
 
     async def _claim(self, session: AsyncSession, name: str) -> int | None:
-        query = select(ReactionCheckpoint.last_event_id).where(ReactionCheckpoint.name == name)
-        if not self._db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        return await session.scalar(query)
+        query = statements.claim(skip_locked=not self._db.is_sqlite)
+        return (await (await session.connection()).execute(query, {"reaction": name})).scalar()
 
     async def _advance(self, session: AsyncSession, name: str, event_id: int) -> None:
-        await session.execute(
-            update(ReactionCheckpoint)
-            .where(ReactionCheckpoint.name == name)
-            .values(last_event_id=event_id, updated_at=self._clock.now())
+        await (await session.connection()).execute(
+            statements.advance(only_forward=False),
+            {"reaction": name, "last": event_id, "at": self._clock.now()},
         )
 
     async def _give_up(self, route: _Route, error: Exception) -> None:
@@ -371,14 +352,9 @@ class EventDispatcher:
             if cursor is None:
                 return
             rows = (
-                await session.execute(
-                    select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
-                    .where(
-                        EVENTS.c.id > max(cursor, route.cursor),
-                        EVENTS.c.type.in_(route.types),
-                    )
-                    .order_by(EVENTS.c.id)
-                    .limit(self._settings.batch_size)
+                await (await session.connection()).execute(
+                    statements.events_between(tuple(route.types), bounded=False),
+                    {"start": max(cursor, route.cursor), "limit": self._settings.batch_size},
                 )
             ).all()
             failing = next(
