@@ -8,13 +8,12 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import select
-
 from helpdesk.common.background import wait_for_event
+from helpdesk.events import round_statements as statements
 from helpdesk.events.reactions import Broadcast
 from helpdesk.events.types import Event
 from helpdesk.storage.database import Database
-from helpdesk.storage.event_log import EVENTS, latest_id
+from helpdesk.storage.event_log import latest_id
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +72,12 @@ class Broadcaster:
             # Autocommit reads: every event up to `upper` is committed (`event_log`), so the
             # two statements need not share a snapshot, and BEGIN and ROLLBACK are saved.
             async with self._db.lookup() as session:
-                upper = await latest_id(session)
+                connection = await session.connection()
+                upper = await latest_id(connection)
                 rows = (
-                    await session.execute(
-                        select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.payload)
-                        .where(
-                            EVENTS.c.id > self.cursor,
-                            EVENTS.c.id <= upper,
-                            EVENTS.c.type.in_(self._handlers),
-                        )
-                        .order_by(EVENTS.c.id)
-                        .limit(self._batch_size)
+                    await connection.execute(
+                        statements.events_between(tuple(self._handlers), bounded=True),
+                        {"start": self.cursor, "upper": upper, "limit": self._batch_size},
                     )
                 ).all()
             for row in rows:
