@@ -2,10 +2,10 @@
 and run as plain Core.
 
 Every reaction runs several rounds a second under load, each reading its checkpoint and the log
-and moving the checkpoint; the broadcasts read the log as often. Built anew each round through the ORM, these small statements cost
-more Python than the queries cost PostgreSQL (py-spy: the ORM's bulk UPDATE machinery alone was
-a third of a round); here each is built once, with bound parameters, and runs on the session's
-connection.
+and moving the checkpoint; the broadcasts read the log as often. Built anew each round through
+the ORM, these small statements cost more Python than the queries cost PostgreSQL (py-spy: the
+ORM's bulk UPDATE machinery alone was a third of a round); here each is built once, with bound
+parameters, and runs on the session's connection.
 """
 
 from __future__ import annotations

@@ -96,14 +96,16 @@ class Database:
             yield connection
 
     @contextlib.asynccontextmanager
-    async def autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
-        """PostgreSQL only: a connection on which each statement commits on its own, for a
-        writer whose whole write is one statement (`storage/one_statement.py`). It appends
-        its events in that statement and calls `events_committed` after it."""
+    async def autocommit_session(self) -> AsyncIterator[AsyncSession]:
+        """PostgreSQL only: a session on which each statement commits on its own, for a request
+        that reads a little and then writes everything in one statement on the session's
+        connection (`storage/one_statement.py`): one pooled connection for both. The writer
+        appends its events in that statement and calls `events_committed` after it. Never
+        flush objects through it: each would commit on its own."""
         if self._autocommit is None:
             raise RuntimeError("SQLite has no autocommit writer; use transaction()")
-        async with self._autocommit.connect() as connection:
-            yield connection
+        async with self.sessions(bind=self._autocommit) as session:
+            yield session
 
     def events_committed(self, types: Iterable[str]) -> None:
         """Tell this process's listeners (the dispatcher) that events of these types are in
@@ -139,7 +141,7 @@ class Database:
             async with self.read() as session:
                 yield session
             return
-        async with self.sessions(bind=self._autocommit) as session:
+        async with self.autocommit_session() as session:
             yield session
 
     async def migrate(self) -> None:

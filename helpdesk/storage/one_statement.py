@@ -4,9 +4,9 @@ A request that only adds rows (an agent logging a call on a new ticket) spends f
 round trips, BEGIN and COMMIT and per-statement Python than PostgreSQL spends on the rows. Here
 the rows, with their ids drawn beforehand (`draw_ids`, so that events and audit entries can name
 them), go in as one data-modifying WITH together with the locked event append
-(`event_log.locked_append_and_notify`). The caller runs it in autocommit
-(`Database.autocommit_connection`): a single statement is its own transaction, so the rows and
-their events commit together or not at all. A unique or foreign key violation fails the whole
+(`event_log.locked_append_and_notify`). The caller runs it in autocommit (on the connection of
+`Database.autocommit_session`): a single statement is its own transaction, so the rows and their
+events commit together or not at all. A unique or foreign key violation fails the whole
 statement as any transaction would, with the same IntegrityError.
 
 The statement's text depends only on its shape (which tables, how many rows, which columns),
@@ -69,6 +69,10 @@ async def insert_with_events(
     """INSERT the new mapped objects and append the events, as one statement. The inserts run
     in no set order: give ids (`draw_ids`) to rows whose order matters or that others name.
     Objects of one model must set the same attributes."""
+    sync = connection.sync_connection
+    if sync is None or sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        # In a transaction the rows would wait for a commit nobody sends.
+        raise RuntimeError("insert_with_events needs an autocommit connection")
     grouped: dict[Table, list[dict[str, Any]]] = {}
     for row in rows:
         table = table_of(type(row))

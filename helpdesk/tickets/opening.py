@@ -213,10 +213,11 @@ async def _open_on_touch_point(
 
 
 async def open_on_touch_point_at_once(
-    db: Database, agent: Agent, planned: Plan, *, now: datetime
+    db: Database, session: AsyncSession, agent: Agent, planned: Plan, *, now: datetime
 ) -> Opened:
-    """PostgreSQL: what `write` does for a touch point, as one statement in autocommit
-    (`storage/one_statement.py`): the new customer and identities, the ticket, the call or
+    """PostgreSQL: what `write` does for a touch point, as one statement on the connection of
+    `session`, which `plan` read through (`Database.autocommit_session`,
+    `storage/one_statement.py`): the new customer and identities, the ticket, the call or
     visit, both audit entries and both events. Ids are drawn first so that the rows and the
     events can name each other. A key or an address committed meanwhile fails the statement
     on a unique constraint, as it fails `write`."""
@@ -224,37 +225,35 @@ async def open_on_touch_point_at_once(
     missing = [(c, a) for c, a in planned.addresses.items() if c not in planned.known]
     created = planned.customer_id is None
     contact_name = opening.contact.name
-    async with db.autocommit_connection() as connection:
-        ids = await draw_ids(
-            connection,
-            # The audit entries too: the statement's inserts run in no set order, and the
-            # trail is read in id order.
-            {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1, AuditEntry: 2},
-        )
-        new_rows: list[Base] = []
-        customer_id, name = planned.customer_id, None
-        if customer_id is None:
-            channel, address = missing[0]
-            customer = lookup.new_customer(channel, address, name=contact_name, now=now)
-            customer.id = customer_id = ids[Customer][0]
-            name = customer.name
-            new_rows.append(customer)
-        addressed = dict(planned.known)
-        for (channel, address), identity_id in zip(missing, ids[Identity], strict=True):
-            identity = lookup.new_identity(
-                customer_id, channel, address, name=contact_name, now=now
-            )
-            identity.id = addressed[channel] = identity_id
-            new_rows.append(identity)
-        point = _touch_point(opening, addressed)
-        ticket = _touch_point_ticket(planned, customer_id, now)
-        ticket.id = ids[Ticket][0]
-        message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
-        message.id = ids[Message][0]
-        trail, events = _logged(agent, planned, ticket, message, point, created=created, now=now)
-        for entry, entry_id in zip(trail, ids[AuditEntry], strict=True):
-            entry.id = entry_id
-        await insert_with_events(connection, [*new_rows, ticket, message, *trail], events, now)
+    connection = await session.connection()
+    ids = await draw_ids(
+        connection,
+        # The audit entries too: the statement's inserts run in no set order, and the
+        # trail is read in id order.
+        {Customer: int(created), Identity: len(missing), Ticket: 1, Message: 1, AuditEntry: 2},
+    )
+    new_rows: list[Base] = []
+    customer_id, name = planned.customer_id, None
+    if customer_id is None:
+        channel, address = missing[0]
+        customer = lookup.new_customer(channel, address, name=contact_name, now=now)
+        customer.id = customer_id = ids[Customer][0]
+        name = customer.name
+        new_rows.append(customer)
+    addressed = dict(planned.known)
+    for (channel, address), identity_id in zip(missing, ids[Identity], strict=True):
+        identity = lookup.new_identity(customer_id, channel, address, name=contact_name, now=now)
+        identity.id = addressed[channel] = identity_id
+        new_rows.append(identity)
+    point = _touch_point(opening, addressed)
+    ticket = _touch_point_ticket(planned, customer_id, now)
+    ticket.id = ids[Ticket][0]
+    message = touchpoints.new_message(agent, ticket, point, now=now, external_id=planned.key)
+    message.id = ids[Message][0]
+    trail, events = _logged(agent, planned, ticket, message, point, created=created, now=now)
+    for entry, entry_id in zip(trail, ids[AuditEntry], strict=True):
+        entry.id = entry_id
+    await insert_with_events(connection, [*new_rows, ticket, message, *trail], events, now)
     db.events_committed(type_names(events))
     return Opened(ticket, message, customer_created=created, customer_name=name)
 

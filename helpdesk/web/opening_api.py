@@ -101,11 +101,13 @@ async def open_ticket(
 
     tries = 0
 
+    async def repeated(session: AsyncSession, earlier: opening.Opened) -> TicketOpened:
+        return answer(earlier, await customer_name(session, earlier.ticket.customer_id))
+
     async def planned_and_written(session: AsyncSession) -> TicketOpened:
         planned = await opening.plan(session, agent, request_, look_for_repeat=tries > 1)
         if planned.repeat is not None:
-            name = await customer_name(session, planned.repeat.ticket.customer_id)
-            return answer(planned.repeat, name)
+            return await repeated(session, planned.repeat)
         return await written(session, planned)
 
     async def attempt() -> TicketOpened:
@@ -120,25 +122,29 @@ async def open_ticket(
             # parallel (measured: sharing commits through one connection gained nothing here).
             async with runtime.db.transaction() as session:
                 return await _answered(planned_and_written(session))
-        # The reads first, outside any transaction (and on SQLite outside the one writer's
-        # turn), then the inserts.
+        if not runtime.db.is_sqlite:
+            # A call or a visit on PostgreSQL: the reads, then every row and event in one
+            # statement, on one autocommit connection.
+            async with runtime.db.autocommit_session() as session:
+                planned = await _answered(
+                    opening.plan(session, agent, request_, look_for_repeat=tries > 1)
+                )
+                if planned.repeat is not None:
+                    return await repeated(session, planned.repeat)
+                opened = await _answered(
+                    opening.open_on_touch_point_at_once(
+                        runtime.db, session, agent, planned, now=runtime.clock.now()
+                    )
+                )
+                return await named(session, opened)
+        # SQLite: the reads first, outside the one writer's turn, then the inserts in a commit
+        # shared with the creations arriving meanwhile (`runtime.ticket_openings`).
         async with runtime.db.lookup() as session:
             planned = await _answered(
                 opening.plan(session, agent, request_, look_for_repeat=tries > 1)
             )
             if planned.repeat is not None:
-                name = await customer_name(session, planned.repeat.ticket.customer_id)
-                return answer(planned.repeat, name)
-            if not runtime.db.is_sqlite:
-                # A call or a visit on PostgreSQL: every row and event in one statement.
-                opened = await _answered(
-                    opening.open_on_touch_point_at_once(
-                        runtime.db, agent, planned, now=runtime.clock.now()
-                    )
-                )
-                return await named(session, opened)
-        # SQLite: in a commit shared with the creations arriving meanwhile
-        # (`runtime.ticket_openings`).
+                return await repeated(session, planned.repeat)
         return await _answered(runtime.ticket_openings.run(lambda s: written(s, planned)))
 
     # One more try than elsewhere: the first may only have found the key repeated.
