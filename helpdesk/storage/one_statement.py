@@ -84,9 +84,8 @@ async def insert_with_events(
         if any(tuple(value) != columns for value in values):
             raise ValueError(f"rows of {table.name} set different columns")
         shape.append((table, columns, len(values)))
-        for number, value in enumerate(values):
-            for column in columns:
-                parameters[_name(index, number, column)] = value[column]
+        for names, value in zip(_row_names(index, columns, len(values)), values, strict=True):
+            parameters.update(zip(names, map(value.__getitem__, columns), strict=True))
     if events:
         parameters.update(append_parameters(events, now))
     await driver_statement.fetch(connection, _statement(tuple(shape), bool(events)), parameters)
@@ -113,6 +112,16 @@ def _defaults(table: Table) -> tuple[tuple[str, Any], ...]:
 
 def _name(table_index: int, row: int, column: str) -> str:
     return f"t{table_index}_{row}_{column}"
+
+
+@functools.cache
+def _row_names(
+    table_index: int, columns: tuple[str, ...], count: int
+) -> tuple[tuple[str, ...], ...]:
+    """Each row's parameter names, in the order of `columns`."""
+    return tuple(
+        tuple(_name(table_index, row, column) for column in columns) for row in range(count)
+    )
 
 
 @functools.cache
