@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers.models import Account, Customer
+from helpdesk.storage.among import among
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ async def standings(session: AsyncSession, customer_ids: Iterable[int]) -> dict[
             Account.backup_id,
         )
         .outerjoin(Account, Account.id == Customer.account_id)
-        .where(Customer.id.in_(ids))
+        .where(among(session, Customer.id, ids))
     )
     return {
         row.id: Standing(

@@ -15,6 +15,7 @@ from helpdesk.routing.pipeline import Relationship
 from helpdesk.routing.rules import Rule, TicketFacts
 from helpdesk.routing.settings import RuleSettings
 from helpdesk.staff.models import Team
+from helpdesk.storage.among import among
 from helpdesk.tickets.models import Direction, Message, Ticket
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ async def ticket_facts(
     customers = {
         row.id: row
         for row in await session.execute(
-            select(Customer.id, Customer.language).where(Customer.id.in_(customer_ids))
+            select(Customer.id, Customer.language).where(among(session, Customer.id, customer_ids))
         )
     }
     texts = await _first_texts(session, [t.id for t in tickets]) if with_text else {}
@@ -99,7 +100,7 @@ async def ticket_facts(
 async def _first_texts(session: AsyncSession, ticket_ids: list[int]) -> dict[int, str]:
     first = (
         select(func.min(Message.id))
-        .where(Message.ticket_id.in_(ticket_ids), Message.direction == Direction.IN)
+        .where(among(session, Message.ticket_id, ticket_ids), Message.direction == Direction.IN)
         .group_by(Message.ticket_id)
     )
     rows = await session.execute(

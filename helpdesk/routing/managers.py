@@ -18,6 +18,7 @@ from helpdesk.customers.standing import standings
 from helpdesk.routing.models import CustomerManager, PortfolioHandover
 from helpdesk.routing.pipeline import Relationship
 from helpdesk.staff.models import Agent
+from helpdesk.storage.among import among
 
 
 class ManagerError(ValueError):
@@ -36,7 +37,7 @@ async def relationships_for(
     own = {
         row.customer_id: row
         for row in await session.scalars(
-            select(CustomerManager).where(CustomerManager.customer_id.in_(ids))
+            select(CustomerManager).where(among(session, CustomerManager.customer_id, ids))
         )
     }
     relationships = {}

@@ -40,6 +40,7 @@ from helpdesk.routing.pipeline import (
 from helpdesk.routing.profiles import candidates, exact_loads
 from helpdesk.routing.rules import Rule, first_match
 from helpdesk.routing.settings import RoutingSettings
+from helpdesk.storage.among import among
 from helpdesk.storage.base import table_of
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import OPEN_STATUSES, AuditEntry, AuthorType, Priority, Ticket
@@ -289,7 +290,7 @@ class Router:
     async def _lock_tickets(
         self, session: AsyncSession, ticket_ids: Sequence[int], skip_locked: bool
     ) -> list[Ticket]:
-        query = select(Ticket).where(Ticket.id.in_(list(ticket_ids))).order_by(Ticket.id)
+        query = select(Ticket).where(among(session, Ticket.id, ticket_ids)).order_by(Ticket.id)
         if not self._is_sqlite:
             query = query.with_for_update(skip_locked=skip_locked)
         return list(await session.scalars(query))
@@ -334,7 +335,9 @@ class Router:
         return {row.team_id: row.strategy for row in rows}
 
     async def _holds(self, session: AsyncSession, ticket_ids: list[int]) -> dict[int, HeldTicket]:
-        rows = await session.scalars(select(HeldTicket).where(HeldTicket.ticket_id.in_(ticket_ids)))
+        rows = await session.scalars(
+            select(HeldTicket).where(among(session, HeldTicket.ticket_id, ticket_ids))
+        )
         return {row.ticket_id: row for row in rows}
 
 

@@ -31,6 +31,7 @@ from helpdesk.sla.policies import Match, Metric, PolicyBook
 from helpdesk.sla.tiers import customer_tier, customer_tiers
 from helpdesk.staff.models import Team
 from helpdesk.storage import rows
+from helpdesk.storage.among import among
 from helpdesk.storage.event_log import record
 from helpdesk.tickets.models import AuthorType, Message, Ticket, TicketKind, TicketStatus
 
@@ -90,7 +91,7 @@ class SlaService:
         (each `session.get` then finds its ticket in the session), and a run of new tickets
         (most of a busy mailbox's round) takes a few statements for all, not several each."""
         ids = sorted({getattr(event, "ticket_id", 0) for event in events})
-        loaded = await session.scalars(select(Ticket).where(Ticket.id.in_(ids)))
+        loaded = await session.scalars(select(Ticket).where(among(session, Ticket.id, ids)))
         tickets = {ticket.id: ticket for ticket in loaded}
         run: list[Event] = []
         for event in events:
@@ -175,7 +176,8 @@ class SlaService:
         }
         running = await session.scalars(
             select(SlaTimer)
-            .where(SlaTimer.ticket_id.in_([t.id for t in owed]), SlaTimer.status.in_(ACTIVE))
+            .where(among(session, SlaTimer.ticket_id, [t.id for t in owed]))
+            .where(SlaTimer.status.in_(ACTIVE))
             .order_by(SlaTimer.id)
             .with_for_update()
         )
