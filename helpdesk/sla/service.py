@@ -120,7 +120,7 @@ class SlaService:
         now = self._clock.now()
         wrote = await session.execute(
             select(Message.id, Message.author_type).where(
-                Message.id.in_(sorted({e.message_id for e in events}))
+                among(session, Message.id, sorted({e.message_id for e in events}))
             )
         )
         authors = {row.id: row.author_type for row in wrote}
@@ -133,7 +133,8 @@ class SlaService:
             return
         running = await session.scalars(
             select(SlaTimer)
-            .where(SlaTimer.ticket_id.in_(sorted(set(answered))), SlaTimer.status.in_(ACTIVE))
+            .where(among(session, SlaTimer.ticket_id, sorted(set(answered))))
+            .where(SlaTimer.status.in_(ACTIVE))
             .order_by(SlaTimer.id)
             .with_for_update()
         )
