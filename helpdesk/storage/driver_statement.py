@@ -66,7 +66,9 @@ async def fetch(
     connection: AsyncConnection, statement: Executable, parameters: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """Run `statement` and return its rows as tuples: on PostgreSQL straight on the connection's
-    asyncpg connection, elsewhere through SQLAlchemy as usual."""
+    asyncpg connection, elsewhere through SQLAlchemy as usual. Read anywhere; write only on an
+    autocommit connection (`one_statement` checks): in a transaction that has run nothing yet,
+    SQLAlchemy has not begun asyncpg's transaction, and a write here would commit on its own."""
     if connection.dialect.name != "postgresql":
         return (await connection.execute(statement, parameters)).all()
     driver_statement = compiled(statement, connection.dialect)
